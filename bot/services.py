@@ -1,0 +1,66 @@
+"""The services container and the seams tests (or new back ends) can swap.
+
+Handlers receive services by parameter name through aiogram's dependency
+injection (`Dispatcher(**services.handler_data())`); the side server reads them
+from its typed app state. Nothing is a module-level global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+
+from bot.config import Settings
+from bot.inflight import InflightTracker
+from bot.metrics import Metrics
+from storage.db import Database
+from storage.runtime_settings import RuntimeSettingsRepository
+from storage.users import UserRepository
+
+
+class Component(Protocol):
+    """Something with a lifetime: started after the database opens, stopped in reverse order."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Seams:
+    """Injectable back ends. `None` means: build the real one from settings."""
+
+    telegram_session: BaseSession | None = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: UserRepository
+    runtime_settings: RuntimeSettingsRepository
+    metrics: Metrics
+    inflight: InflightTracker
+    bot: Bot | None = None
+    components: list[Component] = field(default_factory=list)
+
+    def handler_data(self) -> dict[str, Any]:
+        """What aiogram injects into handlers, filters and middlewares, by name."""
+        skip = {"bot", "components"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+
+def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
+    """Wire every service from settings; features add theirs here."""
+    services = Services(
+        settings=settings,
+        db=db,
+        users=UserRepository(db),
+        runtime_settings=RuntimeSettingsRepository(db),
+        metrics=Metrics(),
+        inflight=InflightTracker(),
+    )
+    return services

@@ -1,0 +1,24 @@
+"""Typed application state for the side server (aiohttp `web.AppKey`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot.services import Services
+
+
+@dataclass
+class RuntimeStatus:
+    """What the probes report: set by the Application as it starts and stops."""
+
+    started_at: float = 0.0
+    ready: bool = False
+    stopping: bool = False
+    telegram: str = "disabled"  # disabled | starting | ok | unreachable
+    details: dict[str, str] = field(default_factory=dict)
+
+
+SERVICES = web.AppKey("services", Services)
+STATUS = web.AppKey("status", RuntimeStatus)

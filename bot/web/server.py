@@ -1,0 +1,18 @@
+"""Builds the side server's aiohttp application; each feature adds its routes in `setup`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.services import Services
+from bot.web import health
+from bot.web.keys import SERVICES, STATUS, RuntimeStatus
+
+
+def create_web_app(services: Services, status: RuntimeStatus) -> web.Application:
+    app = web.Application(client_max_size=25 * 1024 * 1024)
+    app[SERVICES] = services
+    app[STATUS] = status
+    for feature in (health,):
+        feature.setup(app)
+    return app

@@ -1,0 +1,16 @@
+"""aiogram routers, one per feature; `all_routers()` is the one place they are collected.
+
+Each feature module exposes `create_router()`: a fresh Router per Dispatcher, so
+several application instances (tests, a second bot process) never share one.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def all_routers() -> list[Router]:
+    from handlers import start
+
+    # Order matters: command routers before the catch-all chat router.
+    return [start.create_router()]

@@ -1,0 +1,569 @@
+"""A fake Telegram Bot API server that speaks the real HTTP protocol.
+
+The real bot (aiogram's own HTTP session) talks to it through `TELEGRAM_API_URL`:
+methods at `/bot{token}/{method}`, files at `/file/bot{token}/{path}`, form or
+JSON bodies, `{"ok": true, "result": ...}` answers and Telegram's error shapes
+(429 with `parameters.retry_after`, 400 "can't parse entities", 5xx).
+
+Tests inject updates (text, commands, voice notes with file bytes, callback
+queries), read what the bot sent, wait for it with a deadline, and inject
+failures per method and chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 999000111, "is_bot": True, "first_name": "CafeBot", "username": "cafe_test_bot"}
+
+JSON_FIELDS = {
+    "reply_markup", "entities", "caption_entities", "commands", "scope", "allowed_updates",
+    "link_preview_options", "reply_parameters", "media",
+}
+INT_FIELDS = {
+    "chat_id", "message_id", "offset", "limit", "timeout", "user_id", "cache_time",
+    "max_connections", "from_chat_id", "message_thread_id",
+}
+BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content"}
+ALLOWED_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+    "a", "code", "pre", "blockquote", "tg-emoji",
+}
+
+
+class EntityError(ValueError):
+    pass
+
+
+class _TelegramHTML(HTMLParser):
+    """Validates Telegram's HTML subset the way the Bot API does and extracts plain text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            raise EntityError(f"Unsupported start tag \"{tag}\"")
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            raise EntityError(f"Unexpected end tag \"{tag}\"")
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def parse_html(text: str) -> str:
+    for match in _find_ampersands(text):
+        if not match:
+            raise EntityError("Unsupported HTML entity")
+    parser = _TelegramHTML()
+    parser.feed(text)
+    parser.close()
+    if parser.stack:
+        raise EntityError(f"Can't find end tag corresponding to start tag \"{parser.stack[-1]}\"")
+    return html.unescape("".join(parser.parts))
+
+
+def _find_ampersands(text: str) -> list[bool]:
+    """Every '&' must start an entity (&amp; &lt; &gt; &quot; or numeric), as Telegram requires."""
+    import re
+
+    results = []
+    for m in re.finditer("&", text):
+        rest = text[m.start():m.start() + 12]
+        results.append(bool(re.match(r"&(amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);", rest)))
+    return results
+
+
+@dataclass
+class SentMessage:
+    """A message as the bot left it (edits update it in place; `history` keeps every text)."""
+
+    chat_id: int
+    message_id: int
+    text: str  # what the user sees (entities resolved)
+    raw: str  # what the bot sent (HTML)
+    reply_markup: dict[str, Any] | None
+    date: float
+    history: list[str] = field(default_factory=list)
+    deleted: bool = False
+
+    def buttons(self) -> list[dict[str, Any]]:
+        if not self.reply_markup:
+            return []
+        return [b for row in self.reply_markup.get("inline_keyboard", []) for b in row]
+
+    def button(self, text_contains: str) -> dict[str, Any]:
+        for b in self.buttons():
+            if text_contains.lower() in b.get("text", "").lower():
+                return b
+        raise AssertionError(f"no button containing {text_contains!r} in {[b.get('text') for b in self.buttons()]}")
+
+
+@dataclass
+class FailureRule:
+    method: str
+    status: int
+    description: str
+    retry_after: int | None
+    remaining: int
+    chat_id: int | None
+
+
+@dataclass
+class FakeFile:
+    file_id: str
+    file_unique_id: str
+    path: str
+    content: bytes
+
+
+class FakeTelegram:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # when set, other tokens get 401
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self._updates: list[dict[str, Any]] = []
+        self._confirmed_offset = 0
+        self._changed = asyncio.Condition()
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.messages: list[SentMessage] = []
+        self.chat_actions: list[tuple[int, str]] = []
+        self.callback_answers: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.files: dict[str, FakeFile] = {}
+        self.downloads: list[str] = []
+        self.webhook: dict[str, Any] = {"url": ""}
+        self.chat_members: dict[tuple[int, int], str] = {}
+        self._failures: list[FailureRule] = []
+        self.hang_getupdates = False
+        self._closing = False
+        self.delays: dict[str, float] = {}  # method (lower case) -> seconds of simulated latency
+
+    # --- server ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()  # release long polls at once
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- injecting updates ---------------------------------------------------------
+    def _user(self, user_id: int, first_name: str | None = None, username: str | None = None) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}"}
+        if username:
+            user["username"] = username
+        return user
+
+    def _chat(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        if chat_id == user_id:
+            return {"id": chat_id, "type": "private", "first_name": f"User{user_id}"}
+        return {"id": chat_id, "type": "supergroup", "title": "Cafe staff"}
+
+    def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), **payload}
+        self._updates.append(update)
+        self._notify()
+        return update
+
+    def _message(self, user_id: int, chat_id: int | None, **content: Any) -> dict[str, Any]:
+        chat_id = user_id if chat_id is None else chat_id
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id, user_id),
+            "from": self._user(user_id, content.pop("first_name", None), content.pop("username", None)),
+            **content,
+        }
+
+    def send_text(self, user_id: int, text: str, chat_id: int | None = None, **extra: Any) -> dict[str, Any]:
+        """Inject a text message (a leading '/' makes it a command, with its entity)."""
+        content: dict[str, Any] = {"text": text, **extra}
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self.push_update({"message": self._message(user_id, chat_id, **content)})
+
+    def add_file(self, content: bytes, path: str | None = None) -> FakeFile:
+        n = next(self._file_ids)
+        f = FakeFile(file_id=f"FILE{n:06d}", file_unique_id=f"U{n:06d}", path=path or f"voice/file_{n}.oga",
+                     content=content)
+        self.files[f.file_id] = f
+        return f
+
+    def send_voice(
+        self, user_id: int, content: bytes, duration: int, *, kind: str = "voice",
+        mime_type: str = "audio/ogg", file_size: int | None = None, chat_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Inject a voice note, audio file or video note whose bytes the bot can download."""
+        f = self.add_file(content)
+        media: dict[str, Any] = {
+            "file_id": f.file_id, "file_unique_id": f.file_unique_id, "duration": duration,
+            "file_size": len(content) if file_size is None else file_size,
+        }
+        if kind in ("voice", "audio"):
+            media["mime_type"] = mime_type
+        if kind == "video_note":
+            media["length"] = 240
+        return self.push_update({"message": self._message(user_id, chat_id, **{kind: media})})
+
+    def send_callback(
+        self, user_id: int, data: str, message: SentMessage | None = None, *,
+        chat_id: int | None = None, message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Inject a button press on a message the bot sent (or on any chat/message id, to forge one)."""
+        chat_id = message.chat_id if message is not None else (chat_id if chat_id is not None else user_id)
+        message_id = message.message_id if message is not None else (message_id or 1)
+        text = message.text if message is not None else ""
+        msg = {
+            "message_id": message_id, "date": int(time.time()), "chat": self._chat(chat_id, user_id),
+            "from": BOT_USER, "text": text,
+        }
+        if message is not None and message.reply_markup:
+            msg["reply_markup"] = message.reply_markup
+        query = {
+            "id": str(next(self._update_ids) * 7919), "from": self._user(user_id),
+            "chat_instance": str(chat_id), "data": data, "message": msg,
+        }
+        return self.push_update({"callback_query": query})
+
+    def set_chat_member(self, chat_id: int, user_id: int, status: str) -> None:
+        self.chat_members[(chat_id, user_id)] = status
+
+    # --- failures --------------------------------------------------------------------
+    def fail(
+        self, method: str, *, status: int = 500, description: str | None = None, retry_after: int | None = None,
+        times: int = 1, chat_id: int | None = None,
+    ) -> None:
+        """The next `times` calls of `method` (to `chat_id`, if given) fail like Telegram fails."""
+        if description is None:
+            description = {
+                429: f"Too Many Requests: retry after {retry_after or 1}",
+                400: "Bad Request: chat not found",
+                401: "Unauthorized",
+                403: "Forbidden: bot was blocked by the user",
+            }.get(status, "Internal Server Error")
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        self._failures.append(FailureRule(method, status, description, retry_after, times, chat_id))
+
+    def _take_failure(self, method: str, params: dict[str, Any]) -> FailureRule | None:
+        for rule in self._failures:
+            if rule.remaining > 0 and rule.method.lower() == method.lower() and (
+                rule.chat_id is None or params.get("chat_id") == rule.chat_id
+            ):
+                rule.remaining -= 1
+                return rule
+        return None
+
+    # --- reading what the bot did ---------------------------------------------------------
+    def sent_to(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.messages if m.chat_id == chat_id and not m.deleted]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [m.text for m in self.sent_to(chat_id)]
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        return [p for m, p in self.requests if m.lower() == method.lower()]
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until predicate() is truthy (re-checked on every bot request); returns its value."""
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    async def wait_for_messages(self, chat_id: int, count: int = 1, *, after: int = 0,
+                                timeout: float = 10.0) -> list[SentMessage]:
+        """Wait until at least `count` messages were sent to chat_id beyond the first `after`."""
+        def ready() -> list[SentMessage] | None:
+            msgs = self.sent_to(chat_id)[after:]
+            return msgs if len(msgs) >= count else None
+
+        return await self.wait_for(ready, timeout)
+
+    async def wait_for_text(self, chat_id: int, contains: str, timeout: float = 10.0) -> SentMessage:
+        needle = contains.lower()
+        return await self.wait_for(
+            lambda: next((m for m in self.sent_to(chat_id) if needle in m.text.lower()), None), timeout
+        )
+
+    def _notify(self) -> None:
+        async def notify() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        try:
+            asyncio.get_running_loop().create_task(notify())
+        except RuntimeError:
+            pass
+
+    # --- HTTP handlers --------------------------------------------------------------------
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            raw = await request.json() if request.can_read_body else {}
+            return dict(raw or {})
+        params: dict[str, Any] = {}
+        if request.method == "POST":
+            form = await request.post()
+            for key, value in form.items():
+                if not isinstance(value, str):
+                    params[key] = value  # uploaded file
+                elif key in JSON_FIELDS:
+                    params[key] = json.loads(value)
+                elif key in INT_FIELDS:
+                    params[key] = int(value) if value.lstrip("-").isdigit() else value
+                elif key in BOOL_FIELDS:
+                    params[key] = value.lower() in ("true", "1")
+                else:
+                    params[key] = value
+        params.update({k: v for k, v in request.query.items() if k not in params})
+        return params
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        return web.json_response(body, status=status)
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if self.token is not None and request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        for f in self.files.values():
+            if f.path == path:
+                self.downloads.append(f.file_id)
+                self._notify()
+                return web.Response(body=f.content, content_type="application/octet-stream")
+        return web.Response(status=404)
+
+    async def _handle_method(self, request: web.Request) -> web.StreamResponse:
+        token, method = request.match_info["token"], request.match_info["method"]
+        if self.token is not None and token != self.token:
+            return self._error(401, "Unauthorized")
+        params = await self._params(request)
+        if method.lower() != "getupdates":
+            self.requests.append((method, params))
+            self._notify()
+        failure = self._take_failure(method, params)
+        if failure is not None:
+            self._notify()
+            return self._error(failure.status, failure.description, failure.retry_after)
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        if method.lower() in self.delays:
+            await asyncio.sleep(self.delays[method.lower()])
+        if handler is None:
+            return self._error(404, "Not Found: method not found")
+        try:
+            result = await handler(params)
+        except EntityError as exc:
+            return self._error(400, f"Bad Request: can't parse entities: {exc}")
+        except _BadRequest as exc:
+            return self._error(400, f"Bad Request: {exc}")
+        finally:
+            self._notify()
+        return self._ok(result)
+
+    # --- Bot API methods ----------------------------------------------------------------------
+    async def _m_getme(self, p: dict[str, Any]) -> Any:
+        return {**BOT_USER, "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def _m_getupdates(self, p: dict[str, Any]) -> Any:
+        if self.webhook["url"]:
+            raise _BadRequest("Conflict: can't use getUpdates method while webhook is active")
+        offset = int(p.get("offset") or 0)
+        limit = int(p.get("limit") or 100)
+        timeout = float(p.get("timeout") or 0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            self._confirmed_offset = max(self._confirmed_offset, offset)
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                pending = [u for u in self._updates if u["update_id"] >= offset]
+                if (pending and not self.hang_getupdates) or time.monotonic() >= deadline or self._closing:
+                    return pending[:limit] if not self.hang_getupdates else []
+                try:
+                    await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+                except TimeoutError:
+                    pass
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates the bot has not confirmed yet (getUpdates offset semantics)."""
+        return [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
+
+    def _store(self, chat_id: int, text: str, reply_markup: Any, parse_mode: str | None) -> SentMessage:
+        plain = parse_html(text) if (parse_mode or "").upper() == "HTML" else text
+        if not plain.strip():
+            raise _BadRequest("message text is empty")
+        if len(plain) > 4096:
+            raise _BadRequest("message is too long")
+        msg = SentMessage(chat_id=chat_id, message_id=next(self._message_ids), text=plain, raw=text,
+                          reply_markup=reply_markup, date=time.time(), history=[plain])
+        self.messages.append(msg)
+        return msg
+
+    def _as_api_message(self, m: SentMessage) -> dict[str, Any]:
+        chat = {"id": m.chat_id, "type": "private" if m.chat_id > 0 else "supergroup"}
+        if m.chat_id < 0:
+            chat["title"] = "Cafe staff"
+        out: dict[str, Any] = {"message_id": m.message_id, "date": int(m.date), "chat": chat, "from": BOT_USER,
+                               "text": m.text}
+        if m.reply_markup:
+            out["reply_markup"] = m.reply_markup
+        return out
+
+    def _find(self, p: dict[str, Any]) -> SentMessage:
+        for m in self.messages:
+            if m.chat_id == p.get("chat_id") and m.message_id == p.get("message_id") and not m.deleted:
+                return m
+        raise _BadRequest("message to edit not found")
+
+    async def _m_sendmessage(self, p: dict[str, Any]) -> Any:
+        chat_id = p.get("chat_id")
+        if not isinstance(chat_id, int):
+            raise _BadRequest("chat not found")
+        msg = self._store(chat_id, str(p.get("text", "")), p.get("reply_markup"), p.get("parse_mode"))
+        return self._as_api_message(msg)
+
+    async def _m_editmessagetext(self, p: dict[str, Any]) -> Any:
+        msg = self._find(p)
+        text = str(p.get("text", ""))
+        plain = parse_html(text) if (p.get("parse_mode") or "").upper() == "HTML" else text
+        markup = p.get("reply_markup")
+        if plain == msg.text and markup == msg.reply_markup:
+            raise _BadRequest("message is not modified: specified new message content and reply markup are "
+                              "exactly the same as a current content and reply markup of the message")
+        if len(plain) > 4096:
+            raise _BadRequest("message is too long")
+        msg.text, msg.raw, msg.reply_markup = plain, text, markup
+        msg.history.append(plain)
+        return self._as_api_message(msg)
+
+    async def _m_editmessagereplymarkup(self, p: dict[str, Any]) -> Any:
+        msg = self._find(p)
+        markup = p.get("reply_markup")
+        if markup == msg.reply_markup:
+            raise _BadRequest("message is not modified")
+        msg.reply_markup = markup
+        return self._as_api_message(msg)
+
+    async def _m_deletemessage(self, p: dict[str, Any]) -> Any:
+        self._find(p).deleted = True
+        return True
+
+    async def _m_sendchataction(self, p: dict[str, Any]) -> Any:
+        self.chat_actions.append((p.get("chat_id"), p.get("action")))  # type: ignore[arg-type]
+        return True
+
+    async def _m_answercallbackquery(self, p: dict[str, Any]) -> Any:
+        self.callback_answers.append(p)
+        return True
+
+    async def _m_setmycommands(self, p: dict[str, Any]) -> Any:
+        self.commands.append(p)
+        return True
+
+    async def _m_deletemycommands(self, p: dict[str, Any]) -> Any:
+        return True
+
+    async def _m_getfile(self, p: dict[str, Any]) -> Any:
+        f = self.files.get(str(p.get("file_id")))
+        if f is None:
+            raise _BadRequest("invalid file_id")
+        return {"file_id": f.file_id, "file_unique_id": f.file_unique_id, "file_size": len(f.content),
+                "file_path": f.path}
+
+    async def _m_setwebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = {"url": p.get("url", ""), "secret_token": p.get("secret_token"),
+                        "allowed_updates": p.get("allowed_updates")}
+        return True
+
+    async def _m_deletewebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = {"url": ""}
+        return True
+
+    async def _m_getwebhookinfo(self, p: dict[str, Any]) -> Any:
+        info: dict[str, Any] = {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                                "pending_update_count": len(self.pending_updates())}
+        if self.webhook.get("allowed_updates"):
+            info["allowed_updates"] = self.webhook["allowed_updates"]
+        return info
+
+    async def _m_getchatmember(self, p: dict[str, Any]) -> Any:
+        chat_id, user_id = p.get("chat_id"), p.get("user_id")
+        status = self.chat_members.get((chat_id, user_id))  # type: ignore[arg-type]
+        if status is None:
+            status = "administrator" if user_id == BOT_USER["id"] else "left"
+        user = BOT_USER if user_id == BOT_USER["id"] else self._user(int(user_id))  # type: ignore[arg-type]
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "administrator":
+            member.update({
+                "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+                "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+                "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
+                "can_pin_messages": True,
+            })
+        elif status == "restricted":
+            member.update({"is_member": True, "until_date": 0})
+        return member
+
+
+class _BadRequest(Exception):
+    pass
