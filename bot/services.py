@@ -31,9 +31,15 @@ class Component(Protocol):
 
 @dataclass
 class Seams:
-    """Injectable back ends. `None` means: build the real one from settings."""
+    """Injectable back ends. `None` means: build the real one from settings.
+
+    Tests hand in fakes or shared, already-loaded models here; nothing is patched.
+    """
 
     telegram_session: BaseSession | None = None
+    openai_client: Any = None  # an openai.AsyncOpenAI (or compatible) client
+    transcriber: Any = None  # a bot.voice Transcriber
+    embedder: Any = None  # a bot.semantic Embedder
 
 
 @dataclass
