@@ -20,7 +20,9 @@ CUSTOMER_COMMANDS: list[CommandInfo] = [
     CommandInfo("help", "List the commands"),
 ]
 
-ADMIN_COMMANDS: list[CommandInfo] = []
+ADMIN_COMMANDS: list[CommandInfo] = [
+    CommandInfo("reload_menu", "Reload menu.yaml and cafe.yaml"),
+]
 
 STAFF_COMMANDS: list[CommandInfo] = []
 

@@ -16,6 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CONFIG_EXIT_CODE = 2
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"  # the shipped menu, cafe facts and FAQ, wherever the bot is started from
 
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -67,9 +69,9 @@ class Settings(BaseSettings):
     cache_memory_max_entries: int = Field(default=10_000, ge=100)
 
     # --- cafe knowledge ------------------------------------------------------
-    menu_path: Path = Path("data/menu.yaml")
-    cafe_path: Path = Path("data/cafe.yaml")
-    faq_path: Path = Path("data/faq.yaml")
+    menu_path: Path = DATA_DIR / "menu.yaml"
+    cafe_path: Path = DATA_DIR / "cafe.yaml"
+    faq_path: Path = DATA_DIR / "faq.yaml"
 
     # --- semantic cache ------------------------------------------------------
     embedding_model: str = ""  # empty = bundled all-MiniLM-L6-v2

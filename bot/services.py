@@ -15,8 +15,10 @@ from aiogram.client.session.base import BaseSession
 
 from bot.config import Settings
 from bot.inflight import InflightTracker
+from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from storage.db import Database
+from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
 from storage.users import UserRepository
 
@@ -50,6 +52,7 @@ class Services:
     runtime_settings: RuntimeSettingsRepository
     metrics: Metrics
     inflight: InflightTracker
+    knowledge: KnowledgeBase
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
 
@@ -68,5 +71,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         runtime_settings=RuntimeSettingsRepository(db),
         metrics=Metrics(),
         inflight=InflightTracker(),
+        knowledge=KnowledgeBase(settings, KnowledgeRepository(db)),
     )
+    services.components.append(services.knowledge)
     return services

@@ -1,0 +1,168 @@
+"""The cafe's menu and facts as typed data (validated from YAML).
+
+Prices are integer minor units (cents) everywhere in the program; YAML holds decimals
+because that is how people write prices.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DIETARY_TAGS = ("vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy")
+ALLERGENS = (
+    "gluten", "crustaceans", "eggs", "fish", "peanuts", "soy", "milk", "nuts", "celery",
+    "mustard", "sesame", "sulphites", "lupin", "molluscs",
+)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_ID = r"^[a-z0-9][a-z0-9-]*$"
+_HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
+
+DietaryTag = Literal["vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy"]
+Allergen = Literal[
+    "gluten", "crustaceans", "eggs", "fish", "peanuts", "soy", "milk", "nuts", "celery",
+    "mustard", "sesame", "sulphites", "lupin", "molluscs",
+]
+
+
+def to_cents(value: object) -> int:
+    """3.2, "3.20" or 3 → 320; rejects negatives and fractions of a cent."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("must be a price like 3.20") from None
+    if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("must be a non-negative price with at most 2 decimals")
+    return int(amount * 100)
+
+
+def format_price(cents: int, currency: str = "EUR") -> str:
+    symbol = {"EUR": "€", "USD": "$", "GBP": "£"}.get(currency)
+    amount = f"{cents / 100:.2f}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MenuItem(_Strict):
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    price_cents: int | None = Field(default=None, alias="price")
+    sizes: dict[str, int] = Field(default_factory=dict)  # size name → cents, in menu order
+    tags: tuple[DietaryTag, ...] = ()
+    allergens: tuple[Allergen, ...] = ()
+    available: bool = True
+    aliases: tuple[str, ...] = ()
+    category_id: str = ""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("price_cents", mode="before")
+    @classmethod
+    def _price(cls, value: object) -> object:
+        return None if value is None else to_cents(value)
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _sizes(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k).lower(): to_cents(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_price(self) -> MenuItem:
+        if (self.price_cents is None) == (not self.sizes):
+            raise ValueError("give either price or sizes (not both, not neither)")
+        return self
+
+    @property
+    def min_price_cents(self) -> int:
+        return self.price_cents if self.price_cents is not None else min(self.sizes.values())
+
+    def price_for(self, size: str | None) -> int | None:
+        """Price of one unit in the given size; None if the size does not exist for this item."""
+        if not self.sizes:
+            return self.price_cents if size in (None, "", "regular") else None
+        if size in (None, ""):
+            return next(iter(self.sizes.values()))
+        return self.sizes.get(size.lower())
+
+    @property
+    def default_size(self) -> str | None:
+        return next(iter(self.sizes), None)
+
+
+class Category(_Strict):
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1)
+    items: tuple[MenuItem, ...] = Field(min_length=1)
+
+
+class Menu(_Strict):
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    categories: tuple[Category, ...] = Field(min_length=1)
+    version: str = ""  # content hash, set by the loader
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Menu:
+        seen: set[str] = set()
+        for category in self.categories:
+            for item in category.items:
+                if item.id in seen:
+                    raise ValueError(f"duplicate item id {item.id!r}")
+                seen.add(item.id)
+        return self
+
+    def items(self) -> list[MenuItem]:
+        return [item.model_copy(update={"category_id": c.id}) for c in self.categories for item in c.items]
+
+    def item(self, item_id: str) -> MenuItem | None:
+        return next((i for i in self.items() if i.id == item_id), None)
+
+    def category(self, category_id: str) -> Category | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+    def price(self, cents: int) -> str:
+        return format_price(cents, self.currency)
+
+
+class Wifi(_Strict):
+    network: str
+    password: str = ""
+    notes: str = ""
+
+
+class CafeInfo(_Strict):
+    name: str
+    tagline: str = ""
+    timezone: str = "UTC"
+    address: str
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+    hours: dict[str, str]
+    kitchen_closes_before_minutes: int = Field(default=0, ge=0)
+    wifi: Wifi | None = None
+    policies: dict[str, str] = Field(default_factory=dict)
+    version: str = ""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        normalised = {k.lower(): v.strip().lower() for k, v in value.items()}
+        for day in normalised:
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}")
+        missing = [d for d in WEEKDAYS if d not in normalised]
+        if missing:
+            raise ValueError(f"missing opening hours for {', '.join(missing)}")
+        for day, hours in normalised.items():
+            if not _HOURS.match(hours):
+                raise ValueError(f"{day}: hours must look like 07:30-18:00 or 'closed'")
+        return {d: normalised[d] for d in WEEKDAYS}

@@ -1,0 +1,106 @@
+"""The knowledge base: the current menu and cafe facts, reloadable without a restart.
+
+On start and on reload the YAML files are validated; a good file replaces the
+current data and is snapshotted in the database, a bad one is reported (file, line,
+field) and the last good data stays in force — from memory, or from the database
+snapshot after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.config import ConfigError, Settings
+from bot.knowledge.loader import DataFileError, load_cafe, load_menu
+from bot.knowledge.models import CafeInfo, Menu
+from storage.knowledge import KnowledgeRepository
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[["KnowledgeBase"], Awaitable[None]]
+
+
+@dataclass
+class ReloadResult:
+    menu_version: str
+    cafe_version: str
+    changed: bool
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings, repo: KnowledgeRepository) -> None:
+        self._settings = settings
+        self._repo = repo
+        self._menu: Menu | None = None
+        self._cafe: CafeInfo | None = None
+        self._lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+
+    @property
+    def menu(self) -> Menu:
+        if self._menu is None:
+            raise RuntimeError("knowledge base not loaded")
+        return self._menu
+
+    @property
+    def cafe(self) -> CafeInfo:
+        if self._cafe is None:
+            raise RuntimeError("knowledge base not loaded")
+        return self._cafe
+
+    @property
+    def menu_version(self) -> str:
+        return self.menu.version
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener` after a reload changed the menu or cafe facts (caches drop stale entries)."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        result = await self.reload()
+        if self._menu is None or self._cafe is None:
+            raise ConfigError(f"MENU_PATH/CAFE_PATH: no usable data ({'; '.join(result.errors)})")
+
+    async def stop(self) -> None:
+        return None
+
+    async def reload(self) -> ReloadResult:
+        async with self._lock:
+            errors: list[str] = []
+            before = (self._menu.version if self._menu else "", self._cafe.version if self._cafe else "")
+            try:
+                menu, raw_menu = await asyncio.to_thread(load_menu, self._settings.menu_path)
+                if menu.version != before[0]:
+                    await self._repo.save_menu(menu, raw_menu)
+                self._menu = menu
+            except DataFileError as exc:
+                errors.append(str(exc))
+                log.error("menu not loaded, keeping the last good one: %s", exc)
+                if self._menu is None:
+                    self._menu = await self._repo.last_menu()
+            try:
+                cafe, raw_cafe = await asyncio.to_thread(load_cafe, self._settings.cafe_path)
+                if cafe.version != before[1]:
+                    await self._repo.save_cafe(cafe, raw_cafe)
+                self._cafe = cafe
+            except DataFileError as exc:
+                errors.append(str(exc))
+                log.error("cafe facts not loaded, keeping the last good ones: %s", exc)
+                if self._cafe is None:
+                    self._cafe = await self._repo.last_cafe()
+            after = (self._menu.version if self._menu else "", self._cafe.version if self._cafe else "")
+            changed = after != before and all(before)
+            if after != before:
+                log.info("knowledge loaded: menu %s, cafe %s", after[0], after[1])
+        if changed:
+            for listener in self._listeners:
+                await listener(self)
+        return ReloadResult(menu_version=after[0], cafe_version=after[1], changed=changed, errors=errors)
