@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     whisper_max_seconds: int = Field(default=120, ge=1, le=3600)
     whisper_workers: int = Field(default=1, ge=1, le=8)
     whisper_queue_size: int = Field(default=8, ge=1)
+    whisper_cpu_threads: int = Field(default=0, ge=0, le=64)  # 0 = the available cores shared among the workers
 
     # --- side server ---------------------------------------------------------
     http_host: str = "0.0.0.0"

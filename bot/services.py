@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
+from bot.voice import Transcriber, build_transcriber
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
@@ -53,6 +54,7 @@ class Services:
     metrics: Metrics
     inflight: InflightTracker
     knowledge: KnowledgeBase
+    transcriber: Transcriber | None = None
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
 
@@ -74,4 +76,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         knowledge=KnowledgeBase(settings, KnowledgeRepository(db)),
     )
     services.components.append(services.knowledge)
+    # A transcriber handed in through the seams is started and stopped by whoever built it.
+    services.transcriber = seams.transcriber or build_transcriber(settings)
+    if seams.transcriber is None:
+        services.components.append(services.transcriber)
     return services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.voice import WhisperTranscriber
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import RedisServer, in_ci
 
@@ -40,3 +42,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhisperTranscriber]:
+    """The real Whisper model (bundled tiny.en), loaded once for the whole session from default settings."""
+    from tests.helpers import make_settings
+
+    transcriber = WhisperTranscriber(make_settings(tmp_path_factory.mktemp("whisper")))
+    transcriber.load()
+    yield transcriber
+    asyncio.run(transcriber.stop())

@@ -1,0 +1,103 @@
+"""What the bot needs from a speech-to-text engine, and what it gets back.
+
+The handler and the side server depend on this small protocol only; the one real
+implementation is `bot.voice.whisper.WhisperTranscriber`. Tests hand an
+already-loaded transcriber in through `Seams.transcriber`, so the model loads
+once per test session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+# Telegram's Bot API lets bots download files of up to 20 MB; the upload endpoint uses the same limit.
+MAX_AUDIO_BYTES = 20 * 1024 * 1024
+
+
+class TranscriptionError(Exception):
+    """Base class: the audio could not be turned into text (the message is safe to log)."""
+
+
+class TranscriberBusy(TranscriptionError):
+    """Every worker is busy and the queue is full: try again in a moment."""
+
+
+class TranscriberUnavailable(TranscriptionError):
+    """The model is not loaded (it failed to load, or the transcriber was stopped)."""
+
+
+class AudioDecodeError(TranscriptionError):
+    """The bytes are not audio we can decode (corrupt, truncated, or another kind of file)."""
+
+
+class AudioTooLong(TranscriptionError):
+    """The decoded audio is longer than WHISPER_MAX_SECONDS (the declared duration lied or was missing)."""
+
+    def __init__(self, seconds: float, limit: float) -> None:
+        super().__init__(f"audio longer than {limit:.0f}s (decoded {seconds:.0f}s so far)")
+        self.seconds = seconds
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str  # empty when nothing intelligible was heard
+    language: str
+    language_probability: float
+    duration: float  # seconds of audio decoded
+    speech_duration: float  # seconds left after voice activity detection
+    queue_seconds: float  # waiting for a worker (and for the model to load)
+    decode_seconds: float
+    transcribe_seconds: float
+
+    @property
+    def processing_seconds(self) -> float:
+        return self.decode_seconds + self.transcribe_seconds
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing time / audio duration (lower is faster)."""
+        return self.processing_seconds / self.duration if self.duration > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriberStatus:
+    """What GET /api/agent/whisper reports."""
+
+    status: Literal["ok", "loading", "error"]
+    model: str
+    device: str
+    compute_type: str
+    loaded: bool
+    queue: int  # transcriptions waiting for a worker
+    running: int  # transcriptions in a worker now
+    transcriptions: int  # finished since start (with or without speech)
+    failures: int  # undecodable audio, too long, or engine errors
+    rejected_busy: int  # refused because the queue was full
+    avg_rtf: float | None  # mean real-time factor of the finished transcriptions
+    workers: int
+    cpu_threads: int
+    queue_size: int
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Transcriber(Protocol):
+    """Speech to text that never blocks the event loop and refuses work when full."""
+
+    async def start(self) -> None:
+        """Begin loading the model (may return before it is loaded)."""
+
+    async def stop(self) -> None: ...
+
+    async def transcribe(self, audio: bytes) -> Transcript:
+        """Encoded audio (OGG/Opus, MP3, M4A, MP4, WAV, ...) to text.
+
+        Raises TranscriberBusy, TranscriberUnavailable, AudioDecodeError or AudioTooLong.
+        """
+        ...
+
+    def status(self) -> TranscriberStatus: ...

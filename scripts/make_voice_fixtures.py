@@ -1,0 +1,115 @@
+"""Regenerate the voice-note fixtures in tests/fixtures/voice/ from references.yaml.
+
+Speech comes from flite or espeak-ng (several speakers), is resampled and padded
+by sox, and is encoded by PyAV (libopus) into 48 kHz mono OGG/Opus, the format of
+Telegram voice notes. Needs `apt-get install flite espeak-ng sox`; CI never runs
+this, it uses the committed files.
+
+    .venv/bin/python scripts/make_voice_fixtures.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+import yaml
+
+FOLDER = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "voice"
+RATE = 48_000
+BITRATE = 32_000  # Telegram voice notes are Opus at roughly 16-64 kbit/s
+
+
+def encode_opus(samples: np.ndarray, target: Path) -> None:
+    """Mono float samples in [-1, 1] at 48 kHz -> OGG/Opus file."""
+    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
+    with av.open(str(target), mode="w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=RATE, layout="mono")
+        stream.bit_rate = BITRATE
+        frame_size = 960  # 20 ms
+        for start in range(0, len(pcm), frame_size):
+            chunk = pcm[start:start + frame_size]
+            if len(chunk) < frame_size:
+                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def encode_video_note(samples: np.ndarray, target: Path) -> None:
+    """A Telegram-style video note: square H.264 video (a plain frame) plus AAC audio, in MP4."""
+    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
+    with av.open(str(target), mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        audio = container.add_stream("aac", rate=RATE, layout="mono")
+        image = np.full((64, 64, 3), 90, dtype=np.uint8)
+        for _ in range(int(len(pcm) / RATE * 10) + 1):
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        frame_size = 1024
+        for start in range(0, len(pcm), frame_size):
+            chunk = pcm[start:start + frame_size]
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = RATE
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+
+
+def speak(text: str, engine: str, voice: str, workdir: Path) -> np.ndarray:
+    """TTS -> wav; sox -> 48 kHz mono, normalised, with 0.4 s of room before and after."""
+    raw, padded = workdir / "raw.wav", workdir / "padded.raw"
+    if engine == "flite":
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+    elif engine == "espeak-ng":
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "130", "-w", str(raw), text], check=True)
+    else:
+        raise ValueError(f"unknown TTS engine {engine!r}")
+    subprocess.run(
+        ["sox", str(raw), "-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r", str(RATE), str(padded),
+         "gain", "-n", "-3", "pad", "0.4", "0.4"],
+        check=True,
+    )
+    return np.frombuffer(padded.read_bytes(), dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def main() -> int:
+    for tool in ("flite", "espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed: apt-get install -y flite espeak-ng sox", file=sys.stderr)
+            return 1
+    spec = yaml.safe_load((FOLDER / "references.yaml").read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in spec["speech"]:
+            samples = speak(item["text"], item["engine"], item["voice"], Path(tmp))
+            target = FOLDER / item["file"]
+            if target.suffix == ".mp4":
+                encode_video_note(samples, target)
+            else:
+                encode_opus(samples, target)
+            print(f"{item['file']}: {len(samples) / RATE:.1f}s  {item['text']}")
+    silent = spec["silent"]
+    rng = np.random.default_rng(7)
+    encode_opus(rng.normal(0, 0.0005, int(silent["seconds"] * RATE)).astype(np.float32), FOLDER / silent["file"])
+    print(f"{silent['file']}: {silent['seconds']}s of near-silence")
+    garbage = np.random.default_rng(11).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    (FOLDER / spec["corrupt"]["file"]).write_bytes(b"OggS\x00\x02" + b"\x00" * 20 + garbage)
+    print(f"{spec['corrupt']['file']}: Ogg header + 4 KiB of garbage")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

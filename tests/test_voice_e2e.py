@@ -1,0 +1,163 @@
+"""Voice notes end to end: the real application, the fake Bot API server, the real Whisper model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.services import Seams
+from bot.voice import WhisperTranscriber
+from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREADABLE
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import CUSTOMER_ID, make_settings, running_app
+from tests.voice_support import GatedModel, fixture_bytes
+
+pytestmark = pytest.mark.slow
+
+OTHER_USER = 2002
+THIRD_USER = 3003
+
+
+async def test_a_voice_note_is_downloaded_transcribed_and_answered(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        update = telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+        transcript, answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+    file_id = update["message"]["voice"]["file_id"]
+    assert transcript.text.startswith("🎤 ")
+    assert "oat milk" in transcript.text.lower()
+    assert answer.text and not answer.text.startswith("🎤")
+    assert [c["file_id"] for c in telegram.calls("getFile")] == [file_id]
+    assert telegram.downloads == [file_id]
+    assert (CUSTOMER_ID, "record_voice") in telegram.chat_actions
+
+
+@pytest.mark.parametrize(("kind", "fixture", "words"), [
+    ("audio", "croissant_price.ogg", ("chocolate", "croissant")),
+    ("video_note", "video_note.mp4", ("table", "window")),
+])
+async def test_audio_files_and_video_notes_are_transcribed_too(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber, kind: str, fixture: str,
+    words: tuple[str, ...],
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes(fixture), duration=4, kind=kind)
+        transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+    assert transcript.text.startswith("🎤 ")
+    assert all(word in transcript.text.lower() for word in words), transcript.text
+
+
+async def test_an_over_long_voice_note_is_refused_without_downloading_it(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    settings = make_settings(tmp_path, telegram.url, whisper_max_seconds=60)
+    async with running_app(settings, Seams(transcriber=whisper)):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=61)
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
+    assert "61 seconds" in reply.text and "60 seconds" in reply.text
+    assert telegram.downloads == []
+    assert telegram.calls("getFile") == []
+
+
+async def test_a_file_over_the_bot_api_download_limit_is_refused_without_downloading_it(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=30, kind="audio",
+                            file_size=21 * 1024 * 1024)
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
+    assert reply.text == TOO_BIG
+    assert telegram.downloads == []
+
+
+async def test_a_corrupt_file_gets_a_clear_reply(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        update = telegram.send_voice(CUSTOMER_ID, fixture_bytes("corrupt.ogg"), duration=3)
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
+    assert reply.text == UNREADABLE
+    assert telegram.downloads == [update["message"]["voice"]["file_id"]]
+
+
+async def test_a_silent_clip_gets_the_could_not_hear_reply(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("silent.ogg"), duration=3)
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
+    assert reply.text == NOTHING_HEARD == "I couldn't hear anything, could you try again?"
+
+
+async def test_a_failed_download_gets_a_reply_asking_to_send_again(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+        telegram.fail("getFile", status=500)
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
+    assert reply.text == DOWNLOAD_FAILED
+    assert telegram.downloads == []
+
+
+async def test_text_from_another_user_is_answered_while_a_transcription_runs(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    gated = GatedModel(whisper.model)
+    settings = make_settings(tmp_path, telegram.url)
+    transcriber = WhisperTranscriber(settings, model=gated)
+    try:
+        async with running_app(settings, Seams(transcriber=transcriber)):
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("lentil_soup.ogg"), duration=3)
+            assert await asyncio.to_thread(gated.entered.wait, 30)  # the worker is inside the model now
+            telegram.send_text(OTHER_USER, "/start", first_name="Bo")
+            [welcome] = await telegram.wait_for_messages(OTHER_USER)
+            # Answered while the voice note is still being transcribed: nothing went to its sender yet.
+            assert "Hi, Bo" in welcome.text
+            assert transcriber.status().running == 1
+            assert telegram.sent_to(CUSTOMER_ID) == []
+            gated.gate.set()
+            transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+            assert "soup" in transcript.text.lower()
+    finally:
+        gated.gate.set()
+        await transcriber.stop()
+
+
+async def test_a_full_transcription_queue_answers_busy(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    gated = GatedModel(whisper.model)
+    settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=1)
+    transcriber = WhisperTranscriber(settings, model=gated)
+    try:
+        async with running_app(settings, Seams(transcriber=transcriber)):
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            assert await asyncio.to_thread(gated.entered.wait, 30)
+            telegram.send_voice(OTHER_USER, fixture_bytes("lentil_soup.ogg"), duration=3)
+            await poll(lambda: transcriber.status().queue == 1)
+            telegram.send_voice(THIRD_USER, fixture_bytes("cappuccino.ogg"), duration=4)
+            [busy] = await telegram.wait_for_messages(THIRD_USER)
+            assert busy.text == BUSY
+            assert telegram.sent_to(CUSTOMER_ID) == [] and telegram.sent_to(OTHER_USER) == []
+            gated.gate.set()
+            first, _ = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+            second, _ = await telegram.wait_for_messages(OTHER_USER, 2, timeout=30)
+        assert "milk" in first.text.lower() and "soup" in second.text.lower()
+        assert transcriber.status().rejected_busy == 1
+    finally:
+        gated.gate.set()
+        await transcriber.stop()
+
+
+async def poll(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Re-check `predicate` until it holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        await asyncio.sleep(0.01)
