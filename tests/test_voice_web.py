@@ -25,7 +25,8 @@ async def test_get_reports_status_and_model(
     tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber
 ) -> None:
     async with running_app(make_settings(tmp_path), Seams(transcriber=whisper)) as app:
-        async with http.get(f"http://127.0.0.1:{app.port}/api/agent/whisper") as r:
+        url = f"http://127.0.0.1:{app.port}/api/agent/whisper"
+        async with http.get(url) as r:
             assert r.status == 200
             body = await r.json()
     assert body["status"] == "ok" and body["loaded"] is True
