@@ -25,48 +25,39 @@ RATE = 48_000
 BITRATE = 32_000  # Telegram voice notes are Opus at roughly 16-64 kbit/s
 
 
-def encode_opus(samples: np.ndarray, target: Path) -> None:
-    """Mono float samples in [-1, 1] at 48 kHz -> OGG/Opus file."""
+def _mux_audio(container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray,
+               frame_size: int) -> None:
+    """Encode mono float samples in [-1, 1] at 48 kHz frame by frame (the last frame zero-padded)."""
     pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
+    for start in range(0, len(pcm), frame_size):
+        chunk = pcm[start:start + frame_size]
+        chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def encode_opus(samples: np.ndarray, target: Path) -> None:
+    """A Telegram-style voice note: OGG/Opus, 48 kHz mono, 20 ms frames."""
     with av.open(str(target), mode="w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=RATE, layout="mono")
         stream.bit_rate = BITRATE
-        frame_size = 960  # 20 ms
-        for start in range(0, len(pcm), frame_size):
-            chunk = pcm[start:start + frame_size]
-            if len(chunk) < frame_size:
-                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = RATE
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        _mux_audio(container, stream, samples, frame_size=960)
 
 
 def encode_video_note(samples: np.ndarray, target: Path) -> None:
     """A Telegram-style video note: square H.264 video (a plain frame) plus AAC audio, in MP4."""
-    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
     with av.open(str(target), mode="w", format="mp4") as container:
         video = container.add_stream("libx264", rate=10)
         video.width = video.height = 64
         video.pix_fmt = "yuv420p"
         audio = container.add_stream("aac", rate=RATE, layout="mono")
-        image = np.full((64, 64, 3), 90, dtype=np.uint8)
-        for _ in range(int(len(pcm) / RATE * 10) + 1):
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        frame_size = 1024
-        for start in range(0, len(pcm), frame_size):
-            chunk = pcm[start:start + frame_size]
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = RATE
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode(None):
-            container.mux(packet)
+        image = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 90, dtype=np.uint8), format="rgb24")
+        for _ in range(int(len(samples) / RATE * 10) + 1):
+            container.mux(video.encode(image))
+        container.mux(video.encode(None))
+        _mux_audio(container, audio, samples, frame_size=1024)
 
 
 def speak(text: str, engine: str, voice: str, workdir: Path) -> np.ndarray:
