@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.cache import cli as cache_cli
 from bot.config import ConfigError, Settings, exit_with_config_error, load_settings
 from bot.logging_setup import setup_logging
 
@@ -37,6 +38,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("start the bot and the side server (default)", _run),
+    "warmup": Command("warm the shared cache (Redis) with the critical keys, or --group menu",
+                      cache_cli.run, cache_cli.configure),
 }
 
 

@@ -22,6 +22,10 @@ CUSTOMER_COMMANDS: list[CommandInfo] = [
 
 ADMIN_COMMANDS: list[CommandInfo] = [
     CommandInfo("reload_menu", "Reload menu.yaml and cafe.yaml"),
+    CommandInfo("cache", "Cache statistics: backend, hit rates, latency, fallbacks"),
+    CommandInfo("warmup", "Warm the critical cache keys (menu, cafe, prompt, profiles, FAQ)"),
+    CommandInfo("warmup_menu", "Warm the menu keys"),
+    CommandInfo("cache_clear", "Remove cache keys under a prefix: /cache_clear user:profile:"),
 ]
 
 STAFF_COMMANDS: list[CommandInfo] = []

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/bot.db")
     redis_url: str = ""
     cache_memory_max_entries: int = Field(default=10_000, ge=100)
+    # No request waits longer than this on Redis (connect, send, reply); then memory serves it.
+    redis_timeout_seconds: float = Field(default=0.2, gt=0, le=5)
+    redis_probe_seconds: float = Field(default=1.0, gt=0, le=60)  # how often a down Redis is pinged
+    cache_local_ttl_seconds: float = Field(default=300.0, gt=0)  # how long memory copies are trusted
 
     # --- cafe knowledge ------------------------------------------------------
     menu_path: Path = DATA_DIR / "menu.yaml"

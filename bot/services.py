@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
+from bot.cache import Cache, build_cache
 from bot.config import Settings
 from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
@@ -54,6 +55,7 @@ class Services:
     metrics: Metrics
     inflight: InflightTracker
     knowledge: KnowledgeBase
+    cache: Cache
     transcriber: Transcriber | None = None
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
@@ -66,18 +68,21 @@ class Services:
 
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     """Wire every service from settings; features add theirs here."""
+    users = UserRepository(db)
     services = Services(
         settings=settings,
         db=db,
-        users=UserRepository(db),
+        users=users,
         runtime_settings=RuntimeSettingsRepository(db),
         metrics=Metrics(),
         inflight=InflightTracker(),
         knowledge=KnowledgeBase(settings, KnowledgeRepository(db)),
+        cache=build_cache(settings, users),
     )
     services.components.append(services.knowledge)
     # A transcriber handed in through the seams is started and stopped by whoever built it.
     services.transcriber = seams.transcriber or build_transcriber(settings)
     if seams.transcriber is None:
         services.components.append(services.transcriber)
+    services.components.append(services.cache)  # after the components its startup warmup reads
     return services

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,18 @@ async def running_app(settings: Settings, seams: Seams | None = None) -> AsyncIt
         yield app
     finally:
         await app.stop()
+
+
+async def poll_until(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Re-evaluate an async predicate until it is truthy (returns its value) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        await asyncio.sleep(interval)
 
 
 def admin_headers() -> dict[str, str]:

@@ -1,0 +1,155 @@
+"""The shared tier: Redis through `redis.asyncio`, every call bounded in time.
+
+Values are stored as `<version_ms>:<expires_ms>:<json>`: the version (when the
+value was written) lets Lua scripts refuse to overwrite a newer value with an
+older one when a process reconciles what it wrote during an outage, and the
+expiry lets a process copy a value into its memory tier with the same lifetime.
+
+The client never retries and never waits longer than `timeout` for anything
+(connect, send, reply): a request must not hang on Redis, the service falls
+back to memory instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+T = TypeVar("T")
+
+SCAN_BATCH = 500
+
+# Server replies that mean "this Redis cannot serve us now" (not "this key is odd").
+_OUTAGE_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM", "LOADING", "READONLY", "MISCONF", "BUSY", "MASTERDOWN", "OOM")
+
+# Write ARGV[1] (an encoded value of version ARGV[2], PX ARGV[3] or 0) unless the
+# key already holds a value of the same or a newer version.
+_SET_IF_NEWER = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local version = tonumber(string.match(cur, '^(%d+):'))
+  if version and version >= tonumber(ARGV[2]) then return 0 end
+end
+local px = tonumber(ARGV[3])
+if px > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', px) else redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+# Delete KEYS[1] unless it holds a value written at or after ARGV[1] (a tombstone's time).
+_DELETE_IF_OLDER = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'none' then return 0 end
+if kind == 'string' then
+  local version = tonumber(string.match(redis.call('GET', KEYS[1]), '^(%d+):'))
+  if version and version >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+
+def glob_escape(literal: str) -> str:
+    """Escape Redis glob characters so a SCAN MATCH pattern matches `literal` as written."""
+    return _GLOB_SPECIAL.sub(r"\\\1", literal)
+
+
+def encode(data: str, version_ms: int, expires_ms: int) -> str:
+    return f"{version_ms}:{expires_ms}:{data}"
+
+
+def decode(raw: str) -> tuple[int, int, str]:
+    """(version_ms, expires_ms, json text); ValueError for anything not written by us."""
+    version, expires, data = raw.split(":", 2)
+    return int(version), int(expires), data
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the error means Redis as a whole is unusable (trip the breaker)."""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).split(" ", 1)[0].upper() in _OUTAGE_REPLIES
+
+
+class RedisTier:
+    def __init__(self, client: Redis, timeout: float) -> None:
+        self.client = client
+        self.timeout = timeout
+        self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._delete_if_older = client.register_script(_DELETE_IF_OLDER)
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float) -> RedisTier:
+        """Build a client for `url` (ValueError when the URL itself is malformed); connects lazily."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_error=[],
+            health_check_interval=0,
+            decode_responses=True,
+            max_connections=64,
+        )
+        return cls(client, timeout)
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        return await asyncio.wait_for(call, self.timeout)
+
+    async def ping(self) -> None:
+        await self._bounded(self.client.ping())
+
+    async def get(self, key: str) -> str | None:
+        return await self._bounded(self.client.get(key))
+
+    async def set(self, key: str, raw: str, ttl_ms: int) -> None:
+        await self._bounded(self.client.set(key, raw, px=ttl_ms or None))
+
+    async def set_many(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """Write many values in one round trip (warmers write dozens to hundreds at once)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, raw, ttl_ms in items:
+            pipe.set(key, raw, px=ttl_ms or None)
+        await self._bounded(pipe.execute())
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._bounded(self.client.delete(key)))
+
+    async def scan_prefix(self, prefix: str) -> list[str]:
+        """Every key under the literal `prefix`, by SCAN (never KEYS, which blocks the server)."""
+        pattern = glob_escape(prefix) + "*"
+        found: set[str] = set()
+        cursor = 0
+        while True:
+            cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
+            found.update(k for k in keys if k.startswith(prefix))
+            if cursor == 0:
+                return sorted(found)
+
+    async def delete_prefix(self, prefix: str) -> list[str]:
+        keys = await self.scan_prefix(prefix)
+        for start in range(0, len(keys), SCAN_BATCH):
+            await self._bounded(self.client.unlink(*keys[start:start + SCAN_BATCH]))
+        return keys
+
+    async def set_if_newer(self, key: str, raw: str, version_ms: int, ttl_ms: int) -> bool:
+        return bool(await self._bounded(self._set_if_newer(keys=[key], args=[raw, version_ms, ttl_ms])))
+
+    async def delete_if_older(self, key: str, version_ms: int) -> bool:
+        return bool(await self._bounded(self._delete_if_older(keys=[key], args=[version_ms])))
+
+    async def dbsize(self) -> int:
+        return int(await self._bounded(self.client.dbsize()))
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,63 @@
+"""Admin cache commands: /cache, /warmup, /warmup_menu, /cache_clear <prefix>.
+
+The admin router is filtered by IsAdmin as a whole; a sibling router answers the
+same commands from anyone else with a short refusal, so they never reach the
+chat handler as ordinary text.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.cache import CRITICAL, MENU, Cache
+from bot.cache.report import format_stats, format_warmup
+from bot.filters import IsAdmin, IsNotAdmin
+from bot.text import escape, split_message
+
+COMMANDS = ("cache", "warmup", "warmup_menu", "cache_clear")
+REFUSAL = "Sorry, that command is for the cafe's admins."
+USAGE = "Usage: /cache_clear &lt;prefix&gt;, for example <code>/cache_clear user:profile:</code>"
+
+
+async def on_cache(message: Message, cache: Cache) -> None:
+    await cache.refresh_key_count()
+    for part in split_message(format_stats(cache.stats())):
+        await message.answer(part)
+
+
+async def on_warmup(message: Message, cache: Cache) -> None:
+    await message.answer(format_warmup(await cache.warmup(CRITICAL)))
+
+
+async def on_warmup_menu(message: Message, cache: Cache) -> None:
+    await message.answer(format_warmup(await cache.warmup(MENU)))
+
+
+async def on_cache_clear(message: Message, command: CommandObject, cache: Cache) -> None:
+    prefix = (command.args or "").strip()
+    if not prefix:
+        await message.answer(USAGE)
+        return
+    removed = await cache.clear_prefix(prefix)
+    await message.answer(f"Removed {removed} cache keys under <code>{escape(prefix)}</code> ({cache.backend}).")
+
+
+async def on_refuse(message: Message) -> None:
+    await message.answer(REFUSAL)
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    admin = Router(name=f"{__name__}.admin")
+    admin.message.filter(IsAdmin())
+    admin.message.register(on_cache, Command("cache"))
+    admin.message.register(on_warmup, Command("warmup"))
+    admin.message.register(on_warmup_menu, Command("warmup_menu"))
+    admin.message.register(on_cache_clear, Command("cache_clear"))
+    others = Router(name=f"{__name__}.refusal")
+    others.message.filter(IsNotAdmin())
+    others.message.register(on_refuse, Command(*COMMANDS))
+    router.include_routers(admin, others)
+    return router

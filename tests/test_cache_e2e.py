@@ -1,0 +1,244 @@
+"""The cache inside the real application: Redis outages, /api/cache, admin commands, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from bot.cache import Cache
+from storage.db import Database
+from storage.users import UserRepository
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import (
+    ADMIN_ID,
+    CUSTOMER_ID,
+    RedisServer,
+    admin_headers,
+    free_port,
+    make_settings,
+    poll_until,
+    running_app,
+    start_main,
+    subprocess_env,
+)
+
+
+@pytest.fixture
+async def raw(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def get_cache(http: aiohttp.ClientSession, port: int) -> dict[str, Any]:
+    async with http.get(f"http://127.0.0.1:{port}/api/cache") as r:
+        assert r.status == 200
+        return await r.json()
+
+
+async def post_cache(
+    http: aiohttp.ClientSession, port: int, body: object, headers: dict[str, str] | None = None, raw_body: str = ""
+) -> tuple[int, dict[str, Any]]:
+    url = f"http://127.0.0.1:{port}/api/cache"
+    kwargs: dict[str, Any] = {"data": raw_body} if raw_body else {"json": body}
+    async with http.post(url, headers=admin_headers() if headers is None else headers, **kwargs) as r:
+        return r.status, await r.json()
+
+
+def startup_warmup_done(cache: Cache) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return "critical" in cache.stats()["warmup"]
+
+    return done
+
+
+def outage_warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(1 for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage())
+
+
+async def test_redis_outage_and_recovery_in_the_running_bot(
+    telegram: FakeTelegram, tmp_path: Path, http: aiohttp.ClientSession, redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(tmp_path, telegram.url, redis_url=redis_server.url, redis_probe_seconds=0.1)
+    async with running_app(settings) as app:
+        cache = app.services.cache
+        assert (await get_cache(http, app.port))["backend"] == "redis"
+        telegram.send_text(CUSTOMER_ID, "/start", first_name="Ana")
+        await telegram.wait_for_messages(CUSTOMER_ID)
+
+        redis_server.stop()
+        telegram.send_text(CUSTOMER_ID, "/start", first_name="Ana")
+        [_, reply] = await telegram.wait_for_messages(CUSTOMER_ID, 2)
+        assert "Hi, Ana" in reply.text
+        body = await get_cache(http, app.port)
+        assert body["backend"] == "memory" and body["available"] is False
+        assert body["stats"]["fallback"]["active"] is True
+        telegram.send_text(ADMIN_ID, "/cache")
+        [report] = await telegram.wait_for_messages(ADMIN_ID)
+        assert "memory" in report.text and "Redis unavailable" in report.text
+        telegram.send_text(ADMIN_ID, "/warmup")  # warming while Redis is down reaches memory
+        [warm] = await telegram.wait_for_messages(ADMIN_ID, after=1)
+        assert warm.text.startswith("Warmup critical") and "on memory" in warm.text
+        for _ in range(5):
+            await get_cache(http, app.port)
+            await cache.get("menu:all")
+        assert outage_warnings(caplog, "Redis unavailable") == 1
+
+        redis_server.start()
+
+        async def back_on_redis() -> bool:
+            return (await get_cache(http, app.port))["backend"] == "redis"
+
+        await poll_until(back_on_redis, timeout=10)
+        assert outage_warnings(caplog, "Redis available again") == 1
+        fresh = Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            async def profile_in_redis() -> int:
+                return await fresh.exists(f"user:profile:{CUSTOMER_ID}")
+
+            await poll_until(profile_in_redis, timeout=10)  # the warmup after recovery repopulated Redis
+            assert json.loads((await fresh.get(f"user:profile:{CUSTOMER_ID}")).split(":", 2)[2])["first_name"] == "Ana"
+        finally:
+            await fresh.aclose()
+        telegram.send_text(CUSTOMER_ID, "/start")
+        await telegram.wait_for_messages(CUSTOMER_ID, 3)
+
+
+@pytest.mark.parametrize("kind", ["closed port", "bad password"])
+async def test_bot_starts_and_answers_with_a_bad_redis_url(
+    kind: str, telegram: FakeTelegram, tmp_path: Path, http: aiohttp.ClientSession, redis_server: RedisServer,
+    raw: Redis, caplog: pytest.LogCaptureFixture,
+) -> None:
+    await raw.config_set("requirepass", "the-right-one")
+    url = {
+        "closed port": f"redis://127.0.0.1:{free_port()}/0",
+        "bad password": f"redis://:not-the-password@127.0.0.1:{redis_server.port}/0",
+    }[kind]
+    async with running_app(make_settings(tmp_path, telegram.url, redis_url=url)) as app:
+        telegram.send_text(CUSTOMER_ID, "/start")
+        await telegram.wait_for_messages(CUSTOMER_ID)
+        body = await get_cache(http, app.port)
+        await app.services.cache.set("answer:x", "works", 60)
+        assert await app.services.cache.get("answer:x") == "works"
+    assert body["backend"] == "memory" and body["available"] is False
+    assert body["stats"]["redis"]["state"] == "down"
+    assert outage_warnings(caplog, "Redis unavailable") == 1
+    assert "not-the-password" not in caplog.text and "not-the-password" not in json.dumps(body)
+
+
+async def test_two_app_instances_share_values_through_redis(tmp_path: Path, redis_server: RedisServer) -> None:
+    one_dir, two_dir = tmp_path / "one", tmp_path / "two"
+    one_dir.mkdir()
+    two_dir.mkdir()
+    async with running_app(make_settings(one_dir, redis_url=redis_server.url)) as one, \
+            running_app(make_settings(two_dir, redis_url=redis_server.url)) as two:
+        await one.services.cache.set("answer:hours", {"text": "8:00-20:00"}, ttl=60)
+        assert await two.services.cache.get("answer:hours") == {"text": "8:00-20:00"}
+        assert two.services.cache.stats()["tiers"]["redis"]["hits"] == 1
+
+
+async def test_post_cache_auth_and_validation(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    async with running_app(make_settings(tmp_path)) as app:
+        port = app.port
+        assert (await post_cache(http, port, {"action": "warmup"}, headers={}))[0] == 401
+        assert (await post_cache(http, port, {"action": "warmup"}, headers={"Authorization": "Bearer nope"}))[0] == 401
+        assert (await post_cache(http, port, {}, headers={"Authorization": "Basic x"}))[0] == 401
+        status, body = await post_cache(http, port, None, raw_body="not json")
+        assert status == 400 and "JSON" in body["error"]
+        assert (await post_cache(http, port, ["warmup"]))[0] == 400
+        status, body = await post_cache(http, port, {"action": "explode"})
+        assert status == 400 and body["actions"] == ["clear-prefix", "warmup", "warmup-menu"]
+        assert (await post_cache(http, port, {}))[0] == 400
+        for bad in ({}, {"prefix": ""}, {"prefix": "   "}, {"prefix": 5}, {"prefix": "x" * 500}):
+            status, body = await post_cache(http, port, {"action": "clear-prefix", **bad})
+            assert status == 400, bad
+            assert "prefix" in body["error"]
+    async with running_app(make_settings(tmp_path, admin_api_token=None)) as app:
+        status, body = await post_cache(http, app.port, {"action": "warmup"})
+        assert status == 403 and "disabled" in body["error"]
+
+
+async def test_post_cache_actions_report_what_they_did(
+    tmp_path: Path, http: aiohttp.ClientSession, redis_server: RedisServer, raw: Redis
+) -> None:
+    async with running_app(make_settings(tmp_path, redis_url=redis_server.url)) as app:
+        cache = app.services.cache
+        await poll_until(startup_warmup_done(cache))
+        await app.services.users.touch(77, "bea", "Bea", "en")
+        for key in ("user:profile:1", "user:profile:2", "user:profiles", "menu:all"):
+            await cache.set(key, key, ttl=60)
+
+        status, body = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": "user:profile:"})
+        assert status == 200 and body["removed"] == 2 and body["ok"] is True and "took_ms" in body
+        assert sorted(await raw.keys("*")) == ["menu:all", "user:profiles"]
+
+        status, body = await post_cache(http, app.port, {"action": "warmup"})
+        assert status == 200 and body["group"] == "critical" and body["backend"] == "redis"
+        assert body["warmers"]["user-profiles"]["keys"] == 1 and body["keys"] >= 1
+        assert await raw.exists("user:profile:77") == 1
+
+        status, body = await post_cache(http, app.port, {"action": "warmup-menu"})
+        assert status == 200 and body["group"] == "menu"
+
+        stats = (await get_cache(http, app.port))["stats"]
+        assert stats["tiers"]["redis"]["keys"] == 3
+        assert stats["warmup"]["critical"]["warmers"]["user-profiles"]["keys"] == 1
+        assert stats["warmup"]["menu"]["group"] == "menu"
+
+
+async def test_admin_cache_commands_and_refusal(telegram: FakeTelegram, tmp_path: Path) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url)) as app:
+        await poll_until(startup_warmup_done(app.services.cache))
+        await app.services.cache.set("user:profile:5", {"id": 5}, ttl=60)
+        await app.services.cache.set("menu:all", [], ttl=60)
+        for command in ("/cache", "/warmup", "/warmup_menu", "/cache_clear user:profile:"):
+            telegram.send_text(CUSTOMER_ID, command)
+        refusals = await telegram.wait_for_messages(CUSTOMER_ID, 4)
+        assert {m.text for m in refusals} == {"Sorry, that command is for the cafe's admins."}
+        assert await app.services.cache.get("user:profile:5") == {"id": 5}
+
+        telegram.send_text(ADMIN_ID, "/cache")
+        [stats] = await telegram.wait_for_messages(ADMIN_ID)
+        assert "memory only" in stats.text and "Memory" in stats.text
+        telegram.send_text(ADMIN_ID, "/cache_clear")
+        [usage] = await telegram.wait_for_messages(ADMIN_ID, after=1)
+        assert usage.text.startswith("Usage") and "/cache_clear user:profile:" in usage.text
+        telegram.send_text(ADMIN_ID, "/cache_clear user:profile:")
+        [cleared] = await telegram.wait_for_messages(ADMIN_ID, after=2)
+        assert cleared.text == "Removed 1 cache keys under user:profile: (memory)."
+        assert await app.services.cache.get("menu:all") == []
+        telegram.send_text(ADMIN_ID, "/warmup")
+        [warm] = await telegram.wait_for_messages(ADMIN_ID, after=3)
+        assert warm.text.startswith("Warmup critical") and "• user-profiles: 2 keys" in warm.text
+        telegram.send_text(ADMIN_ID, "/warmup_menu")
+        [menu] = await telegram.wait_for_messages(ADMIN_ID, after=4)
+        assert menu.text.startswith("Warmup menu")
+
+
+async def test_warmup_command_fills_redis_from_the_shell(tmp_path: Path, redis_server: RedisServer, raw: Redis) -> None:
+    db_path = tmp_path / "bot.db"
+    async with Database(db_path) as db:
+        await UserRepository(db).touch(31, "carl", "Carl", "de")
+    env = subprocess_env(BOT_MODE="off", DATABASE_PATH=str(db_path), REDIS_URL=redis_server.url, LOG_LEVEL="WARNING")
+    proc = start_main(["warmup"], env, tmp_path)
+    code = await asyncio.to_thread(proc.wait, 60)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert code == 0, output
+    report = json.loads(output[output.index("{"):])
+    assert report["group"] == "critical" and report["warmers"]["user-profiles"]["keys"] == 1
+    assert await raw.exists("user:profile:31") == 1
+
+    env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    proc = start_main(["warmup"], env, tmp_path)
+    code = await asyncio.to_thread(proc.wait, 60)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert code == 1 and "Redis is unavailable" in output
