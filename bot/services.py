@@ -69,6 +69,7 @@ class Services:
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     """Wire every service from settings; features add theirs here."""
     users = UserRepository(db)
+    knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
     services = Services(
         settings=settings,
         db=db,
@@ -76,8 +77,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         runtime_settings=RuntimeSettingsRepository(db),
         metrics=Metrics(),
         inflight=InflightTracker(),
-        knowledge=KnowledgeBase(settings, KnowledgeRepository(db)),
-        cache=build_cache(settings, users),
+        knowledge=knowledge,
+        cache=build_cache(settings, users, knowledge),
     )
     services.components.append(services.knowledge)
     # A transcriber handed in through the seams is started and stopped by whoever built it.

@@ -1,23 +1,26 @@
 """The tiered cache (memory, Redis, database) and its warmers.
 
 Public surface: `Cache` (the service), `build_cache` (wiring from settings),
-`keys` (the key namespace), `ProfileCache`, and the warmup group names.
+`keys` (the key namespace), `ProfileCache` and `KnowledgeCache` (readers and
+warmers of `user:profile:*`, `menu:*`, `cafe:*`), and the warmup group names.
 """
 
 from __future__ import annotations
 
 from bot.cache import keys
+from bot.cache.knowledge import KnowledgeCache
 from bot.cache.profiles import ProfileCache
 from bot.cache.service import Cache
 from bot.cache.warmup import CRITICAL, MENU
 from bot.config import Settings
+from bot.knowledge import KnowledgeBase
 from storage.users import UserRepository
 
-__all__ = ["CRITICAL", "MENU", "Cache", "ProfileCache", "build_cache", "keys"]
+__all__ = ["CRITICAL", "MENU", "Cache", "KnowledgeCache", "ProfileCache", "build_cache", "keys"]
 
 
-def build_cache(settings: Settings, users: UserRepository) -> Cache:
-    """The cache from settings, with the warmers it owns (recently active users' profiles)."""
+def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> Cache:
+    """The cache from settings, with the warmers it owns: profiles, menu and cafe facts."""
     cache = Cache(
         settings.redis_url,
         memory_max_entries=settings.cache_memory_max_entries,
@@ -25,5 +28,6 @@ def build_cache(settings: Settings, users: UserRepository) -> Cache:
         probe_interval=settings.redis_probe_seconds,
         local_ttl=settings.cache_local_ttl_seconds,
     )
+    KnowledgeCache(cache, knowledge).register()
     cache.warmers.register("user-profiles", {CRITICAL}, ProfileCache(cache, users).warm)
     return cache
