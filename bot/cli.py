@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.cache import cli as cache_cli
 from bot.config import ConfigError, Settings, exit_with_config_error, load_settings
 from bot.logging_setup import setup_logging
+from bot.ops import cli as ops_cli
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ COMMANDS: dict[str, Command] = {
     "run": Command("start the bot and the side server (default)", _run),
     "warmup": Command("warm the shared cache (Redis) with the critical keys, or --group menu",
                       cache_cli.run, cache_cli.configure),
+    "slo": Command("show each SLO target of the runbook with its measured value and met / not met",
+                   ops_cli.run_slo, ops_cli.configure_slo),
+    "purge": Command("apply the data retention policy once (--dry-run: only count)",
+                     ops_cli.run_purge, ops_cli.configure_purge),
 }
 
 

@@ -18,6 +18,8 @@ from bot.config import Settings
 from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
+from bot.ops.exporters import install as install_exporters
+from bot.ops.retention import RetentionJob
 from bot.voice import Transcriber, build_transcriber
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
@@ -57,6 +59,7 @@ class Services:
     knowledge: KnowledgeBase
     cache: Cache
     transcriber: Transcriber | None = None
+    retention: RetentionJob | None = None
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
 
@@ -86,4 +89,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     if seams.transcriber is None:
         services.components.append(services.transcriber)
     services.components.append(services.cache)  # after the components its startup warmup reads
+    services.retention = RetentionJob(db, settings)
+    services.components.append(services.retention)
+    install_exporters(services.metrics, services)  # last: it reads the services wired above
     return services

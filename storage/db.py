@@ -114,6 +114,10 @@ class Database:
             else:
                 await self.conn.execute("COMMIT")
 
+    async def table_exists(self, name: str) -> bool:
+        """For code that spans features: a feature not installed has no tables."""
+        return await self.fetchval("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) == 1
+
     async def ping(self) -> bool:
         try:
             return await self.fetchval("SELECT 1") == 1

@@ -58,7 +58,8 @@ def semantic_measurement(semantic: Any) -> Measurement:
 async def stored_measurements(db: Database, window_seconds: float, redis_url: str) -> tuple[dict[str, Measurement],
                                                                                              str]:
     """Measurements from `agent_events` (the last `window_seconds` of activity) and Redis INFO."""
-    newest = await db.fetchval("SELECT MAX(created_at) FROM agent_events")
+    has_events = await db.table_exists("agent_events")
+    newest = await db.fetchval("SELECT MAX(created_at) FROM agent_events") if has_events else None
     rows = [] if newest is None else await db.fetchall(
         "SELECT latency_ms, source, error_class FROM agent_events WHERE created_at > ? ORDER BY id",
         (newest - window_seconds,),

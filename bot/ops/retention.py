@@ -89,7 +89,7 @@ async def purge(db: Database, settings: Settings, *, dry_run: bool = False, batc
         if days is None:
             report.kept[rule.name] = "no retention limit set"
             continue
-        if not await _table_exists(db, rule.table):
+        if not await db.table_exists(rule.table):
             report.kept[rule.name] = f"no table {rule.table}"
             continue
         cutoff = now - days * DAY_SECONDS
@@ -112,7 +112,7 @@ async def _count(db: Database, rule: Rule, cutoff: float) -> int:
 
 async def _delete(db: Database, rule: Rule, cutoff: float, batch_size: int) -> int:
     total = 0
-    children = [c for c in rule.children if await _table_exists(db, c[0])]
+    children = [c for c in rule.children if await db.table_exists(c[0])]
     while True:
         async with db.transaction() as tx:
             cur = await tx.execute(f"SELECT id FROM {rule.table} WHERE {_where(rule)} LIMIT ?", (cutoff, batch_size))
@@ -126,10 +126,6 @@ async def _delete(db: Database, rule: Rule, cutoff: float, batch_size: int) -> i
         if len(ids) < batch_size:
             return total
         await asyncio.sleep(0)  # other writers get the lock between batches
-
-
-async def _table_exists(db: Database, table: str) -> bool:
-    return await db.fetchval("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)) == 1
 
 
 def _iso(ts: float) -> str:

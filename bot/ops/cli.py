@@ -1,0 +1,106 @@
+"""`python main.py slo` and `python main.py purge [--dry-run]`.
+
+`slo` asks the running bot (`GET /api/slo` on its side server) and, when no bot answers,
+measures from what the bot left behind: the `agent_events` table and Redis' counters.
+Exit code 0 when no measured target is missed, 1 when one is (for cron and alerting).
+
+`purge` applies the retention policy once to the database file (WAL mode lets it run
+next to a live bot) and prints what it removed, or with `--dry-run` what it would remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings
+from bot.ops.measure import stored_measurements
+from bot.ops.retention import BATCH_SIZE, purge
+from bot.ops.slo import evaluate, exit_code, render_text
+from storage.db import Database
+
+LIVE_TIMEOUT_SECONDS = 3.0
+
+
+# --- slo ------------------------------------------------------------------------------------
+def configure_slo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="the running bot's side server (default: http://127.0.0.1:HTTP_PORT)")
+    parser.add_argument("--from-events", action="store_true",
+                        help="measure from agent_events and Redis even if a bot is running")
+    parser.add_argument("--window-minutes", type=float, default=5.0,
+                        help="with agent_events: minutes of activity up to the newest event (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run_slo(args: argparse.Namespace, settings: Settings) -> int:
+    report = asyncio.run(_slo_report(args, settings))
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else render_text(report))
+    return exit_code(report)
+
+
+def default_url(settings: Settings) -> str | None:
+    if settings.http_port == 0:
+        return None
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+    return f"http://{host}:{settings.http_port}"
+
+
+async def _slo_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    url = args.url or default_url(settings)
+    if url and not args.from_events:
+        live = await _fetch_live(url.rstrip("/"))
+        if live is not None:
+            live["source"] = f"live from {url}"
+            return live
+    if not settings.database_path.exists():
+        return evaluate({}, f"no running bot and no database at {settings.database_path}")
+    async with Database(settings.database_path) as db:
+        measurements, window = await stored_measurements(db, args.window_minutes * 60, settings.redis_url)
+    return evaluate(measurements, "agent_events (no running bot answered)" if url and not args.from_events
+                    else "agent_events", window=window)
+
+
+async def _fetch_live(url: str) -> dict[str, Any] | None:
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=LIVE_TIMEOUT_SECONDS)) as http, \
+                http.get(f"{url}/api/slo") as response:
+            if response.status != 200:
+                return None
+            return await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+
+
+# --- purge ----------------------------------------------------------------------------------
+def configure_purge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="count what would be removed, remove nothing")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"rows per delete (default {BATCH_SIZE})")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run_purge(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch_size < 1:
+        print("purge: --batch-size must be at least 1")
+        return 2
+    if not settings.database_path.exists():
+        print(f"purge: no database at {settings.database_path} (DATABASE_PATH); nothing to do")
+        return 1
+    report = asyncio.run(_purge(settings, args.dry_run, args.batch_size))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    print(("Dry run: would remove" if report.dry_run else "Removed") + ":")
+    for name, count in report.counts.items():
+        print(f"  {name:<22} {count:>8}  (older than {report.as_dict()['cutoffs'][name]})")
+    for name, why in report.kept.items():
+        print(f"  {name:<22} {'kept':>8}  ({why})")
+    return 0
+
+
+async def _purge(settings: Settings, dry_run: bool, batch_size: int) -> Any:
+    async with Database(settings.database_path) as db:
+        return await purge(db, settings, dry_run=dry_run, batch_size=batch_size)

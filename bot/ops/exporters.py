@@ -1,0 +1,132 @@
+"""Prometheus series read from other services at scrape time.
+
+The cache, the semantic cache, the transcriber and the outbox keep their own counters
+(they report them on their own endpoints too); these callbacks turn those counters into
+Prometheus series when `/metrics` is scraped, so none of those services imports the
+metrics module or pays anything per operation for it. The outbox's numbers come from a
+database query, so they are refreshed asynchronously just before each scrape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from bot.metrics import Metrics
+
+
+def _gauge(name: str, doc: str, value: float | None, labels: dict[str, str] | None = None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
+    family.add_metric(list((labels or {}).values()), math.nan if value is None else float(value))
+    return family
+
+
+def cache_families(cache: Any) -> Iterable[Metric]:
+    stats = cache.stats()
+    hits = CounterMetricFamily("bot_cache_hits", "Cache lookups that found the key, by tier", labels=["tier"])
+    misses = CounterMetricFamily("bot_cache_misses", "Cache lookups that missed, by tier", labels=["tier"])
+    errors = CounterMetricFamily("bot_cache_errors", "Cache operations that failed, by tier", labels=["tier"])
+    for tier, numbers in stats["tiers"].items():
+        hits.add_metric([tier], numbers["hits"])
+        misses.add_metric([tier], numbers["misses"])
+        errors.add_metric([tier], numbers["errors"])
+    yield from (hits, misses, errors)
+    yield _gauge("bot_cache_redis_hit_rate", "Redis lookups that found the key, since start",
+                 stats["tiers"]["redis"]["hit_rate"])
+    yield _gauge("bot_cache_redis_up", "1 while Redis serves the cache, 0 while it falls back to memory",
+                 1 if cache.available else 0)
+    backend = GaugeMetricFamily("bot_cache_backend", "Where cache reads are served from (1 = current)",
+                                labels=["backend"])
+    for name in ("redis", "memory"):
+        backend.add_metric([name], 1 if stats["backend"] == name else 0)
+    yield backend
+    yield CounterMetricFamily("bot_cache_fallback_activations", "Times the cache fell back to memory",
+                              value=stats["fallback"]["activations"])
+
+
+def semantic_families(semantic: Any) -> Iterable[Metric]:
+    stats = semantic.stats.as_dict()
+    yield CounterMetricFamily("bot_semantic_cache_lookups", "Semantic cache lookups of shareable questions",
+                              value=stats["lookups"])
+    yield CounterMetricFamily("bot_semantic_cache_hits", "Semantic cache lookups that found an answer",
+                              value=stats["hits"])
+    yield _gauge("bot_semantic_cache_hit_rate", "Semantic cache hits / lookups, since start", stats["hit_rate"])
+
+
+def transcriber_families(transcriber: Any) -> Iterable[Metric]:
+    status = transcriber.status()
+    yield CounterMetricFamily("bot_transcriptions", "Voice transcriptions finished", value=status.transcriptions)
+    yield CounterMetricFamily("bot_transcription_failures", "Transcriptions that failed (undecodable, too long, "
+                              "engine error)", value=status.failures)
+    yield CounterMetricFamily("bot_transcriptions_rejected", "Transcriptions refused because the queue was full",
+                              value=status.rejected_busy)
+    yield _gauge("bot_transcription_rtf", "Mean real-time factor of the transcriptions (processing / audio "
+                 "seconds; below 1 is faster than real time)", status.avg_rtf)
+    yield _gauge("bot_transcription_queue", "Transcriptions waiting for a worker", status.queue)
+    yield _gauge("bot_whisper_loaded", "1 when the Whisper model is loaded", 1 if status.loaded else 0)
+
+
+def breaker_families(agent: Any) -> Iterable[Metric]:
+    breaker = getattr(agent, "breaker", None)
+    if breaker is None:
+        return
+    snapshot = breaker.snapshot()
+    state = GaugeMetricFamily("bot_openai_circuit_state", "The model server's circuit breaker (1 = current state)",
+                              labels=["state"])
+    for name in ("closed", "open", "half-open"):
+        state.add_metric([name], 1 if str(snapshot.state) == name else 0)
+    yield state
+    yield CounterMetricFamily("bot_openai_circuit_trips", "Times the circuit breaker opened", value=snapshot.trips)
+
+
+class OutboxExporter:
+    """Backlog of the Telegram outbox; its stats are a database query, refreshed before each scrape."""
+
+    def __init__(self, outbox: Any) -> None:
+        self.outbox = outbox
+        self.last: Any = None
+
+    async def refresh(self) -> None:
+        self.last = await self.outbox.stats()
+
+    def families(self) -> Iterable[Metric]:
+        stats = self.last
+        if stats is None:
+            return
+        yield _gauge("bot_outbox_pending", "Telegram messages waiting to be delivered", stats.pending)
+        yield _gauge("bot_outbox_failed", "Telegram messages given up on", stats.failed)
+        yield _gauge("bot_outbox_delivered", "Telegram messages delivered", stats.delivered)
+        yield _gauge("bot_outbox_oldest_pending_age_seconds", "Age of the oldest undelivered message",
+                     stats.oldest_pending_age_seconds or 0.0)
+
+
+def retention_families(job: Any) -> Iterable[Metric]:
+    purged = CounterMetricFamily("bot_retention_purged_rows", "Rows removed by the retention job, by rule",
+                                 labels=["rule"])
+    for rule, count in sorted(job.purged_total.items()):
+        purged.add_metric([rule], count)
+    yield purged
+    yield _gauge("bot_retention_last_run_timestamp_seconds", "When the retention job last ran (epoch)",
+                 job.last_run_at)
+
+
+def install(metrics: Metrics, services: Any) -> None:
+    """Register the callbacks of whichever services this application has."""
+    if getattr(services, "cache", None) is not None:
+        metrics.register_callback("cache", lambda: cache_families(services.cache))
+    if getattr(services, "semantic", None) is not None:
+        metrics.register_callback("semantic", lambda: semantic_families(services.semantic))
+    if getattr(services, "agent", None) is not None:
+        metrics.register_callback("openai_breaker", lambda: breaker_families(services.agent))
+    if getattr(services, "retention", None) is not None:
+        metrics.register_callback("retention", lambda: retention_families(services.retention))
+    # The transcriber may be attached after this runs (tests hand one in): read it at scrape time.
+    metrics.register_callback(
+        "transcriber", lambda: transcriber_families(services.transcriber) if services.transcriber else ())
+    if getattr(services, "outbox", None) is not None:
+        exporter = OutboxExporter(services.outbox)
+        metrics.register_refresher("outbox", exporter.refresh)
+        metrics.register_callback("outbox", exporter.families)

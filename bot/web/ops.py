@@ -1,0 +1,35 @@
+"""Operations endpoints: `GET /metrics` (Prometheus text) and `GET /api/slo` (the runbook's targets).
+
+Both are read-only and carry no secrets or personal data, so, like the health probes,
+they need no token (a Prometheus scraper has none to send).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from bot.ops.measure import live_measurements
+from bot.ops.slo import WINDOW_NOTE, evaluate
+from bot.web.keys import SERVICES
+
+METRICS_PATH = "/metrics"
+SLO_PATH = "/api/slo"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format 0.0.4, or OpenMetrics when the scraper asks for it in Accept."""
+    metrics = request.app[SERVICES].metrics
+    await metrics.refresh()
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encode(metrics.registry), headers={"Content-Type": content_type})
+
+
+async def slo(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return web.json_response(evaluate(live_measurements(services), "live", window=WINDOW_NOTE))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get(METRICS_PATH, metrics)
+    app.router.add_get(SLO_PATH, slo)
