@@ -479,7 +479,9 @@ class Cache:
 
     def _safe(self, exc: BaseException) -> str:
         """An error as text for logs and stats, with the Redis password blanked out."""
-        text = f"{type(exc).__name__}: {exc}"
+        detail = str(exc) or (f"no reply within {self._redis_timeout * 1000:.0f} ms"
+                              if isinstance(exc, TimeoutError) else "no details")
+        text = f"{type(exc).__name__}: {detail}"
         if self._redis_password:
             text = text.replace(self._redis_password, "***")
         return text
