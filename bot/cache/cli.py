@@ -1,6 +1,6 @@
 """`python main.py warmup [--group critical|menu]`: warm the shared cache from a shell.
 
-Starts the services (not Telegram, not the side server), runs the warmers of the
+Starts the services (not Telegram, the side server or Whisper), runs the warmers of the
 group into Redis, prints the report as JSON and exits 0; exit 1 if a warmer
 failed or Redis was unavailable (the keys then only reached this short-lived
 process's memory, which helps nobody).
@@ -37,6 +37,8 @@ async def _warmup(settings: Settings, group: str) -> int:
         services = build_services(settings, db, Seams())
         services.cache.warm_on_start = False
         for component in services.components:
+            if component is services.transcriber:
+                continue  # speech takes no part in warming the cache; loading Whisper costs seconds
             await component.start()
             started.append(component)
         report = await services.cache.warmup(group)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -91,17 +91,20 @@ class RedisTier:
     @classmethod
     def from_url(cls, url: str, timeout: float) -> RedisTier:
         """Build a client for `url` (ValueError when the URL itself is malformed); connects lazily."""
-        client = Redis.from_url(
+        # A blocking pool: a burst beyond max_connections queues for a connection (bounded by
+        # the same timeout) instead of failing at once and opening the breaker for nothing.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             retry_on_error=[],
             health_check_interval=0,
             decode_responses=True,
-            max_connections=64,
         )
-        return cls(client, timeout)
+        return cls(Redis.from_pool(pool), timeout)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         return await asyncio.wait_for(call, self.timeout)
