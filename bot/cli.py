@@ -37,6 +37,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.console import run_console
+
+    return asyncio.run(run_console(settings, user_id=args.user_id))
+
+
+def _chat_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user-id", type=int, default=0, help="whose dialog to continue (default 0, the console's)")
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("start the bot and the side server (default)", _run),
     "warmup": Command("warm the shared cache (Redis) with the critical keys, or --group menu",
@@ -45,6 +55,7 @@ COMMANDS: dict[str, Command] = {
                    ops_cli.run_slo, ops_cli.configure_slo),
     "purge": Command("apply the data retention policy once (--dry-run: only count)",
                      ops_cli.run_purge, ops_cli.configure_purge),
+    "chat": Command("talk to the agent in this terminal (no Telegram needed)", _chat, _chat_args),
 }
 
 

@@ -18,6 +18,7 @@ class CommandInfo:
 CUSTOMER_COMMANDS: list[CommandInfo] = [
     CommandInfo("start", "Welcome and what I can do"),
     CommandInfo("help", "List the commands"),
+    CommandInfo("reset", "Start a new conversation"),
 ]
 
 ADMIN_COMMANDS: list[CommandInfo] = [
@@ -26,6 +27,7 @@ ADMIN_COMMANDS: list[CommandInfo] = [
     CommandInfo("warmup", "Warm the critical cache keys (menu, cafe, prompt, profiles, FAQ)"),
     CommandInfo("warmup_menu", "Warm the menu keys"),
     CommandInfo("cache_clear", "Remove cache keys under a prefix: /cache_clear user:profile:"),
+    CommandInfo("limits", "Show or lower the agent's history/token limits"),
 ]
 
 STAFF_COMMANDS: list[CommandInfo] = []

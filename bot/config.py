@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     history_max_messages: int = Field(default=12, ge=0, le=200)
     dialog_idle_minutes: int = Field(default=120, ge=1)
     prompt_version: str | None = None
+    answer_cache_ttl_seconds: int = Field(default=6 * 3600, ge=0)  # exact answer cache; 0 = keep until evicted
 
     # --- abuse limits --------------------------------------------------------
     rate_limit_messages: int = Field(default=8, ge=1)

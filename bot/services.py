@@ -14,7 +14,9 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
 from bot.cache import Cache, build_cache
+from bot.agent import Agent, build_agent
 from bot.config import Settings
+from bot.conversation import Conversation
 from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
@@ -58,6 +60,8 @@ class Services:
     inflight: InflightTracker
     knowledge: KnowledgeBase
     cache: Cache
+    agent: Agent
+    conversation: Conversation
     transcriber: Transcriber | None = None
     retention: RetentionJob | None = None
     bot: Bot | None = None
@@ -72,16 +76,21 @@ class Services:
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     """Wire every service from settings; features add theirs here."""
     users = UserRepository(db)
+    runtime_settings = RuntimeSettingsRepository(db)
     knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
+    cache = build_cache(settings, users, knowledge)
+    agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client)
     services = Services(
         settings=settings,
         db=db,
         users=users,
-        runtime_settings=RuntimeSettingsRepository(db),
+        runtime_settings=runtime_settings,
         metrics=Metrics(),
         inflight=InflightTracker(),
         knowledge=knowledge,
-        cache=build_cache(settings, users, knowledge),
+        cache=cache,
+        agent=agent,
+        conversation=Conversation(agent, settings),
     )
     services.components.append(services.knowledge)
     # A transcriber handed in through the seams is started and stopped by whoever built it.
@@ -89,6 +98,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     if seams.transcriber is None:
         services.components.append(services.transcriber)
     services.components.append(services.cache)  # after the components its startup warmup reads
+    services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)
     install_exporters(services.metrics, services)  # last: it reads the services wired above

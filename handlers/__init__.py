@@ -10,7 +10,15 @@ from aiogram import Router
 
 
 def all_routers() -> list[Router]:
-    from handlers import admin_cache, admin_knowledge, start, voice
+    from handlers import admin_cache, admin_knowledge, admin_limits, chat, dialog, start, voice
 
     # Order matters: command routers before the catch-all chat router.
-    return [start.create_router(), admin_knowledge.create_router(), admin_cache.create_router(), voice.create_router()]
+    return [
+        start.create_router(),
+        admin_knowledge.create_router(),
+        admin_cache.create_router(),
+        voice.create_router(),
+        dialog.create_router(),
+        admin_limits.create_router(),
+        chat.create_router(),  # catch-all: keep last
+    ]

@@ -6,6 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
+from bot.agent import Agent
+from bot.agent.service import LIMITED_MODE_NOTE
 from bot.commands import help_text
 from bot.config import Settings
 from bot.text import escape
@@ -18,9 +20,12 @@ WELCOME = (
 )
 
 
-async def on_start(message: Message) -> None:
+async def on_start(message: Message, agent: Agent) -> None:
     name = f", {escape(message.from_user.first_name)}" if message.from_user and message.from_user.first_name else ""
-    await message.answer(WELCOME.format(name=name))
+    text = WELCOME.format(name=name)
+    if agent.limited:
+        text += f"\n\n{escape(LIMITED_MODE_NOTE)}"
+    await message.answer(text)
 
 
 async def on_help(message: Message, settings: Settings) -> None:

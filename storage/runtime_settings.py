@@ -22,3 +22,7 @@ class RuntimeSettingsRepository:
             """,
             (key, value, now(), updated_by),
         )
+
+    async def delete(self, key: str) -> None:
+        """Forget an override: the configured default is in force again."""
+        await self._db.execute("DELETE FROM runtime_settings WHERE key = ?", (key,))

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from bot.voice import WhisperTranscriber
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import RedisServer, in_ci
 
@@ -22,6 +23,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
         yield fake
 
 

@@ -134,3 +134,8 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+def with_openai(fake: Any, **overrides: Any) -> dict[str, Any]:
+    """Settings overrides that point the agent at a fake OpenAI server (fast timeouts and backoff)."""
+    return {"openai_base_url": fake.url, "openai_api_key": fake.api_key, "openai_timeout": 2.0, **overrides}

@@ -1,0 +1,72 @@
+"""The agent: menu-grounded answers from an OpenAI-compatible model that survive its outages.
+
+Public surface: `Agent` (`answer(user_id, text, kind) -> AgentReply`), the tool registry
+(`agent.tools.register(...)`), the answer-cache hook (`AnswerCache`, `CacheContext`,
+`CachedAnswer`, `agent.register_cache(...)`) and `build_agent` for the services container.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.agent.breaker import BreakerState, CircuitBreaker
+from bot.agent.caching import (
+    AnswerCache,
+    CacheContext,
+    CachedAnswer,
+    ExactAnswerCache,
+    KeyValueStore,
+    MemoryStore,
+    normalise_question,
+)
+from bot.agent.limits import AgentLimits, LimitsError, LimitsService
+from bot.agent.llm import ChatModel, ModelError, RetryPolicy, build_openai_client
+from bot.agent.offline import OfflineAnswerer
+from bot.agent.service import Agent, AgentReply
+from bot.agent.prompt_cache import PromptCache
+from bot.agent.tools import ToolRegistry
+from bot.cache import Cache
+from bot.config import Settings
+from bot.knowledge import KnowledgeBase
+from storage.agent_events import AgentEventRepository
+from storage.db import Database
+from storage.dialogs import DialogRepository
+from storage.runtime_settings import RuntimeSettingsRepository
+
+__all__ = [
+    "Agent", "AgentLimits", "AgentReply", "AnswerCache", "BreakerState", "CacheContext", "CachedAnswer",
+    "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError", "LimitsService",
+    "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "ToolRegistry", "build_agent",
+    "normalise_question",
+]
+
+BREAKER_FAILURES = 5
+BREAKER_RESET_SECONDS = 30.0
+
+
+def build_agent(
+    settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
+    cache: Cache | None = None, *, openai_client: Any = None,
+) -> Agent:
+    """The agent with its model (None without an API key or client: limited mode) and the exact cache.
+
+    With the cache service the exact answers live under `answer:` in the shared cache and the
+    rendered prompt is warmed under `prompt:`; without it (tools, tests) a small in-memory store serves.
+    """
+    client = openai_client if openai_client is not None else build_openai_client(settings)
+    model = None
+    if client is not None:
+        model = ChatModel(
+            client, settings.openai_model, timeout=settings.openai_timeout,
+            retry=RetryPolicy(max_retries=settings.openai_max_retries),
+            breaker=CircuitBreaker(BREAKER_FAILURES, BREAKER_RESET_SECONDS),
+        )
+    agent = Agent(
+        settings, knowledge, DialogRepository(db), AgentEventRepository(db),
+        LimitsService(settings, runtime_settings), model,
+    )
+    agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
+                                          settings.answer_cache_ttl_seconds))
+    if cache is not None:
+        PromptCache(cache, agent, knowledge).register()
+    return agent

@@ -1,0 +1,295 @@
+"""The agent: one customer question in, one grounded answer out, whatever fails.
+
+Order of answering: a cached answer (exact, then semantic) for a standalone question; the
+model, with the canonical prompt, the user's recent history and any registered tools;
+when the model fails or is not configured, a cached answer again (caches may relax for a
+fallback), then the offline answerer, then a short apology. Never an exception, never
+silence. Every turn is recorded in the dialog history and as one `agent_events` row.
+
+The agent knows nothing about Telegram: the Telegram conversation, the side server's
+`POST /api/agent/chat` and the console `python main.py chat` all call `answer()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.agent.breaker import CircuitBreaker
+from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer, is_follow_up, is_time_sensitive
+from bot.agent.limits import AgentLimits, LimitsService
+from bot.agent.llm import ChatModel, ModelError
+from bot.agent.offline import OfflineAnswerer
+from bot.agent.tools import ToolRegistry
+from bot.config import Settings
+from bot.knowledge import KnowledgeBase
+from bot.logging_setup import kv
+from bot.prompts import build_system_prompt, clock_message, prompt_version
+from storage.agent_events import AgentEvent, AgentEventRepository
+from storage.dialogs import DialogMessage, DialogRepository
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 4
+OFFLINE_MODEL = "offline"
+LIMITED_MODE_NOTE = ("ℹ️ I'm running in limited mode right now: I answer from the cafe's menu and facts only, "
+                     "so I may not understand every question.")
+OUTAGE_NOTE = "(My AI helper is unavailable for a moment, so this answer comes straight from our menu and facts.)"
+APOLOGY = ("Sorry, I can't answer that right now. I can tell you about our menu and prices, vegan, vegetarian and "
+           "gluten-free options, allergens, opening hours, Wi-Fi and where to find us — or please try again in "
+           "a minute.")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReply:
+    answer: str
+    source: str  # llm | cache | semantic | offline
+    latency_ms: float
+    model: str
+    prompt_version: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error_class: str | None = None
+    tool_calls: int = 0
+
+
+@dataclass
+class _Turn:
+    """What one model turn produced, also when it failed half-way (tools may have run)."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tool_calls: int = 0
+    model: str = ""
+    text: str = ""
+    tools_used: list[str] = field(default_factory=list)
+
+
+class Agent:
+    def __init__(
+        self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
+        events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
+    ) -> None:
+        self.settings = settings
+        self.knowledge = knowledge
+        self.dialogs = dialogs
+        self.events = events
+        self.limits = limits
+        self.model = model
+        self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
+        self.tools = ToolRegistry()
+        self.caches: list[AnswerCache] = []
+        self._prompt_key: tuple[str, str, str] | None = None
+        self._prompt = ""
+
+    # --- wiring ---------------------------------------------------------------------
+    def register_cache(self, cache: AnswerCache, *, first: bool = False) -> None:
+        """Add an answer cache; lookups go in order (the exact cache is registered first)."""
+        if first:
+            self.caches.insert(0, cache)
+        else:
+            self.caches.append(cache)
+
+    @property
+    def limited(self) -> bool:
+        """No model configured (no OPENAI_API_KEY): answers come from caches and data only."""
+        return self.model is None
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return self.model.breaker if self.model is not None else None
+
+    @property
+    def prompt_version(self) -> str:
+        return prompt_version(self.settings)
+
+    async def start(self) -> None:
+        mode = "limited (no OPENAI_API_KEY)" if self.limited else f"model {self.settings.openai_model}"
+        log.info("agent ready: %s, prompt %s, tools %s", mode, self.prompt_version, self.tools.names() or "none")
+
+    async def stop(self) -> None:
+        if self.model is not None:
+            try:
+                await self.model.close()
+            except Exception:
+                log.warning("closing the model client failed", exc_info=True)
+
+    def system_prompt(self) -> str:
+        """The static system prompt for the current prompt version, menu and cafe facts (memoised)."""
+        key = (self.prompt_version, self.knowledge.menu.version, self.knowledge.cafe.version)
+        if key != self._prompt_key:
+            self._prompt = build_system_prompt(self.knowledge.menu, self.knowledge.cafe)
+            self._prompt_key = key
+        return self._prompt
+
+    def status(self) -> dict[str, Any]:
+        breaker = self.breaker.snapshot() if self.breaker is not None else None
+        if self.limited:
+            state = "limited"
+        elif breaker is not None and breaker.state != "closed":
+            state = "degraded"
+        else:
+            state = "ok"
+        return {
+            "status": state,
+            "model": self.settings.openai_model,
+            "base_url": self.settings.openai_base_url or "https://api.openai.com/v1",
+            "api_key": "set" if self.settings.openai_api_key else "unset",
+            "prompt_version": self.prompt_version,
+            "menu_version": self.knowledge.menu.version,
+            "circuit_breaker": None if breaker is None else {
+                "state": str(breaker.state), "consecutive_failures": breaker.consecutive_failures,
+                "retry_in_s": breaker.retry_in_s, "trips": breaker.trips,
+            },
+            "caches": [getattr(c, "name", type(c).__name__) for c in self.caches],
+            "tools": self.tools.names(),
+        }
+
+    # --- answering ------------------------------------------------------------------
+    async def answer(self, user_id: int, text: str, kind: str = "text") -> AgentReply:
+        started = time.perf_counter()
+        question = text.strip()
+        version = self.prompt_version
+        idle_seconds = self.settings.dialog_idle_minutes * 60
+        limits = await self.limits.current()
+        new_dialog = await self.dialogs.active_id(user_id, idle_seconds) is None
+        history = [] if new_dialog else await self.dialogs.history(user_id, idle_seconds, limits.history_max_messages)
+        history = trim_history(history, limits.history_token_budget)
+        ctx = CacheContext(
+            user_id=user_id, prompt_version=version, menu_version=self.knowledge.menu.version,
+            model=self.settings.openai_model, kind=kind,
+            follow_up=is_follow_up(question, not new_dialog), time_sensitive=is_time_sensitive(question),
+        )
+        turn = _Turn()
+        answer: str | None = None
+        source, model_name, error_class = "offline", OFFLINE_MODEL, None
+
+        hit = await self._lookup(question, ctx) if ctx.shareable else None
+        if hit is not None:
+            answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
+        elif self.model is None:
+            error_class = "no_api_key"
+        else:
+            try:
+                await self._model_turn(user_id, question, history, limits, turn)
+                answer, source, model_name = turn.text, "llm", turn.model or ctx.model
+            except ModelError as exc:
+                error_class = exc.error_class
+            except Exception:  # a bug must still end in an answer
+                log.exception("agent model turn failed unexpectedly")
+                error_class = "internal"
+
+        if answer is None:
+            fallback_ctx = replace(ctx, personal=turn.tool_calls > 0, fallback=True)
+            hit = await self._lookup(question, fallback_ctx) if self.model is not None else None
+            if hit is not None:
+                answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
+            else:
+                offline = self.offline.answer(question)
+                answer = offline or APOLOGY
+                if self.model is None and new_dialog:
+                    answer = f"{LIMITED_MODE_NOTE}\n\n{answer}"
+                elif self.model is not None and offline:
+                    answer = f"{answer}\n\n{OUTAGE_NOTE}"
+        elif source == "llm" and turn.tool_calls == 0:
+            await self._store(question, answer, ctx)
+
+        reply = AgentReply(
+            answer=answer, source=source, latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            model=model_name, prompt_version=version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
+            error_class=error_class, tool_calls=turn.tool_calls,
+        )
+        await self._record(user_id, kind, question, reply, idle_seconds)
+        return reply
+
+    async def _model_turn(
+        self, user_id: int, question: str, history: list[DialogMessage], limits: AgentLimits, turn: _Turn
+    ) -> None:
+        assert self.model is not None
+        system = f"{self.system_prompt()}\n{clock_message(self.knowledge.cafe)}"
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        messages += [{"role": m.role, "content": m.content} for m in history]
+        messages.append({"role": "user", "content": question})
+        tools = self.tools.specs() or None
+        rounds = 0
+        while True:
+            last_round = rounds >= MAX_TOOL_ROUNDS
+            completion = await self.model.complete(
+                messages, max_tokens=limits.max_tokens, tools=tools, tool_choice="none" if last_round else None
+            )
+            turn.tokens_in += completion.tokens_in
+            turn.tokens_out += completion.tokens_out
+            turn.model = completion.model
+            if completion.tool_calls and tools and not last_round:
+                messages.append(completion.assistant_message())
+                for call in completion.tool_calls:
+                    result = await self.tools.call(call.name, user_id, call.arguments)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                    turn.tool_calls += 1
+                    turn.tools_used.append(call.name)
+                rounds += 1
+                continue
+            if not completion.text:
+                raise ModelError("empty_answer", "the model returned no text")
+            turn.text = completion.text
+            return
+
+    async def _lookup(self, question: str, ctx: CacheContext) -> CachedAnswer | None:
+        for cache in self.caches:
+            try:
+                hit = await cache.lookup(question, ctx)
+            except Exception:
+                log.warning("answer cache %s lookup failed", getattr(cache, "name", cache), exc_info=True)
+                continue
+            if hit is not None and hit.answer.strip():
+                return hit
+        return None
+
+    async def _store(self, question: str, answer: str, ctx: CacheContext) -> None:
+        if not ctx.shareable:
+            return
+        for cache in self.caches:
+            try:
+                await cache.store(question, answer, ctx)
+            except Exception:
+                log.warning("answer cache %s store failed", getattr(cache, "name", cache), exc_info=True)
+
+    async def _record(self, user_id: int, kind: str, question: str, reply: AgentReply, idle_seconds: float) -> None:
+        """History and the event row; a storage failure is logged, the customer still gets the answer."""
+        try:
+            await self.dialogs.append_turn(user_id, idle_seconds, question, reply.answer)
+        except Exception:
+            log.exception("could not record the dialog turn")
+        try:
+            await self.events.record(AgentEvent(
+                user_id=user_id, kind=kind, latency_ms=reply.latency_ms, source=reply.source, model=reply.model,
+                prompt_version=reply.prompt_version, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
+                error_class=reply.error_class, tool_calls=reply.tool_calls,
+            ))
+        except Exception:
+            log.exception("could not record the agent event")
+        log.info("agent turn %s", kv(user=user_id, kind=kind, source=reply.source, latency_ms=reply.latency_ms,
+                                      tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
+                                      error=reply.error_class or "-", tools=reply.tool_calls))
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token for English; good enough to bound history."""
+    return len(text) // 4 + 1
+
+
+def trim_history(history: list[DialogMessage], token_budget: int) -> list[DialogMessage]:
+    """Keep the newest messages that fit the budget, starting with a user message."""
+    kept: list[DialogMessage] = []
+    used = 0
+    for message in reversed(history):
+        used += estimate_tokens(message.content)
+        if used > token_budget:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept

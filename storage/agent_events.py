@@ -1,0 +1,45 @@
+"""One row per agent turn: what answered, how fast, at what cost, and what went wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database, now
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    user_id: int
+    kind: str
+    latency_ms: float
+    source: str
+    model: str
+    prompt_version: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error_class: str | None = None
+    tool_calls: int = 0
+    created_at: float = 0.0
+    id: int | None = None
+
+
+class AgentEventRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, event: AgentEvent) -> int:
+        return await self._db.execute(
+            """INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, tokens_in,
+               tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (event.user_id, event.kind, round(event.latency_ms, 1), event.source, event.model, event.prompt_version,
+             event.tokens_in, event.tokens_out, event.error_class, event.tool_calls, event.created_at or now()),
+        )
+
+    async def recent(self, limit: int = 50, user_id: int | None = None) -> list[AgentEvent]:
+        if user_id is None:
+            rows = await self._db.fetchall("SELECT * FROM agent_events ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM agent_events WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+            )
+        return [AgentEvent(**dict(r)) for r in rows]
