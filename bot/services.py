@@ -13,8 +13,8 @@ from typing import Any, Protocol
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
-from bot.cache import Cache, build_cache
 from bot.agent import Agent, build_agent
+from bot.cache import Cache, build_cache
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.inflight import InflightTracker

@@ -22,8 +22,8 @@ from bot.agent.caching import (
 from bot.agent.limits import AgentLimits, LimitsError, LimitsService
 from bot.agent.llm import ChatModel, ModelError, RetryPolicy, build_openai_client
 from bot.agent.offline import OfflineAnswerer
-from bot.agent.service import Agent, AgentReply
 from bot.agent.prompt_cache import PromptCache
+from bot.agent.service import Agent, AgentReply
 from bot.agent.tools import ToolRegistry
 from bot.cache import Cache
 from bot.config import Settings
