@@ -187,18 +187,18 @@ async def test_post_cache_actions_report_what_they_did(
         status, body = await post_cache(http, app.port, {"action": "warmup"})
         assert status == 200 and body["group"] == "critical" and body["backend"] == "redis"
         assert {name: w["keys"] for name, w in body["warmers"].items()} == {
-            "menu": menu_keys, "cafe": 1, "user-profiles": 1,
+            "menu": menu_keys, "cafe": 1, "user-profiles": 1, "prompt": 1,
         }
-        assert body["keys"] == menu_keys + 2 and body["took_ms"] >= 0
+        assert body["keys"] == menu_keys + 3 and body["took_ms"] >= 0
         assert await raw.exists("user:profile:77", "menu:item:espresso", "cafe:info") == 3
 
         status, body = await post_cache(http, app.port, {"action": "warmup-menu"})
-        assert status == 200 and body["group"] == "menu" and list(body["warmers"]) == ["menu"]
+        assert status == 200 and body["group"] == "menu" and list(body["warmers"]) == ["menu", "prompt"]
 
         stats = (await get_cache(http, app.port))["stats"]
         assert stats["tiers"]["redis"]["keys"] == await raw.dbsize()
         assert stats["warmup"]["critical"]["warmers"]["user-profiles"]["keys"] == 1
-        assert stats["warmup"]["menu"]["keys"] == menu_keys
+        assert stats["warmup"]["menu"]["keys"] == menu_keys + 1  # the menu and the prompt built from it
 
 
 async def test_admin_cache_commands_and_refusal(telegram: FakeTelegram, tmp_path: Path) -> None:
