@@ -38,8 +38,9 @@ async def test_a_voice_note_is_downloaded_transcribed_and_answered(
 @pytest.mark.parametrize(("kind", "fixture", "words"), [
     ("audio", "croissant_price.ogg", ("chocolate", "croissant")),
     ("video_note", "video_note.mp4", ("table", "window")),
+    ("document", "gluten_free.ogg", ("gluten", "cakes")),
 ])
-async def test_audio_files_and_video_notes_are_transcribed_too(
+async def test_audio_files_video_notes_and_audio_documents_are_transcribed_too(
     telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber, kind: str, fixture: str,
     words: tuple[str, ...],
 ) -> None:

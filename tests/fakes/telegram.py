@@ -235,14 +235,17 @@ class FakeTelegram:
         self, user_id: int, content: bytes, duration: int, *, kind: str = "voice",
         mime_type: str = "audio/ogg", file_size: int | None = None, chat_id: int | None = None,
     ) -> dict[str, Any]:
-        """Inject a voice note, audio file or video note whose bytes the bot can download."""
+        """Inject a voice note, audio file, video note or document whose bytes the bot can download."""
         f = self.add_file(content)
         media: dict[str, Any] = {
             "file_id": f.file_id, "file_unique_id": f.file_unique_id, "duration": duration,
             "file_size": len(content) if file_size is None else file_size,
         }
-        if kind in ("voice", "audio"):
+        if kind in ("voice", "audio", "document"):
             media["mime_type"] = mime_type
+        if kind == "document":
+            del media["duration"]  # documents declare no duration
+            media["file_name"] = "note.ogg"
         if kind == "video_note":
             media["length"] = 240
         return self.push_update({"message": self._message(user_id, chat_id, **{kind: media})})
