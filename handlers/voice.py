@@ -3,14 +3,14 @@
 Cheap checks come first (declared duration and size: nothing is downloaded for a
 note we would refuse), then getFile and the download through the bot's own
 session (so TELEGRAM_API_URL applies), then the transcriber's worker pool. Every
-outcome gets a reply: a transcript and an answer, or a sentence saying what to do.
+outcome gets a reply: the transcript and then the answer, through the same
+`Conversation.reply` as text (kind "voice"), or a sentence saying what to do.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction, ChatType
@@ -20,6 +20,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiohttp import ClientError
 
 from bot.config import Settings
+from bot.conversation import Conversation
 from bot.text import escape, split_message
 from bot.voice import (
     MAX_AUDIO_BYTES,
@@ -51,7 +52,6 @@ UNREADABLE = (
 )
 UNAVAILABLE = "Sorry, I can't listen to voice notes right now. Could you type your question instead?"
 DOWNLOAD_FAILED = "I couldn't download that from Telegram. Could you send it again?"
-PLACEHOLDER_ANSWER = "Thanks! I heard you — answers to voice questions are coming very soon."
 
 Media = Voice | Audio | VideoNote | Document
 
@@ -61,7 +61,7 @@ def media_of(message: Message) -> Media | None:
 
 
 async def on_voice(
-    message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Any = None
+    message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Conversation
 ) -> None:
     media = media_of(message)
     if media is None:  # the router's filter lets only media through
@@ -86,7 +86,8 @@ async def on_voice(
 
     for part in split_message(outcome.text, limit=4000):
         await message.answer(f"🎤 {escape(part)}")
-    await answer(message, outcome.text, conversation)
+    # The same path as text: length and rate limits, one turn per user, cache, history, agent_events.
+    await conversation.reply(message, outcome.text, kind="voice")
 
 
 async def download(bot: Bot, media: Media) -> bytes | str:
@@ -129,14 +130,6 @@ async def listen(transcriber: Transcriber, audio: bytes) -> Transcript | str:
     if not transcript.text:
         return NOTHING_HEARD
     return transcript
-
-
-async def answer(message: Message, text: str, conversation: Any) -> None:
-    """Answer the transcript the way text is answered (the agent's conversation, once it exists)."""
-    if conversation is not None:
-        await conversation.reply(message, text, kind="voice")
-        return
-    await message.answer(PLACEHOLDER_ANSWER)
 
 
 def create_router() -> Router:

@@ -10,8 +10,9 @@ import pytest
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREADABLE
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, make_settings, running_app
+from tests.helpers import CUSTOMER_ID, make_settings, running_app, with_openai
 from tests.voice_support import GatedModel, fixture_bytes
 
 pytestmark = pytest.mark.slow
@@ -20,19 +21,25 @@ OTHER_USER = 2002
 THIRD_USER = 3003
 
 
-async def test_a_voice_note_is_downloaded_transcribed_and_answered(
-    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+async def test_a_voice_note_is_downloaded_transcribed_and_answered_by_the_agent_like_text(
+    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
+    openai_server.script("Yes! Oat milk goes in any coffee for +€0.40.")
+    settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server))
+    async with running_app(settings, Seams(transcriber=whisper)) as app:
         update = telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
         transcript, answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+        [event] = await app.services.agent.events.recent(user_id=CUSTOMER_ID)
     file_id = update["message"]["voice"]["file_id"]
-    assert transcript.text.startswith("🎤 ")
-    assert "oat milk" in transcript.text.lower()
-    assert answer.text and not answer.text.startswith("🎤")
     assert [c["file_id"] for c in telegram.calls("getFile")] == [file_id]
     assert telegram.downloads == [file_id]
-    assert (CUSTOMER_ID, "record_voice") in telegram.chat_actions
+    assert transcript.text == "🎤 Do you have oat milk?"
+    # The transcript went to the model exactly as a typed question would, and its answer came back.
+    assert openai_server.requests[-1]["messages"][-1] == {"role": "user", "content": "Do you have oat milk?"}
+    assert answer.text == "Yes! Oat milk goes in any coffee for +€0.40."
+    assert event.kind == "voice" and event.source == "llm"
+    actions = [action for chat, action in telegram.chat_actions if chat == CUSTOMER_ID]
+    assert actions.index("record_voice") < actions.index("typing")  # listening, then answering
 
 
 @pytest.mark.parametrize(("kind", "fixture", "words"), [
