@@ -79,13 +79,15 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     runtime_settings = RuntimeSettingsRepository(db)
     knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
     cache = build_cache(settings, users, knowledge)
-    agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client)
+    metrics = Metrics()
+    agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client,
+                        metrics=metrics)
     services = Services(
         settings=settings,
         db=db,
         users=users,
         runtime_settings=runtime_settings,
-        metrics=Metrics(),
+        metrics=metrics,
         inflight=InflightTracker(),
         knowledge=knowledge,
         cache=cache,

@@ -28,6 +28,7 @@ from bot.agent.tools import ToolRegistry
 from bot.cache import Cache
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
+from bot.metrics import Metrics
 from storage.agent_events import AgentEventRepository
 from storage.db import Database
 from storage.dialogs import DialogRepository
@@ -46,7 +47,7 @@ BREAKER_RESET_SECONDS = 30.0
 
 def build_agent(
     settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
-    cache: Cache | None = None, *, openai_client: Any = None,
+    cache: Cache | None = None, *, openai_client: Any = None, metrics: Metrics | None = None,
 ) -> Agent:
     """The agent with its model (None without an API key or client: limited mode) and the exact cache.
 
@@ -60,10 +61,11 @@ def build_agent(
             client, settings.openai_model, timeout=settings.openai_timeout,
             retry=RetryPolicy(max_retries=settings.openai_max_retries),
             breaker=CircuitBreaker(BREAKER_FAILURES, BREAKER_RESET_SECONDS),
+            on_request=metrics.record_model_request if metrics is not None else None,
         )
     agent = Agent(
         settings, knowledge, DialogRepository(db), AgentEventRepository(db),
-        LimitsService(settings, runtime_settings), model,
+        LimitsService(settings, runtime_settings), model, metrics,
     )
     agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
                                           settings.answer_cache_ttl_seconds))

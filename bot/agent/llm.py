@@ -29,6 +29,7 @@ from bot.config import Settings
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+RequestObserver = Callable[[str | None, float], None]  # (error class or None for success, seconds)
 
 # Errors that say nothing about the model server's health do not trip the breaker.
 _NOT_COUNTED = frozenset({"bad_request"})
@@ -163,6 +164,7 @@ class ChatModel:
     def __init__(
         self, client: Any, model: str, *, timeout: float, retry: RetryPolicy, breaker: CircuitBreaker,
         sleep: Sleep = asyncio.sleep, rng: Callable[[], float] = random.random,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.client = client
         self.model = model
@@ -171,6 +173,7 @@ class ChatModel:
         self.breaker = breaker
         self._sleep = sleep
         self._rng = rng
+        self._on_request = on_request  # metrics: every HTTP request, retries included
 
     async def complete(
         self, messages: list[dict[str, Any]], *, max_tokens: int,
@@ -185,6 +188,7 @@ class ChatModel:
         while True:
             if not self.breaker.allow():
                 raise ModelError("circuit_open", "circuit breaker open: not calling the model server")
+            started = time.perf_counter()
             try:
                 # The client has its own timeout; this outer one guards against a server that
                 # trickles bytes forever.
@@ -197,6 +201,7 @@ class ChatModel:
                 raise
             except Exception as exc:
                 error = classify(exc)
+                self._observe(error.error_class, started)
                 if error.error_class in _NOT_COUNTED:
                     self.breaker.release()
                 else:
@@ -209,8 +214,13 @@ class ChatModel:
                 attempt += 1
                 await self._sleep(wait)
                 continue
+            self._observe(None, started)
             self.breaker.record_success()
             return completion
+
+    def _observe(self, error_class: str | None, started: float) -> None:
+        if self._on_request is not None:
+            self._on_request(error_class, time.perf_counter() - started)
 
     async def close(self) -> None:
         close = getattr(self.client, "close", None)

@@ -26,6 +26,7 @@ from bot.agent.tools import ToolRegistry
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.logging_setup import kv
+from bot.metrics import Metrics
 from bot.prompts import build_system_prompt, clock_message, prompt_version
 from storage.agent_events import AgentEvent, AgentEventRepository
 from storage.dialogs import DialogMessage, DialogRepository
@@ -71,6 +72,7 @@ class Agent:
     def __init__(
         self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
         events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.knowledge = knowledge
@@ -78,6 +80,7 @@ class Agent:
         self.events = events
         self.limits = limits
         self.model = model
+        self.metrics = metrics
         self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
         self.tools = ToolRegistry()
         self.caches: list[AnswerCache] = []
@@ -270,9 +273,16 @@ class Agent:
             ))
         except Exception:
             log.exception("could not record the agent event")
+        if self.metrics is not None:
+            self.metrics.record_turn(kind, reply.source, reply.latency_ms / 1000, reply.error_class)
+        fields = {"user_id": user_id, "kind": kind, "source": reply.source, "latency_ms": reply.latency_ms,
+                  "prompt_version": reply.prompt_version, "model": reply.model, "tokens_in": reply.tokens_in,
+                  "tokens_out": reply.tokens_out, "error_class": reply.error_class, "tool_calls": reply.tool_calls}
         log.info("agent turn %s", kv(user=user_id, kind=kind, source=reply.source, latency_ms=reply.latency_ms,
-                                      tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
-                                      error=reply.error_class or "-", tools=reply.tool_calls))
+                                      prompt_version=reply.prompt_version, tokens_in=reply.tokens_in,
+                                      tokens_out=reply.tokens_out, error=reply.error_class or "-",
+                                      tools=reply.tool_calls),
+                 extra={"fields": {"event": "agent_turn", **fields}})
 
 
 def estimate_tokens(text: str) -> int:

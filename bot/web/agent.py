@@ -1,14 +1,15 @@
 """The agent over HTTP: `POST /api/agent/chat` (admin token) and a status probe.
 
-`GET /api/agent/chat` is the runbook's agent health check: whether a model is configured,
-the circuit breaker's state, prompt and menu versions, and the answer caches in use. It
-shows no secrets.
+`GET /api/agent/chat` is the runbook's agent health check (`bot.ops.health.chat_status`):
+ok / degraded with reasons, model, prompt and menu versions, the circuit breaker, latency
+and error rate over 5 minutes, and the cache block. It shows no secrets.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from bot.ops.health import chat_status
 from bot.web.auth import admin_required, json_error, read_json_object
 from bot.web.keys import SERVICES
 
@@ -16,7 +17,7 @@ CHAT_PATH = "/api/agent/chat"
 
 
 async def agent_status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICES].agent.status())
+    return web.json_response(chat_status(request.app[SERVICES]))
 
 
 @admin_required
