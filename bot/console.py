@@ -28,6 +28,8 @@ async def run_console(
         started = []
         try:
             for component in services.components:
+                if component is services.transcriber:
+                    continue  # no voice notes in a terminal: don't load Whisper
                 await component.start()
                 started.append(component)
             agent = services.agent

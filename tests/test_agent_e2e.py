@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.agent.service import LIMITED_MODE_NOTE
+from bot.services import Seams
+from bot.voice import WhisperTranscriber
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, CUSTOMER_ID, admin_headers, make_settings, running_app, with_openai
+
+
+@pytest.fixture
+def seams(whisper: WhisperTranscriber) -> Seams:
+    """The session's already-loaded Whisper, so each app start does not load its own."""
+    return Seams(transcriber=whisper)
 
 
 async def events_of(app, user_id: int):  # type: ignore[no-untyped-def]
@@ -17,9 +26,9 @@ async def events_of(app, user_id: int):  # type: ignore[no-untyped-def]
 
 
 async def test_a_question_gets_a_model_answer_grounded_in_the_menu(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "What's in the club sandwich?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
         [event] = await events_of(app, CUSTOMER_ID)
@@ -35,14 +44,17 @@ async def test_a_question_gets_a_model_answer_grounded_in_the_menu(
 
 
 async def test_server_errors_still_give_a_useful_answer_and_the_event_records_the_error(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.fail(500, times=10)
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server, openai_max_retries=2))
-    async with running_app(settings) as app:
+    async with running_app(settings, seams) as app:
         telegram.send_text(CUSTOMER_ID, "Do you have anything vegan?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID, timeout=20)
         [event] = await events_of(app, CUSTOMER_ID)
+        metrics = app.services.metrics.render().decode()
+    assert 'bot_chat_turns_total{kind="text",source="offline"} 1.0' in metrics
+    assert 'bot_openai_failures_total{error_class="server_error"} 3.0' in metrics
     assert openai_server.request_count == 3  # one call and two retries
     assert "Vegan Brownie" in reply.text and "€3.90" in reply.text
     assert "Cappuccino" not in reply.text
@@ -50,10 +62,10 @@ async def test_server_errors_still_give_a_useful_answer_and_the_event_records_th
 
 
 async def test_rate_limited_by_openai_with_retry_after_is_retried_then_answered(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.fail(429, retry_after=0.3)
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "How much is a flat white?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID, timeout=20)
         [event] = await events_of(app, CUSTOMER_ID)
@@ -63,11 +75,11 @@ async def test_rate_limited_by_openai_with_retry_after_is_retried_then_answered(
 
 
 async def test_persistent_429s_fall_back_to_the_offline_answer_with_the_error_recorded(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.fail(429, times=10, retry_after=0.2)
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server, openai_max_retries=1))
-    async with running_app(settings) as app:
+    async with running_app(settings, seams) as app:
         telegram.send_text(CUSTOMER_ID, "When are you open on Sunday?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID, timeout=20)
         [event] = await events_of(app, CUSTOMER_ID)
@@ -76,11 +88,11 @@ async def test_persistent_429s_fall_back_to_the_offline_answer_with_the_error_re
 
 
 async def test_a_cached_answer_serves_when_openai_is_down(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.script("Our espresso is a double shot of the house blend, €2.40.")
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server, openai_max_retries=0))
-    async with running_app(settings) as app:
+    async with running_app(settings, seams) as app:
         telegram.send_text(CUSTOMER_ID, "Tell me about your espresso")
         await telegram.wait_for_messages(CUSTOMER_ID)
         openai_server.fail(500, times=5)
@@ -93,13 +105,13 @@ async def test_a_cached_answer_serves_when_openai_is_down(
 
 
 async def test_a_6000_character_answer_arrives_as_two_messages(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     paragraph = ("Our coffee comes from a small roaster in Berlin and we brew it with care. " * 10).strip()
     long_answer = "\n\n".join([paragraph] * 8)
     assert 5500 < len(long_answer) < 6500
     openai_server.script(long_answer)
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "Tell me everything about your coffee")
         first, second = await telegram.wait_for_messages(CUSTOMER_ID, 2)
         await telegram.wait_for(lambda: app.services.inflight.count == 0)
@@ -109,11 +121,11 @@ async def test_a_6000_character_answer_arrives_as_two_messages(
 
 
 async def test_html_looking_text_in_an_answer_is_shown_literally(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     tricky = "Try our <b>Mocha</b> & Cortado! <script>alert(1)</script> 3 < 4 > 2"
     openai_server.script(tricky)
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))):
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
         telegram.send_text(CUSTOMER_ID, "Recommend something")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
     assert reply.text == tricky
@@ -121,11 +133,11 @@ async def test_html_looking_text_in_an_answer_is_shown_literally(
 
 
 async def test_the_per_user_rate_limit_holds_with_one_polite_notice(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server),
                              rate_limit_messages=3, rate_limit_window_seconds=600)
-    async with running_app(settings) as app:
+    async with running_app(settings, seams) as app:
         for n in range(4):
             telegram.send_text(CUSTOMER_ID, f"Question number {n} about espresso")
             await telegram.wait_for_messages(CUSTOMER_ID, n + 1)
@@ -141,10 +153,10 @@ async def test_the_per_user_rate_limit_holds_with_one_polite_notice(
 
 
 async def test_one_request_in_flight_per_user_the_second_message_waits_its_turn(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     openai_server.latency = 0.5
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "What teas do you have?")
         await openai_server.wait_for(lambda: openai_server.inflight == 1)
         telegram.send_text(CUSTOMER_ID, "And cakes?")
@@ -159,9 +171,9 @@ async def test_one_request_in_flight_per_user_the_second_message_waits_its_turn(
 
 
 async def test_admin_limits_take_effect_on_the_next_request_without_restart(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))):
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
         for n, question in enumerate(["Do you sell croissants?", "What about muffins?", "Is there porridge?"]):
             telegram.send_text(CUSTOMER_ID, question)
             await telegram.wait_for_messages(CUSTOMER_ID, n + 1)
@@ -177,9 +189,9 @@ async def test_admin_limits_take_effect_on_the_next_request_without_restart(
 
 
 async def test_limits_are_refused_for_non_admins_and_change_nothing(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "/limits history=0 tokens=20")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
         limits = await app.services.agent.limits.current()
@@ -188,8 +200,10 @@ async def test_limits_are_refused_for_non_admins_and_change_nothing(
     assert openai_server.request_count == 0
 
 
-async def test_reset_starts_a_new_dialog(telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))):
+async def test_reset_starts_a_new_dialog(
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
         telegram.send_text(CUSTOMER_ID, "Do you have oat milk?")
         await telegram.wait_for_messages(CUSTOMER_ID)
         telegram.send_text(CUSTOMER_ID, "/reset")
@@ -199,8 +213,10 @@ async def test_reset_starts_a_new_dialog(telegram: FakeTelegram, openai_server: 
     assert [m["role"] for m in openai_server.requests[-1]["messages"]] == ["system", "user"]
 
 
-async def test_limited_mode_is_announced_and_answers_from_the_menu(telegram: FakeTelegram, tmp_path: Path) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url)) as app:  # no OPENAI_API_KEY
+async def test_limited_mode_is_announced_and_answers_from_the_menu(
+    seams: Seams, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_app(make_settings(tmp_path, telegram.url), seams) as app:  # no OPENAI_API_KEY
         telegram.send_text(CUSTOMER_ID, "/start")
         [welcome] = await telegram.wait_for_messages(CUSTOMER_ID)
         telegram.send_text(CUSTOMER_ID, "Which items are vegan?")
@@ -215,25 +231,28 @@ async def test_limited_mode_is_announced_and_answers_from_the_menu(telegram: Fak
 
 
 async def test_unknown_commands_are_not_sent_to_the_model(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server))):
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
         telegram.send_text(CUSTOMER_ID, "/frobnicate")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
     assert "/help" in reply.text and openai_server.request_count == 0
 
 
 async def test_too_long_input_gets_a_clear_answer(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server), max_input_chars=50)):
+    settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server), max_input_chars=50)
+    async with running_app(settings, seams):
         telegram.send_text(CUSTOMER_ID, "x" * 51)
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
     assert "under 50 characters" in reply.text and openai_server.request_count == 0
 
 
-async def test_agent_chat_endpoint(openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession) -> None:
-    async with running_app(make_settings(tmp_path, **with_openai(openai_server))) as app:
+async def test_agent_chat_endpoint(
+    seams: Seams, openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_app(make_settings(tmp_path, **with_openai(openai_server)), seams) as app:
         url = f"http://127.0.0.1:{app.port}/api/agent/chat"
         async with http.post(url, json={"user_id": 5, "text": "hi"}) as r:
             assert r.status == 401
@@ -254,6 +273,5 @@ async def test_agent_chat_endpoint(openai_server: FakeOpenAI, tmp_path: Path, ht
         async with http.get(url) as r:
             status = await r.json()
     assert reply["source"] == "llm" and "Carrot Cake" in reply["answer"] and reply["latency_ms"] > 0
-    # Degraded at most because Whisper is still loading in the background here (no transcriber seam).
-    assert all(r.startswith("Whisper") for r in status["reasons"]) and status["circuit_breaker"]["state"] == "closed"
+    assert status["status"] == "ok" and status["circuit_breaker"]["state"] == "closed"
     assert status["caches"][0] == "exact" and openai_server.api_key not in str(status)

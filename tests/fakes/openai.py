@@ -179,6 +179,9 @@ class FakeOpenAI:
             if step is None:
                 produced = self.responder(body)
                 step = FakeReply(content=produced) if isinstance(produced, str) else produced
+            if step.tool_calls and (not body.get("tools") or body.get("tool_choice") == "none"):
+                # like OpenAI: no tools offered (or tool_choice "none") means no tool calls
+                step = FakeReply(content=step.content or "I can't do that step right now.")
             if self.latency or step.delay:
                 await asyncio.sleep(self.latency + step.delay)
             if step.hang:
@@ -274,11 +277,14 @@ def default_responder(body: dict[str, Any]) -> FakeReply:
         return FakeReply(content=f"Done: {messages[-1].get('content')}")
     system = next((str(m.get("content") or "") for m in messages if m.get("role") == "system"), "")
     question = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
-    words = {w for w in re.findall(r"[a-z]{4,}", question.lower()) if w not in STOPWORDS}
+    words = {w.removesuffix("s") for w in re.findall(r"[a-z]{4,}", question.lower()) if w not in STOPWORDS}
     lines = [line[2:] for line in system.splitlines() if line.startswith("- ")]
-    hits = [line for line in lines if words & set(re.findall(r"[a-z]{4,}", line.split(" — ")[0].lower()))]
+    def words_of(text: str) -> set[str]:
+        return {w.removesuffix("s") for w in re.findall(r"[a-z]{4,}", text.lower())}
+
+    hits = [line for line in lines if words & words_of(line.split(" — ")[0])]
     if not hits:  # no item named: lines mentioning the words anywhere (hours, policies)
-        hits = [line for line in lines if words & set(re.findall(r"[a-z]{4,}", line.lower()))]
+        hits = [line for line in lines if words & words_of(line)]
     hits = hits[:3]
     if hits:
         return FakeReply(content="From our menu: " + " | ".join(hits))
