@@ -12,14 +12,16 @@ or sentence boundaries, and a 429 from Telegram is waited out instead of losing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.agent import Agent
 from bot.config import Settings
@@ -76,8 +78,7 @@ class Conversation:
         try:
             async with slot.lock:
                 slot.waiting -= 1
-                async with ChatActionSender.typing(chat_id=message.chat.id, bot=message.bot,
-                                                   interval=TYPING_INTERVAL):
+                async with typing(message):
                     reply = await self.agent.answer(user_id, text, kind)
                 await self.send(message, reply.answer)
         finally:
@@ -106,6 +107,29 @@ class Conversation:
                 await message.answer(part, parse_mode=None)
                 return
         await message.answer(html)
+
+
+@contextlib.asynccontextmanager
+async def typing(message: Message) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends. Cosmetic: a failing sendChatAction never fails the answer."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await message.bot.send_chat_action(chat_id=message.chat.id, action=ChatAction.TYPING)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("sendChatAction failed: %s", exc)
+            await asyncio.sleep(TYPING_INTERVAL)
+
+    task = asyncio.create_task(keep_typing(), name="typing")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")

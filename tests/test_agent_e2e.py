@@ -152,6 +152,19 @@ async def test_the_per_user_rate_limit_holds_with_one_polite_notice(
     assert openai_server.request_count == 4  # three for this user, one for the other
 
 
+async def test_telegram_trouble_while_answering_loses_no_answer(
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """sendChatAction failing is cosmetic; a 429 on sendMessage is waited out and the answer still arrives."""
+    telegram.fail("sendChatAction", status=500, times=5)
+    telegram.fail("sendMessage", status=429, retry_after=1)
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
+        telegram.send_text(CUSTOMER_ID, "Do you have lemonade?")
+        [reply] = await telegram.wait_for_messages(CUSTOMER_ID, timeout=15)
+    assert "Lemonade" in reply.text
+    assert len(telegram.calls("sendMessage")) == 2
+
+
 async def test_one_request_in_flight_per_user_the_second_message_waits_its_turn(
     seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.waiting import wait_until
+
 DEFAULT_KEY = "sk-test-fake-openai"
 STOPWORDS = {
     "what", "with", "your", "have", "does", "there", "about", "which", "would", "like", "much", "many", "anything",
@@ -122,19 +124,8 @@ class FakeOpenAI:
         return len(self._steps)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
+        """Wait until predicate() is truthy (re-checked on every request start and end); returns its value."""
+        return await wait_until(self._changed, predicate, timeout)
 
     async def _notify(self) -> None:
         async with self._changed:

@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.waiting import wait_until
+
 BOT_USER = {"id": 999000111, "is_bot": True, "first_name": "CafeBot", "username": "cafe_test_bot"}
 
 JSON_FIELDS = {
@@ -311,19 +313,7 @@ class FakeTelegram:
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until predicate() is truthy (re-checked on every bot request); returns its value."""
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
+        return await wait_until(self._changed, predicate, timeout)
 
     async def wait_for_messages(self, chat_id: int, count: int = 1, *, after: int = 0,
                                 timeout: float = 10.0) -> list[SentMessage]:
