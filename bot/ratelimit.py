@@ -20,16 +20,20 @@ class RateDecision:
 
 
 class SlidingWindowLimiter:
-    def __init__(self, max_events: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_events: int, window_seconds: float, clock: Callable[[], float] = time.monotonic,
+                 max_tracked: int = 10_000) -> None:
         self.max_events = max_events
         self.window_seconds = window_seconds
         self._clock = clock
+        self.max_tracked = max_tracked  # past this many users, idle ones are forgotten
         self._events: dict[int, deque[float]] = {}
         self._refused_at: dict[int, float] = {}
 
     def check(self, key: int) -> RateDecision:
         """Count one event for `key` if allowed; refusals are not counted."""
         now = self._clock()
+        if len(self._events) >= self.max_tracked and key not in self._events:
+            self.forget_idle()
         events = self._events.setdefault(key, deque())
         while events and events[0] <= now - self.window_seconds:
             events.popleft()
@@ -41,6 +45,9 @@ class SlidingWindowLimiter:
         first = key not in self._refused_at
         self._refused_at[key] = now
         return RateDecision(False, round(max(retry_after, 0.0), 1), first)
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def forget_idle(self) -> None:
         """Drop users with no event in the window (keeps memory bounded)."""

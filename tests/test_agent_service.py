@@ -267,3 +267,13 @@ def test_sliding_window_rate_limiter() -> None:
     assert limiter.check(2).allowed  # per user
     now[0] = 10.5
     assert limiter.check(1).allowed
+
+
+def test_the_rate_limiter_forgets_idle_users() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(2, 10.0, clock=lambda: now[0], max_tracked=3)
+    for user in (1, 2, 3):
+        limiter.check(user)
+    now[0] = 11.0
+    limiter.check(4)
+    assert len(limiter) == 1
