@@ -22,6 +22,7 @@ from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
+from bot.semantic import SemanticCache, build_semantic_cache
 from bot.voice import Transcriber, build_transcriber
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
@@ -64,6 +65,7 @@ class Services:
     conversation: Conversation
     transcriber: Transcriber | None = None
     retention: RetentionJob | None = None
+    semantic: SemanticCache | None = None
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
 
@@ -99,6 +101,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.transcriber = seams.transcriber or build_transcriber(settings)
     if seams.transcriber is None:
         services.components.append(services.transcriber)
+    services.semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, agent, cache, seams.embedder)
+    services.components.extend(semantic_parts)  # before the cache: its startup warmup seeds the FAQ
     services.components.append(services.cache)  # after the components its startup warmup reads
     services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
@@ -60,3 +61,12 @@ def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhisperTranscr
     transcriber.load()
     yield transcriber
     asyncio.run(transcriber.stop())
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Iterator[SentenceTransformerEmbedder]:
+    """The real embedding model (bundled all-MiniLM-L6-v2), loaded once for the whole session."""
+    model = SentenceTransformerEmbedder()
+    model.load()
+    yield model
+    asyncio.run(model.stop())

@@ -40,6 +40,9 @@ def make_settings(tmp_path: Path, telegram_url: str | None = None, **overrides: 
         "redis_url": "",
         "openai_api_key": None,
         "shutdown_timeout_seconds": 10.0,
+        # Off unless a test turns it on with the session's shared model (Seams(embedder=...)):
+        # a model load per application instance would cost seconds each.
+        "semantic_cache_enabled": False,
     }
     base.update(overrides)
     return load_settings(**base)

@@ -1,0 +1,424 @@
+"""The semantic cache: answers to frequent standalone questions, reused across paraphrases.
+
+A lookup embeds the question, finds stored questions at or above the similarity
+threshold and serves the best one that passes every rule in `guards.py`; a store
+keeps a standalone, non-personal answer. Entries live in this process (a NumPy
+index searched without any I/O), in SQLite (survive a restart) and, through
+`shared.py`, in Redis, so every bot process sees what any of them stored; while
+Redis is down lookups go on from the local copy.
+
+Every entry belongs to a generation (prompt version, menu version, embedding model,
+chat model). When any of them changes the old entries are neither served nor kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from bot.semantic.embedder import Embedder
+from bot.semantic.entities import Analysis, Lexicon
+from bot.semantic.guards import Reason, ctx_flags, pair_rule, question_rule
+from bot.semantic.index import VectorIndex
+from bot.semantic.stats import SemanticStats
+from bot.semantic.text import normalise_question
+from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
+
+log = logging.getLogger(__name__)
+
+MAX_ANSWER_CHARS = 4000
+DUPLICATE_SIMILARITY = 0.985  # a new question this close (same entities) to a stored one adds nothing
+FLUSH_INTERVAL_SECONDS = 30.0
+
+
+class SharedEntries(Protocol):
+    """Where entries are shared with the other bot processes (Redis in production)."""
+
+    async def publish(self, entry: StoredEntry) -> None: ...
+
+    async def clear(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    answer: str
+    question: str  # the stored question whose answer is served
+    score: float
+    key: str
+    source: str
+
+
+@dataclass(slots=True)
+class _Entry:
+    stored: StoredEntry
+    analysis: Analysis
+
+
+class SemanticCache:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        repo: SemanticCacheRepository,
+        threshold: float,
+        anchored_threshold: float | None = None,
+        ttl_seconds: float,
+        max_entries: int,
+        prompt_version: Callable[[], str],
+        llm_model: str,
+        menu: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        pair_check: Callable[[Analysis, Analysis], Reason | None] = pair_rule,
+    ) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+        # Both questions name the same menu item (and pass every rule): the entity match already
+        # carries most of the meaning, so less similarity is needed. Not for categories or cafe
+        # attributes: "what coffees do you have" / "which coffee is cheapest" share far less.
+        self.anchored_threshold = threshold if anchored_threshold is None else min(anchored_threshold, threshold)
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.stats = SemanticStats()
+        self.shared: SharedEntries | None = None
+        self._repo = repo
+        self._prompt_version = prompt_version
+        self._llm_model = llm_model
+        self._menu = menu or (lambda: None)
+        self._clock = clock
+        self._pair_check = pair_check  # the benchmark's ablations swap it; the bot never does
+        self._index = VectorIndex(embedder.dim) if getattr(embedder, "ready", True) else VectorIndex(0)
+        self._ready = asyncio.Event()
+        self._loader: asyncio.Task[None] | None = None
+        self._entries: dict[str, _Entry] = {}
+        self._lexicon = Lexicon(self._menu())
+        self._generation = self._default_generation()
+        self._lock = asyncio.Lock()
+        self._uses: dict[str, tuple[float, int]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    # --- lifetime -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._lexicon = Lexicon(self._menu())
+        self._generation = self._default_generation()
+        dropped = await self._repo.delete_other_generations(self._generation)
+        await self._repo.delete_expired(self._clock())
+        if dropped:
+            log.info("semantic cache: %d entries of an older prompt, menu or model dropped", dropped)
+        if getattr(self.embedder, "ready", True):
+            await self._become_ready()
+        else:  # the model loads in the background; until then every question goes to the model
+            self._loader = asyncio.create_task(self._load_when_ready(), name="semantic-cache-load")
+        self._flusher = asyncio.create_task(self._flush_loop(), name="semantic-cache-flush")
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def stop(self) -> None:
+        for task in (self._loader, self._flusher):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+        self._loader = self._flusher = None
+        if self._ready.is_set():
+            await self._flush_uses()
+
+    async def _load_when_ready(self) -> None:
+        try:
+            await self.embedder.wait_ready()  # type: ignore[attr-defined]
+        except Exception:
+            log.exception("semantic cache: the embedding model failed to load; the cache stays off")
+            self.stats.errors += 1
+            return
+        await self._become_ready()
+
+    async def _become_ready(self) -> None:
+        self._index = VectorIndex(self.embedder.dim)
+        await self._load()
+        self._ready.set()
+        log.info("semantic cache ready: %d entries (%s)", len(self._entries), self._generation.label())
+
+    async def on_knowledge_change(self, knowledge: Any) -> None:
+        """The menu changed: a new dictionary and a new generation (old answers may be wrong now)."""
+        self._lexicon = Lexicon(knowledge.menu)
+        await self._switch(replace(self._default_generation(), menu_version=knowledge.menu.version))
+
+    # --- the two operations -----------------------------------------------------------------
+    async def lookup(self, question: str, ctx: Any = None) -> SemanticHit | None:
+        """The cached answer for this question, or None (miss, or the question may not use the cache)."""
+        started = time.perf_counter()
+        analysis = self._lexicon.analyse(question)
+        reason = question_rule(analysis, ctx_flags(ctx))
+        if reason is None and not self._ready.is_set():
+            reason = Reason.WARMING_UP
+        if reason is not None:
+            self.stats.bypassed[reason] += 1
+            return None
+        await self._ensure_generation(ctx)
+        self.stats.lookups += 1
+        hit: SemanticHit | None = None
+        if self._entries:
+            try:
+                vector = (await self.embedder.aencode([question]))[0]
+            except Exception:
+                log.exception("semantic cache: embedding failed; treating as a miss")
+                self.stats.errors += 1
+                vector = None
+            if vector is not None:
+                hit, reason = self._best(analysis, vector)
+        else:
+            reason = Reason.THRESHOLD
+        if hit is None:
+            self.stats.misses += 1
+            self.stats.rejections[reason or Reason.THRESHOLD] += 1
+        else:
+            self.stats.hits += 1
+            now = self._clock()
+            self._index.touch(hit.key, now)
+            _, count = self._uses.get(hit.key, (now, 0))
+            self._uses[hit.key] = (now, count + 1)
+        self.stats.observe(time.perf_counter() - started)
+        return hit
+
+    async def store(self, question: str, answer: str, ctx: Any = None, *, source: str = "chat") -> bool:
+        """Keep an answer for later paraphrases; False when a rule says it must not be shared."""
+        answer = answer.strip()
+        analysis = self._lexicon.analyse(question)
+        reason = question_rule(analysis, ctx_flags(ctx))
+        if reason is None and not self._ready.is_set():
+            reason = Reason.WARMING_UP
+        if reason is None and not answer:
+            reason = "empty_answer"
+        if reason is None and len(answer) > MAX_ANSWER_CHARS:
+            reason = "answer_too_long"
+        if reason is not None:
+            self.stats.store_skipped[str(reason)] += 1
+            return False
+        await self._ensure_generation(ctx)
+        generation = self._generation
+        try:
+            vector = (await self.embedder.aencode([question]))[0]
+        except Exception:
+            log.exception("semantic cache: embedding failed; answer not stored")
+            self.stats.errors += 1
+            return False
+        key = entry_key(question, generation)
+        if key not in self._entries:
+            for other_key, score in self._index.search(vector, DUPLICATE_SIMILARITY, self._clock(), limit=4):
+                if pair_rule(analysis, self._entries[other_key].analysis) is None:
+                    self.stats.store_skipped["duplicate"] += 1
+                    log.debug("semantic cache: %r duplicates %r (%.3f)", question, other_key, score)
+                    return False
+        now = self._clock()
+        entry = StoredEntry(
+            key=key, question=question.strip(), answer=answer, vector=vector.astype(np.float32),
+            generation=generation, source=source, created_at=now, expires_at=now + self.ttl_seconds,
+            last_used_at=now,
+        )
+        async with self._lock:
+            if generation != self._generation:
+                return False  # the generation changed while we were encoding
+            self._add(entry, analysis)
+            await self._repo.upsert([entry])
+            await self._evict()
+        self.stats.stores += 1
+        if self.shared is not None:
+            await self.shared.publish(entry)
+        return True
+
+    # --- what other processes shared -------------------------------------------------------------
+    async def receive(self, entries: list[StoredEntry]) -> int:
+        """Entries another process stored (from Redis): serve them from now on, keep them locally."""
+        if not self._ready.is_set():
+            return 0
+        now = self._clock()
+        fresh = [
+            e for e in entries
+            if e.generation == self._generation and e.expires_at > now and e.key not in self._entries
+            and e.vector.shape == (self.embedder.dim,)
+        ]
+        if not fresh:
+            return 0
+        async with self._lock:
+            for entry in fresh:
+                self._add(entry, self._lexicon.analyse(entry.question))
+            await self._repo.insert_new(fresh)
+            await self._evict()
+        return len(fresh)
+
+    def local_entries(self) -> list[StoredEntry]:
+        return [e.stored for e in self._entries.values()]
+
+    @property
+    def generation(self) -> Generation:
+        return self._generation
+
+    async def clear(self, *, local_only: bool = False) -> int:
+        """Forget every entry (admin clear), in every process unless `local_only`; FAQ seeds return on warmup."""
+        async with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            self._index.clear()
+            self._uses.clear()
+            await self._repo.delete_all()
+        if not local_only and self.shared is not None:
+            await self.shared.clear()
+        return count
+
+    def has(self, question: str, ctx: Any = None) -> bool:
+        """Whether exactly this question (normalised) is stored, for the generation `ctx` names."""
+        return entry_key(question, self._wanted_generation(ctx)) in self._entries
+
+    def analyse(self, question: str) -> Analysis:
+        return self._lexicon.analyse(question)
+
+    def status(self) -> dict[str, Any]:
+        """The semantic block of GET /api/cache, GET /api/agent/chat and /cache."""
+        data = {
+            "enabled": True,
+            "ready": self._ready.is_set(),
+            "entries": len(self._entries),
+            "max_entries": self.max_entries,
+            "threshold": self.threshold,
+            "anchored_threshold": self.anchored_threshold,
+            "ttl_seconds": self.ttl_seconds,
+            "embedding_model": self.embedder.model_id,
+            "generation": {
+                "prompt_version": self._generation.prompt_version,
+                "menu_version": self._generation.menu_version,
+                "llm_model": self._generation.llm_model,
+            },
+            **self.stats.as_dict(),
+        }
+        data["shared"] = self.shared.status() if self.shared is not None else {"state": "disabled"}
+        return data
+
+    # --- internals ----------------------------------------------------------------------------
+    def _best(self, analysis: Analysis, vector: np.ndarray) -> tuple[SemanticHit | None, Reason | None]:
+        first_reason: Reason | None = None
+        for key, score in self._index.search(vector, self.anchored_threshold, self._clock()):
+            entry = self._entries[key]
+            reason = self._pair_check(analysis, entry.analysis)
+            anchored = analysis.names_item and analysis.entities == entry.analysis.entities
+            if score < self.threshold and (reason is not None or not anchored):
+                reason = Reason.THRESHOLD  # a rule only "rejects" what similarity alone would have served
+            if reason is None:
+                stored = entry.stored
+                return SemanticHit(stored.answer, stored.question, score, key, stored.source), None
+            first_reason = first_reason or reason
+        return None, first_reason or Reason.THRESHOLD
+
+    def _add(self, entry: StoredEntry, analysis: Analysis) -> None:
+        self._entries[entry.key] = _Entry(entry, analysis)
+        self._index.add(entry.key, entry.vector, entry.expires_at, entry.last_used_at, pinned=entry.source == "faq")
+
+    async def _evict(self) -> None:
+        """Expired entries first, then the least recently used beyond MAX_ENTRIES (FAQ seeds last)."""
+        now = self._clock()
+        expired = self._index.expired(now)
+        overflow = len(self._entries) - len(expired) - self.max_entries
+        victims = expired + [k for k in self._index.eviction_order(overflow + len(expired)) if k not in expired]
+        victims = victims[: len(expired) + max(0, overflow)]
+        if not victims:
+            return
+        for key in victims:
+            self._index.remove(key)
+            self._entries.pop(key, None)
+            self._uses.pop(key, None)
+        self.stats.expired += len(expired)
+        self.stats.evictions += len(victims) - len(expired)
+        await self._repo.delete(victims)
+
+    def _default_generation(self) -> Generation:
+        menu = self._menu()
+        return Generation(
+            prompt_version=self._prompt_version(),
+            menu_version=getattr(menu, "version", "") or "",
+            embedding_model=self.embedder.model_id,
+            llm_model=self._llm_model,
+        )
+
+    def _wanted_generation(self, ctx: Any) -> Generation:
+        """The generation a question is asked under: the agent's context says which prompt, menu and model."""
+        if ctx is None:
+            return replace(self._default_generation(), menu_version=self._generation.menu_version)
+        return Generation(
+            prompt_version=str(getattr(ctx, "prompt_version", None) or self._prompt_version()),
+            menu_version=str(getattr(ctx, "menu_version", None) or self._generation.menu_version),
+            embedding_model=self.embedder.model_id,
+            llm_model=str(getattr(ctx, "model", None) or self._llm_model),
+        )
+
+    async def _ensure_generation(self, ctx: Any) -> None:
+        wanted = self._wanted_generation(ctx)
+        if wanted != self._generation:
+            await self._switch(wanted)
+
+    async def _switch(self, generation: Generation) -> None:
+        async with self._lock:
+            if generation == self._generation:
+                return
+            dropped = len(self._entries)
+            log.info("semantic cache: generation changed (%s → %s); %d entries dropped",
+                     self._generation.label(), generation.label(), dropped)
+            self._generation = generation
+            self._entries.clear()
+            self._index.clear()
+            self._uses.clear()
+            self.stats.dropped_stale += dropped
+            await self._repo.delete_other_generations(generation)
+            await self._load_locked()
+
+    async def _load(self) -> None:
+        async with self._lock:
+            await self._load_locked()
+
+    async def _load_locked(self) -> None:
+        for entry in await self._repo.load(self._generation, self._clock()):
+            if entry.vector.shape == (self.embedder.dim,):
+                self._add(entry, self._lexicon.analyse(entry.question))
+        await self._evict()
+
+    async def _flush_uses(self) -> None:
+        if not self._uses:
+            return
+        uses, self._uses = self._uses, {}
+        try:
+            await self._repo.record_use((k, last, count) for k, (last, count) in uses.items())
+        except Exception:
+            log.exception("semantic cache: recording entry use failed")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
+            if not self._ready.is_set():
+                continue
+            try:
+                await self._flush_uses()
+                async with self._lock:
+                    await self._evict()
+                    await self._repo.delete_expired(self._clock())
+            except Exception:
+                log.exception("semantic cache: housekeeping failed")
+                self.stats.errors += 1
+
+
+def entry_key(question: str, generation: Generation) -> str:
+    """Same normalised question under the same generation → same key (in every process)."""
+    material = "\x1f".join((normalise_question(question), generation.label()))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]

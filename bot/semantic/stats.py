@@ -1,0 +1,54 @@
+"""The semantic cache's counters: what GET /api/cache, GET /api/agent/chat and /cache show."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+LATENCY_SAMPLES = 2048
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return round(ordered[rank], 2)
+
+
+@dataclass
+class SemanticStats:
+    lookups: int = 0  # questions that were eligible and searched
+    hits: int = 0
+    misses: int = 0
+    bypassed: Counter[str] = field(default_factory=Counter)  # not looked up: follow-up, personal, ...
+    rejections: Counter[str] = field(default_factory=Counter)  # best candidate refused: entities, ...
+    stores: int = 0
+    store_skipped: Counter[str] = field(default_factory=Counter)
+    evictions: int = 0
+    expired: int = 0
+    dropped_stale: int = 0
+    errors: int = 0
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+
+    def observe(self, seconds: float) -> None:
+        self.latency_ms.append(seconds * 1000)
+
+    def as_dict(self) -> dict[str, Any]:
+        ordered = sorted(self.latency_ms)
+        return {
+            "lookups": self.lookups,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": round(self.hits / self.lookups, 4) if self.lookups else None,
+            "latency_ms": {"p50": _percentile(ordered, 50), "p95": _percentile(ordered, 95), "samples": len(ordered)},
+            "bypassed": dict(sorted(self.bypassed.items())),
+            "rejections": dict(sorted(self.rejections.items())),
+            "stores": self.stores,
+            "store_skipped": dict(sorted(self.store_skipped.items())),
+            "evictions": self.evictions,
+            "expired": self.expired,
+            "dropped_stale": self.dropped_stale,
+            "errors": self.errors,
+        }

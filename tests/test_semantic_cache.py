@@ -1,0 +1,301 @@
+"""The semantic cache with the real model, real SQLite and real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.knowledge.loader import load_menu
+from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
+from bot.semantic.guards import Reason
+from storage.db import Database
+from storage.semantic import SemanticCacheRepository
+from tests.helpers import ROOT, RedisServer
+
+MENU, _ = load_menu(ROOT / "data" / "menu.yaml")
+DEFAULTS = Settings.model_fields
+
+
+@dataclass
+class Ctx:
+    """The agent's turn context, as far as the cache reads it."""
+
+    user_id: int = 1
+    follow_up: bool = False
+    used_personal_data: bool = False
+    prompt_version: str = "p1"
+    menu_version: str | None = None
+    model: str = "gpt-test"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with Database(tmp_path / "bot.db") as database:
+        yield database
+
+
+def make_cache(db: Database, embedder: SentenceTransformerEmbedder, clock: Callable[[], float] | None = None,
+               menu: Any = MENU, **overrides: Any) -> SemanticCache:
+    options: dict[str, Any] = {
+        "threshold": DEFAULTS["semantic_cache_threshold"].default,
+        "anchored_threshold": DEFAULTS["semantic_cache_anchored_threshold"].default,
+        "ttl_seconds": 3600, "max_entries": 100,
+    }
+    options.update(overrides)
+    return SemanticCache(embedder=embedder, repo=SemanticCacheRepository(db), prompt_version=lambda: "p1",
+                         llm_model="gpt-test", menu=lambda: menu, clock=clock or Clock(), **options)
+
+
+@pytest.fixture
+async def cache(db: Database, embedder: SentenceTransformerEmbedder) -> AsyncIterator[SemanticCache]:
+    semantic = make_cache(db, embedder)
+    await semantic.start()
+    yield semantic
+    await semantic.stop()
+
+
+async def test_a_paraphrase_gets_the_stored_answer_and_a_hard_negative_does_not(cache: SemanticCache) -> None:
+    assert await cache.store("Is the tomato soup vegan?", "No, it contains milk.", Ctx())
+    hit = await cache.lookup("is ur tomato soup plant based", Ctx())
+    assert hit is not None and hit.answer == "No, it contains milk."
+    assert await cache.lookup("Is the lentil soup vegan?", Ctx()) is None
+    assert await cache.lookup("Is the tomato soup gluten-free?", Ctx()) is None
+    stats = cache.status()
+    assert (stats["lookups"], stats["hits"], stats["misses"]) == (3, 1, 2)
+    assert stats["rejections"]["entities"] == 2
+    assert stats["latency_ms"]["p95"] is not None
+
+
+async def test_follow_ups_personal_and_clock_questions_are_neither_served_nor_stored(cache: SemanticCache) -> None:
+    await cache.store("How much is a large latte?", "€4.10", Ctx())
+    assert await cache.lookup("how much is a large latte", Ctx(follow_up=True)) is None  # the agent says: follow-up
+    assert await cache.lookup("and how much is it?", Ctx()) is None
+    assert await cache.lookup("how much is a large latte", Ctx(used_personal_data=True)) is None
+    assert not await cache.store("where is my order?", "On its way", Ctx())
+    assert not await cache.store("Are you open today?", "Yes", Ctx())
+    assert not await cache.store("Is the brownie vegan?", "Yes", Ctx(used_personal_data=True))
+    assert await cache.lookup("Is the brownie vegan?", Ctx()) is None
+    stats = cache.status()
+    assert stats["bypassed"] == {"follow_up": 2, "personal": 1}
+    assert stats["store_skipped"] == {"personal": 2, "time_relative": 1}
+    assert stats["entries"] == 1
+
+
+async def test_a_new_prompt_version_or_model_drops_old_entries(cache: SemanticCache, db: Database) -> None:
+    await cache.store("Are dogs allowed?", "Yes, dogs are welcome.", Ctx())
+    assert await cache.lookup("can i bring my dog", Ctx()) is not None
+    assert await cache.lookup("can i bring my dog", Ctx(prompt_version="p2")) is None
+    assert cache.status()["entries"] == 0 and cache.status()["dropped_stale"] == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM semantic_cache") == 0
+    await cache.store("Are dogs allowed?", "Dogs welcome (p2).", Ctx(prompt_version="p2"))
+    assert await cache.lookup("can i bring my dog", Ctx(prompt_version="p2", model="other-model")) is None
+
+
+async def test_a_menu_change_drops_old_entries(cache: SemanticCache, tmp_path: Path) -> None:
+    await cache.store("How much is a flat white?", "€3.60", Ctx())
+    text = (ROOT / "data" / "menu.yaml").read_text().replace("price: 3.60", "price: 3.70")
+    (tmp_path / "menu.yaml").write_text(text)
+    changed, _ = load_menu(tmp_path / "menu.yaml")
+
+    class Knowledge:
+        menu = changed
+
+    await cache.on_knowledge_change(Knowledge())
+    assert cache.generation.menu_version == changed.version
+    assert await cache.lookup("flat white price?", Ctx()) is None
+    assert cache.status()["entries"] == 0
+
+
+async def test_entries_survive_a_restart_and_expire(db: Database, embedder: SentenceTransformerEmbedder) -> None:
+    clock = Clock()
+    first = make_cache(db, embedder, clock)
+    await first.start()
+    await first.store("What's the wifi password?", "flatwhite2024", Ctx())
+    await first.stop()
+
+    second = make_cache(db, embedder, clock)
+    await second.start()
+    hit = await second.lookup("wifi password please", Ctx())
+    assert hit is not None and hit.answer == "flatwhite2024"
+    clock.now += 3601
+    assert await second.lookup("wifi password please", Ctx()) is None
+    await second.stop()
+
+
+async def test_size_is_bounded_least_recently_used_goes_first_and_faq_seeds_last(
+    db: Database, embedder: SentenceTransformerEmbedder
+) -> None:
+    clock = Clock()
+    cache = make_cache(db, embedder, clock, max_entries=3)
+    await cache.start()
+    await cache.store("Do you have high chairs?", "Yes", Ctx(), source="faq")
+    for question in ("Is the brownie vegan?", "Is the porridge gluten-free?", "Do you have oat milk?"):
+        clock.now += 10
+        assert await cache.store(question, question.upper(), Ctx())
+    assert cache.status()["entries"] == 3 and cache.status()["evictions"] == 1
+    assert await cache.lookup("brownie vegan?", Ctx()) is None  # oldest chat entry went
+    assert await cache.lookup("do you have high chairs", Ctx()) is not None  # the FAQ seed stayed
+    assert await db.fetchval("SELECT COUNT(*) FROM semantic_cache") == 3
+    await cache.stop()
+
+
+async def test_faq_seeds_are_answered_once_and_stored(cache: SemanticCache) -> None:
+    questions = load_faq(ROOT / "data" / "faq.yaml")
+    assert len(questions) >= 20
+    asked: list[str] = []
+
+    async def answer(question: str) -> str:
+        asked.append(question)
+        return f"answer to {question}"
+
+    assert await seed_faq(cache, questions[:5], answer) == 5
+    assert await seed_faq(cache, questions[:5], answer) == 0  # already cached: no model calls
+    assert len(asked) == 5
+    hit = await cache.lookup("sunday hours?", Ctx())
+    assert hit is not None and hit.answer == "answer to Are you open on Sunday?" and hit.source == "faq"
+
+
+async def test_ci_subset_of_the_evaluation_set(cache: SemanticCache) -> None:
+    """The clusters marked `ci` in bench/data/semantic_eval.yaml: most paraphrases hit, nothing wrong does."""
+    data = yaml.safe_load((ROOT / "bench" / "data" / "semantic_eval.yaml").read_text())
+    clusters = [c for c in data["clusters"] if c.get("ci")]
+    assert len(clusters) >= 10
+    for c in clusters:
+        await cache.store(c["canonical"], c["id"], Ctx())
+    right = wrong = paraphrases = 0
+    wrong_cases: list[str] = []
+    for c in clusters:
+        for question in c["paraphrases"]:
+            paraphrases += 1
+            hit = await cache.lookup(question, Ctx())
+            right += hit is not None and hit.answer == c["id"]
+            if hit is not None and hit.answer != c["id"]:
+                wrong_cases.append(f"{question} <- {hit.question}")
+        for question in c["negatives"] + [q for group in data["unsafe"].values() for q in group]:
+            hit = await cache.lookup(question, Ctx())
+            if hit is not None:
+                wrong_cases.append(f"{question} <- {hit.question}")
+    wrong = len(wrong_cases)
+    assert wrong == 0, wrong_cases
+    assert right / paraphrases >= 0.6, (right, paraphrases)
+
+
+async def test_entries_are_shared_through_redis_and_lookups_survive_a_redis_outage(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+) -> None:
+    async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
+        a, b = make_cache(db_a, embedder), make_cache(db_b, embedder)
+        share_a = RedisShare(a, Redis.from_url(redis_server.url, socket_timeout=1), poll_seconds=0.05,
+                             max_backoff_seconds=0.2)
+        share_b = RedisShare(b, Redis.from_url(redis_server.url, socket_timeout=1), poll_seconds=0.05,
+                             max_backoff_seconds=0.2)
+        for part in (a, b, share_a, share_b):
+            await part.start()
+        await wait_for(lambda: share_a.status()["state"] == "ok" and share_b.status()["state"] == "ok")
+        await a.store("Do you accept credit cards?", "Yes, all major cards.", Ctx())
+        await wait_for(lambda: b.status()["entries"] == 1)
+        hit = await b.lookup("do you guys take credit cards", Ctx())
+        assert hit is not None and hit.answer == "Yes, all major cards."
+
+        redis_server.stop()
+        await wait_for(lambda: share_b.status()["state"] == "down")
+        assert await b.lookup("do you take credit cards", Ctx()) is not None  # served from the local copy
+        await b.store("Are dogs allowed?", "Dogs are welcome.", Ctx())  # queued while Redis is down
+        assert share_b.status()["pending"] == 1
+
+        redis_server.start()
+        await wait_for(lambda: a.status()["entries"] == 2, timeout=20)
+        hit = await a.lookup("can i bring my dog", Ctx())
+        assert hit is not None and hit.answer == "Dogs are welcome."
+        assert share_b.status()["pending"] == 0
+        for part in (share_a, share_b, a, b):
+            await part.stop()
+
+
+async def test_a_new_process_reads_what_others_shared_before_it_started(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+) -> None:
+    async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
+        a = make_cache(db_a, embedder)
+        share_a = RedisShare(a, Redis.from_url(redis_server.url), poll_seconds=0.05)
+        await a.start()
+        await share_a.start()
+        await wait_for(lambda: share_a.status()["state"] == "ok")
+        await a.store("Is there parking nearby?", "Public parking 3 minutes away.", Ctx())
+        await share_a.stop()
+        await a.stop()
+
+        b = make_cache(db_b, embedder)
+        share_b = RedisShare(b, Redis.from_url(redis_server.url), poll_seconds=0.05)
+        await b.start()
+        await share_b.start()
+        await wait_for(lambda: b.status()["entries"] == 1)
+        assert await b.lookup("where can i park", Ctx()) is not None
+        await share_b.stop()
+        await b.stop()
+
+
+class ColdEmbedder:
+    """Unit-test stand-in for a model still loading: ready only when the test says so."""
+
+    def __init__(self, real: SentenceTransformerEmbedder) -> None:
+        self.real, self.model_id, self.loaded = real, real.model_id, asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded.is_set()
+
+    @property
+    def dim(self) -> int:
+        return self.real.dim
+
+    async def wait_ready(self) -> None:
+        await self.loaded.wait()
+
+    async def aencode(self, texts: list[str]) -> Any:
+        return await self.real.aencode(texts)
+
+
+async def test_lookups_wait_for_nothing_while_the_model_loads(
+    db: Database, embedder: SentenceTransformerEmbedder
+) -> None:
+    cold = ColdEmbedder(embedder)
+    semantic = make_cache(db, cold)  # type: ignore[arg-type]
+    await semantic.start()
+    assert await semantic.lookup("Are you open on Sunday?", Ctx()) is None
+    assert not await semantic.store("Are you open on Sunday?", "Yes, 9-16.", Ctx())
+    assert semantic.status()["bypassed"] == {"warming_up": 1} and not semantic.status()["ready"]
+    cold.loaded.set()
+    await asyncio.wait_for(semantic.wait_ready(), 10)
+    assert await semantic.store("Are you open on Sunday?", "Yes, 9-16.", Ctx())
+    assert await semantic.lookup("sunday hours?", Ctx()) is not None
+    await semantic.stop()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def test_bypass_reasons_are_named() -> None:
+    assert {r.value for r in Reason} >= {"follow_up", "personal", "time_relative", "entities", "aspect",
+                                         "negation", "threshold", "warming_up"}
