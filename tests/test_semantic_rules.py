@@ -142,7 +142,7 @@ def test_the_agents_context_flags_win(lexicon: Lexicon) -> None:
     assert question_rule(lexicon.analyse("Are you open on Sunday?"), {"follow_up": True}) == Reason.FOLLOW_UP
     from bot.semantic.guards import ctx_flags
 
-    assert ctx_flags(Ctx()) == {"follow_up": False, "personal": True}
+    assert ctx_flags(Ctx()) == {"follow_up": False, "personal": True, "time_sensitive": False}
 
 
 def test_the_lexicon_follows_a_menu_change(tmp_path: Path) -> None:

@@ -99,8 +99,9 @@ class SemanticCache:
         self._ready = asyncio.Event()
         self._loader: asyncio.Task[None] | None = None
         self._entries: dict[str, _Entry] = {}
-        self._lexicon = Lexicon(self._menu())
-        self._generation = self._default_generation()
+        # Both read the menu, which is loaded only when the knowledge base starts: set in start().
+        self._lexicon = Lexicon(None)
+        self._generation = Generation("", "", embedder.model_id, llm_model)
         self._lock = asyncio.Lock()
         self._uses: dict[str, tuple[float, int]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -115,12 +116,19 @@ class SemanticCache:
             log.info("semantic cache: %d entries of an older prompt, menu or model dropped", dropped)
         if getattr(self.embedder, "ready", True):
             await self._become_ready()
-        else:  # the model loads in the background; until then every question goes to the model
-            self._loader = asyncio.create_task(self._load_when_ready(), name="semantic-cache-load")
+        # Otherwise the model loads in the background on first need (the FAQ warmup at start,
+        # or the first question); until then every question simply goes to the model.
         self._flusher = asyncio.create_task(self._flush_loop(), name="semantic-cache-flush")
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self, *, load: bool = True) -> None:
+        """Until the model is loaded and the entries are in; `load=False` waits without asking for it."""
+        if load:
+            self._load_soon()
         await self._ready.wait()
+
+    def _load_soon(self) -> None:
+        if self._loader is None and not self._ready.is_set():
+            self._loader = asyncio.create_task(self._load_when_ready(), name="semantic-cache-load")
 
     @property
     def ready(self) -> bool:
@@ -165,6 +173,7 @@ class SemanticCache:
         analysis = self._lexicon.analyse(question)
         reason = question_rule(analysis, ctx_flags(ctx))
         if reason is None and not self._ready.is_set():
+            self._load_soon()
             reason = Reason.WARMING_UP
         if reason is not None:
             self.stats.bypassed[reason] += 1

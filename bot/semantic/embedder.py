@@ -67,9 +67,9 @@ def resolve_model(setting: str) -> tuple[str, str]:
 class SentenceTransformerEmbedder:
     """sentence-transformers on CPU, loaded once, encoding on one worker thread.
 
-    Loading happens on that same worker thread (`start()` queues it), so the bot starts
-    serving at once and the first encode simply waits for the model; `load()` blocks
-    instead, for scripts and the tests' session-wide fixture.
+    Loading happens on that same worker thread, queued by the first `wait_ready()` or
+    encode, so the bot starts serving at once; `load()` blocks instead, for scripts and
+    the tests' session-wide fixture.
     """
 
     def __init__(self, model: str = "", *, threads: int = DEFAULT_TORCH_THREADS, batch_size: int = 64) -> None:
@@ -97,7 +97,7 @@ class SentenceTransformerEmbedder:
         self._ensure_loading().result()
 
     async def start(self) -> None:
-        self._ensure_loading()
+        """Nothing: the model loads on first need (a CLI run that never embeds never loads it)."""
 
     async def wait_ready(self) -> None:
         await asyncio.wrap_future(self._ensure_loading())

@@ -125,7 +125,7 @@ class RedisShare:
         self.published += 1
 
     async def _run(self) -> None:
-        await self._cache.wait_ready()
+        await self._cache.wait_ready(load=False)  # sharing alone is no reason to load the model
         backoff = self._poll
         while True:
             try:

@@ -37,12 +37,18 @@ class SemanticStats:
 
     def as_dict(self) -> dict[str, Any]:
         ordered = sorted(self.latency_ms)
+        p50, p95 = _percentile(ordered, 50), _percentile(ordered, 95)
+        guards = self.bypassed + self.rejections
         return {
             "lookups": self.lookups,
             "hits": self.hits,
             "misses": self.misses,
             "hit_rate": round(self.hits / self.lookups, 4) if self.lookups else None,
-            "latency_ms": {"p50": _percentile(ordered, 50), "p95": _percentile(ordered, 95), "samples": len(ordered)},
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            # one line for /cache: which rule kept how many questions from the shared cache
+            "guards": ", ".join(f"{k} {v}" for k, v in sorted(guards.items())) or "none",
+            "latency_ms": {"p50": p50, "p95": p95, "samples": len(ordered)},
             "bypassed": dict(sorted(self.bypassed.items())),
             "rejections": dict(sorted(self.rejections.items())),
             "stores": self.stores,
