@@ -89,6 +89,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for running `python main.py` in a child process: only what we set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OPENAI_", "REDIS_", "ADMIN_"))}
     env.update({"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+    env["SEMANTIC_CACHE_ENABLED"] = "false"  # as in make_settings; a test turns it on explicitly
     env.update(extra)
     return env
 

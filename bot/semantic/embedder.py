@@ -114,6 +114,9 @@ class SentenceTransformerEmbedder:
     def _load(self) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a progress bar on stderr would break JSON log lines
 
         # Torch's intra-op thread count applies to the thread that runs the model: this one.
         torch.set_num_threads(self._threads)
