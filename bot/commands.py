@@ -19,6 +19,9 @@ CUSTOMER_COMMANDS: list[CommandInfo] = [
     CommandInfo("start", "Welcome and what I can do"),
     CommandInfo("help", "List the commands"),
     CommandInfo("reset", "Start a new conversation"),
+    CommandInfo("menu", "Browse the menu and order"),
+    CommandInfo("cart", "Your cart and checkout"),
+    CommandInfo("orders", "Your recent orders and their status"),
 ]
 
 ADMIN_COMMANDS: list[CommandInfo] = [
@@ -30,7 +33,9 @@ ADMIN_COMMANDS: list[CommandInfo] = [
     CommandInfo("limits", "Show or lower the agent's history/token limits"),
 ]
 
-STAFF_COMMANDS: list[CommandInfo] = []
+STAFF_COMMANDS: list[CommandInfo] = [
+    CommandInfo("orders", "Open orders (in the staff group)"),
+]
 
 
 def help_text(is_admin: bool) -> str:

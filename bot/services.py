@@ -22,6 +22,8 @@ from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
+from bot.orders import OrderService, StaffDirectory, build_orders
+from bot.outbox import Outbox
 from bot.semantic import SemanticCache, build_semantic_cache
 from bot.voice import Transcriber, build_transcriber
 from storage.db import Database
@@ -66,6 +68,9 @@ class Services:
     transcriber: Transcriber | None = None
     retention: RetentionJob | None = None
     semantic: SemanticCache | None = None
+    orders: OrderService | None = None
+    outbox: Outbox | None = None
+    staff: StaffDirectory | None = None
     bot: Bot | None = None
     components: list[Component] = field(default_factory=list)
 
@@ -107,5 +112,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)
+    services.outbox, services.staff, services.orders = build_orders(
+        settings, db, services.knowledge, services.users, lambda: services.bot
+    )
+    services.components.append(services.outbox)
     install_exporters(services.metrics, services)  # last: it reads the services wired above
     return services

@@ -10,13 +10,27 @@ from aiogram import Router
 
 
 def all_routers() -> list[Router]:
-    from handlers import admin_cache, admin_knowledge, admin_limits, chat, dialog, start, voice
+    from handlers import (
+        admin_cache,
+        admin_knowledge,
+        admin_limits,
+        cart,
+        chat,
+        dialog,
+        menu,
+        staff_orders,
+        start,
+        voice,
+    )
 
     # Order matters: command routers before the catch-all chat router.
     return [
         start.create_router(),
         admin_knowledge.create_router(),
         admin_cache.create_router(),
+        menu.create_router(),
+        cart.create_router(),  # before voice/chat: its checkout answers are plain text
+        staff_orders.create_router(),
         voice.create_router(),
         dialog.create_router(),
         admin_limits.create_router(),

@@ -551,10 +551,15 @@ class FakeTelegram:
                 "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
                 "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
                 "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
-                "can_pin_messages": True,
+                "can_pin_messages": True, "can_send_welcome_messages": False,
             })
         elif status == "restricted":
             member.update({"is_member": True, "until_date": 0})
+            member.update({f"can_{right}": False for right in (
+                "send_messages", "send_audios", "send_documents", "send_photos", "send_videos", "send_video_notes",
+                "send_voice_notes", "send_polls", "send_other_messages", "add_web_page_previews",
+                "react_to_messages", "edit_tag", "change_info", "invite_users", "pin_messages", "manage_topics",
+            )})
         return member
 
 

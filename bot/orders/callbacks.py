@@ -1,0 +1,68 @@
+"""Callback data of every ordering button (aiogram CallbackData factories).
+
+Fields are validated when a press is unpacked: an unknown action, an item id that
+is not an id, a quantity outside 1..MAX_LINE_QUANTITY or a malformed token never
+reaches a handler — such a press (forged, or from an old version of the bot) is
+answered by the catch-all for these prefixes. What the fields *refer to* (the
+item exists and is available, the cart line is the presser's own, the checkout
+token is current, the order may move to that status) is checked by the service.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from bot.orders.models import MAX_LINE_QUANTITY, OrderStatus
+
+_REF = r"^[a-z0-9][a-z0-9-]*$"
+_SIZE = r"^[a-z0-9 -]{0,16}$"
+
+
+class MenuCb(CallbackData, prefix="om"):
+    """Browse: the category list, one category, or one item with a chosen size and quantity."""
+
+    view: Literal["cats", "cat", "item"]
+    ref: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]*)?$", max_length=40)
+    size: str = Field(default="", pattern=_SIZE)
+    qty: int = Field(default=1, ge=1, le=MAX_LINE_QUANTITY)
+
+
+class AddCb(CallbackData, prefix="oa"):
+    item: str = Field(pattern=_REF, max_length=40)
+    size: str = Field(default="", pattern=_SIZE)
+    qty: int = Field(default=1, ge=1, le=MAX_LINE_QUANTITY)
+
+
+class CartCb(CallbackData, prefix="oc"):
+    action: Literal["view", "inc", "dec", "rm", "clear", "checkout"]
+    line: int = Field(default=0, ge=0)
+
+
+class CheckoutCb(CallbackData, prefix="ok"):
+    """Checkout steps; `token` must match the customer's current checkout."""
+
+    action: Literal["time", "skip", "confirm", "cancel", "edit"]
+    token: str = Field(pattern=r"^[A-Za-z0-9_-]{8,16}$")
+    value: str = Field(default="", pattern=r"^(asap|\d{4})?$")
+
+
+class StaffCb(CallbackData, prefix="os"):
+    """Move an order to `to`; cancelling asks once more (`sure`)."""
+
+    order: int = Field(ge=1)
+    to: OrderStatus
+    sure: bool = False
+
+
+class StaffBackCb(CallbackData, prefix="ob"):
+    order: int = Field(ge=1)
+
+
+PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, StaffCb, StaffBackCb))
+
+
+def is_ordering_button(data: str | None) -> bool:
+    return bool(data) and data.split(":", 1)[0] in PREFIXES  # type: ignore[union-attr]

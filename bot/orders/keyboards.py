@@ -1,0 +1,144 @@
+"""Inline keyboards for browsing, the cart, checkout and the staff card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.knowledge import Category, Menu, MenuItem
+from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, MenuCb, StaffBackCb, StaffCb
+from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
+from bot.orders.texts import STATUS_BUTTON
+
+
+def menu_home(menu: Menu) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for category in menu.categories:
+        kb.button(text=category.name, callback_data=MenuCb(view="cat", ref=category.id))
+    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def category(menu: Menu, cat: Category) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for item in cat.items:
+        price = menu.price(item.min_price_cents)
+        label = f"{item.name} · {'from ' if item.sizes else ''}{price}" if item.available else f"{item.name} · sold out"
+        kb.button(text=label, callback_data=MenuCb(view="item", ref=item.id, size=item.default_size or ""))
+    kb.button(text="« Categories", callback_data=MenuCb(view="cats"))
+    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+    kb.adjust(*([1] * len(cat.items)), 2)
+    return kb.as_markup()
+
+
+def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    rows: list[int] = []
+    if it.available:
+        if it.sizes:
+            for name, cents in it.sizes.items():
+                mark = "• " if name == size else ""
+                kb.button(text=f"{mark}{name} {menu.price(cents)}",
+                          callback_data=MenuCb(view="item", ref=it.id, size=name, qty=quantity))
+            rows.append(len(it.sizes))
+        kb.button(text="−", callback_data=MenuCb(view="item", ref=it.id, size=size, qty=max(1, quantity - 1)))
+        kb.button(text=str(quantity), callback_data=MenuCb(view="item", ref=it.id, size=size, qty=quantity))
+        kb.button(text="+", callback_data=MenuCb(view="item", ref=it.id, size=size,
+                                                 qty=min(MAX_LINE_QUANTITY, quantity + 1)))
+        rows.append(3)
+        kb.button(text=f"🛒 Add {quantity} to cart", callback_data=AddCb(item=it.id, size=size, qty=quantity))
+        rows.append(1)
+    kb.button(text="« Back", callback_data=MenuCb(view="cat", ref=it.category_id))
+    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+    rows.append(2)
+    kb.adjust(*rows)
+    return kb.as_markup()
+
+
+def after_add() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="📋 Add more", callback_data=MenuCb(view="cats"))
+    kb.button(text="🛒 View cart", callback_data=CartCb(action="view"))
+    kb.button(text="✅ Checkout", callback_data=CartCb(action="checkout"))
+    kb.adjust(2, 1)
+    return kb.as_markup()
+
+
+def cart(c: Cart) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    rows: list[int] = []
+    for line in c.lines:
+        label = f"{line.name or line.item_id}{f' ({line.size})' if line.size else ''}"
+        kb.button(text="−", callback_data=CartCb(action="dec", line=line.id))
+        kb.button(text=f"{line.quantity} × {label}"[:40], callback_data=CartCb(action="view"))
+        kb.button(text="+", callback_data=CartCb(action="inc", line=line.id))
+        kb.button(text="🗑", callback_data=CartCb(action="rm", line=line.id))
+        rows.append(4)
+    if not c.empty:
+        kb.button(text="🧹 Clear", callback_data=CartCb(action="clear"))
+        kb.button(text="📋 Add more", callback_data=MenuCb(view="cats"))
+        rows.append(2)
+        kb.button(text="✅ Checkout", callback_data=CartCb(action="checkout"))
+        rows.append(1)
+    else:
+        kb.button(text="📋 Menu", callback_data=MenuCb(view="cats"))
+        rows.append(1)
+    kb.adjust(*rows)
+    return kb.as_markup()
+
+
+def pickup(token: str, times: list[str], open_now: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if open_now:
+        kb.button(text="⚡ As soon as possible", callback_data=CheckoutCb(action="time", token=token, value="asap"))
+    for t in times:
+        kb.button(text=t, callback_data=CheckoutCb(action="time", token=token, value=t.replace(":", "")))
+    kb.button(text="✖ Cancel checkout", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.adjust(*([1] if open_now else []), *([len(times)] if times else []), 1)
+    return kb.as_markup()
+
+
+def note(token: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="Skip", callback_data=CheckoutCb(action="skip", token=token))
+    kb.button(text="✖ Cancel checkout", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def summary(token: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="✅ Confirm order", callback_data=CheckoutCb(action="confirm", token=token))
+    kb.button(text="✏️ Change", callback_data=CheckoutCb(action="edit", token=token))
+    kb.button(text="✖ Cancel", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.adjust(1, 2)
+    return kb.as_markup()
+
+
+def staff(order: Order) -> InlineKeyboardMarkup | None:
+    """The buttons of the order's current status (none once completed or cancelled)."""
+    targets = TRANSITIONS[order.status]
+    if not targets:
+        return None
+    kb = InlineKeyboardBuilder()
+    for target in targets:
+        kb.button(text=STATUS_BUTTON[target], callback_data=StaffCb(order=order.id, to=target))
+    kb.adjust(len(targets))
+    return kb.as_markup()
+
+
+def staff_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="❌ Yes, cancel the order", callback_data=StaffCb(order=order.id, to=OrderStatus.CANCELLED,
+                                                                    sure=True))
+    kb.button(text="« Back", callback_data=StaffBackCb(order=order.id))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def as_dict(markup: InlineKeyboardMarkup | None) -> dict[str, Any] | None:
+    """For outbox payloads: the markup as the Bot API's JSON."""
+    return markup.model_dump(mode="json", exclude_none=True) if markup is not None else None

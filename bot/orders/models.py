@@ -1,0 +1,165 @@
+"""Orders as data: the status machine, carts, orders and what the service answers.
+
+The transitions are the one source of truth for both the staff buttons (which
+buttons an order's card shows) and the service (which presses are refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PREPARING = "preparing"
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+TRANSITIONS: dict[OrderStatus, tuple[OrderStatus, ...]] = {
+    OrderStatus.NEW: (OrderStatus.ACCEPTED, OrderStatus.CANCELLED),
+    OrderStatus.ACCEPTED: (OrderStatus.PREPARING, OrderStatus.CANCELLED),
+    OrderStatus.PREPARING: (OrderStatus.READY, OrderStatus.CANCELLED),
+    OrderStatus.READY: (OrderStatus.COMPLETED,),
+    OrderStatus.COMPLETED: (),
+    OrderStatus.CANCELLED: (),
+}
+OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
+
+MAX_LINE_QUANTITY = 20  # of one item in one size
+MAX_CART_ITEMS = 50  # units across the whole cart
+MAX_CART_LINES = 25
+MAX_NOTE_CHARS = 200
+CHECKOUT_TTL_SECONDS = 3600  # an abandoned checkout stops catching the customer's messages after this
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+class OrderError(Exception):
+    """A request the customer or staff can fix; the message is shown to them as is."""
+
+
+@dataclass(frozen=True)
+class CartLine:
+    id: int
+    item_id: str
+    size: str
+    quantity: int
+    name: str  # the current menu name ('' if the item left the menu)
+    unit_price_cents: int | None  # None: the item or size is gone from the menu
+    available: bool
+
+    @property
+    def orderable(self) -> bool:
+        return self.unit_price_cents is not None and self.available
+
+    @property
+    def line_total_cents(self) -> int:
+        return (self.unit_price_cents or 0) * self.quantity
+
+
+@dataclass(frozen=True)
+class Cart:
+    user_id: int
+    lines: list[CartLine]
+    currency: str
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.line_total_cents for line in self.lines if line.orderable)
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+    @property
+    def blocked_lines(self) -> list[CartLine]:
+        """Lines that stop checkout: sold out, or gone from the menu since they were added."""
+        return [line for line in self.lines if not line.orderable]
+
+
+@dataclass(frozen=True)
+class Checkout:
+    user_id: int
+    chat_id: int
+    token: str
+    step: str  # pickup | note | confirm
+    pickup: str | None
+    note: str | None
+    fingerprint: str | None
+    source: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    item_id: str
+    name: str
+    size: str
+    quantity: int
+    unit_price_cents: int
+    line_total_cents: int
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    changed_by: int | None
+    changed_by_name: str
+    changed_at: float
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    business_day: str
+    day_seq: int
+    user_id: int
+    chat_id: int
+    customer_name: str
+    status: OrderStatus
+    pickup: str
+    note: str
+    currency: str
+    total_cents: int
+    menu_version: str
+    source: str
+    staff_chat_id: int | None
+    staff_message_id: int | None
+    created_at: float
+    updated_at: float
+    lines: list[OrderLine] = field(default_factory=list)
+    history: list[StatusChange] = field(default_factory=list)
+
+    @property
+    def number(self) -> str:
+        """What staff call out at the counter: the day's running number."""
+        return f"#{self.day_seq:03d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the customer must confirm: the cart as it will be ordered, and the button's token."""
+
+    user_id: int
+    token: str
+    lines: list[CartLine]
+    total_cents: int
+    currency: str
+    pickup: str
+    note: str

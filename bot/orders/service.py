@@ -1,0 +1,336 @@
+"""OrderService: carts, checkout, placing orders and moving them through their states.
+
+Buttons (handlers/menu.py, handlers/cart.py, handlers/staff_orders.py) and the
+agent's tools (bot/orders/tools.py) both go through this one API, so the rules are
+the same whichever way a customer orders: items must exist and be available,
+quantities are bounded, a cart line belongs to the user who presses, the confirm
+button only works for the summary it was shown under, an order moves only along
+the state machine, and every notification is written to the outbox in the same
+transaction as the change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+
+import aiosqlite
+
+from bot.config import Settings
+from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
+from bot.orders import keyboards, texts
+from bot.orders.models import (
+    CHECKOUT_TTL_SECONDS,
+    MAX_CART_ITEMS,
+    MAX_CART_LINES,
+    MAX_LINE_QUANTITY,
+    MAX_NOTE_CHARS,
+    OPEN_STATUSES,
+    Cart,
+    CartLine,
+    Checkout,
+    Order,
+    OrderError,
+    OrderLine,
+    OrderStatus,
+    Summary,
+    can_transition,
+)
+from bot.orders.pickup import ASAP, cafe_zone, local_now, validate_pickup
+from bot.outbox import Outbox, OutboxRow, Outgoing
+from bot.outbox.service import AfterDelivery
+from storage.db import Database
+from storage.orders import OrderRepository
+from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+ORDER_CARD = "order_card"  # outbox kind: the staff message of one order, rendered at delivery time
+STALE_CHECKOUT = "This checkout is out of date. Open /cart to check out again."
+
+
+class OrderService:
+    def __init__(
+        self, settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, outbox: Outbox,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._knowledge = knowledge
+        self._users = users
+        self._outbox = outbox
+        self.repo = OrderRepository(db)
+        outbox.register(ORDER_CARD, self)
+
+    @property
+    def menu(self) -> Menu:
+        return self._knowledge.menu
+
+    @property
+    def cafe(self) -> CafeInfo:
+        return self._knowledge.cafe
+
+    # --- menu lookups --------------------------------------------------------------------
+    def resolve(self, item_id: str, size: str | None) -> tuple[MenuItem, str, int]:
+        """The item, the size as stored ('' without sizes) and its unit price; OrderError otherwise."""
+        item = self.menu.item(item_id)
+        if item is None:
+            raise OrderError("That item isn't on our menu (any more). Have a look at the /menu.")
+        if not item.available:
+            raise OrderError(f"Sorry, {item.name} is sold out today.")
+        wanted = (size or "").strip().lower()
+        if item.sizes:
+            wanted = wanted or (item.default_size or "")
+            price = item.price_for(wanted)
+            if price is None:
+                raise OrderError(f"{item.name} comes in {', '.join(item.sizes)}.")
+            return item, wanted, price
+        if wanted not in ("", "regular"):
+            raise OrderError(f"{item.name} comes in one size only.")
+        return item, "", item.price_cents or 0
+
+    def _line(self, row: aiosqlite.Row) -> CartLine:
+        item = self.menu.item(row["item_id"])
+        price = item.price_for(row["size"] or None) if item is not None else None
+        return CartLine(
+            id=int(row["id"]), item_id=row["item_id"], size=row["size"], quantity=int(row["quantity"]),
+            name=item.name if item else "", unit_price_cents=price, available=bool(item and item.available),
+        )
+
+    # --- cart ------------------------------------------------------------------------------
+    async def cart(self, user_id: int, conn: aiosqlite.Connection | None = None) -> Cart:
+        rows = await self.repo.cart_rows(user_id, conn)
+        return Cart(user_id=user_id, lines=[self._line(r) for r in rows], currency=self.menu.currency)
+
+    async def add_to_cart(self, user_id: int, item_id: str, size: str | None = None,
+                          quantity: int = 1) -> tuple[CartLine, Cart]:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_LINE_QUANTITY:
+            raise OrderError(f"You can add between 1 and {MAX_LINE_QUANTITY} at a time.")
+        item, stored_size, _ = self.resolve(item_id, size)
+        async with self._db.transaction() as tx:
+            current = await self.cart(user_id, tx)
+            same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size), None)
+            already = same.quantity if same else 0
+            if already + quantity > MAX_LINE_QUANTITY:
+                raise OrderError(f"At most {MAX_LINE_QUANTITY} × {item.name} per order "
+                                 f"(you have {already} in your cart).")
+            if current.units + quantity > MAX_CART_ITEMS:
+                raise OrderError(f"An order can hold at most {MAX_CART_ITEMS} items; for bigger orders "
+                                 "please call the cafe.")
+            if same is None and len(current.lines) >= MAX_CART_LINES:
+                raise OrderError(f"An order can hold at most {MAX_CART_LINES} different items.")
+            line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity)
+            cart = await self.cart(user_id, tx)
+        line = next(li for li in cart.lines if li.id == line_id)
+        return line, cart
+
+    async def change_quantity(self, user_id: int, line_id: int, delta: int) -> Cart:
+        """+1/−1 on the presser's own line (down to 0 removes it)."""
+        async with self._db.transaction() as tx:
+            current = await self.cart(user_id, tx)
+            line = next((li for li in current.lines if li.id == line_id), None)
+            if line is None:
+                raise OrderError("That item is no longer in your cart.")
+            new = line.quantity + delta
+            if new > MAX_LINE_QUANTITY:
+                raise OrderError(f"At most {MAX_LINE_QUANTITY} of one item per order.")
+            if delta > 0 and current.units + delta > MAX_CART_ITEMS:
+                raise OrderError(f"An order can hold at most {MAX_CART_ITEMS} items.")
+            await self.repo.set_cart_quantity(tx, user_id, line_id, new)
+            return await self.cart(user_id, tx)
+
+    async def remove_line(self, user_id: int, line_id: int) -> Cart:
+        async with self._db.transaction() as tx:
+            if not await self.repo.set_cart_quantity(tx, user_id, line_id, 0):
+                raise OrderError("That item is no longer in your cart.")
+            return await self.cart(user_id, tx)
+
+    async def clear_cart(self, user_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await self.repo.clear_cart(tx, user_id)
+
+    # --- checkout ----------------------------------------------------------------------------
+    def _check_orderable(self, cart: Cart) -> None:
+        if cart.empty:
+            raise OrderError("Your cart is empty. Browse the /menu to add something.")
+        blocked = cart.blocked_lines
+        if blocked:
+            names = ", ".join(li.name or li.item_id for li in blocked)
+            raise OrderError(f"Please remove {names} from your /cart first: sold out or no longer on the menu.")
+
+    async def start_checkout(self, user_id: int, chat_id: int, source: str = "buttons") -> tuple[Checkout, Cart]:
+        cart = await self.cart(user_id)
+        self._check_orderable(cart)
+        await self.repo.start_checkout(user_id, chat_id, secrets.token_urlsafe(9), source)
+        checkout = await self.repo.checkout(user_id)
+        assert checkout is not None
+        return checkout, cart
+
+    async def active_checkout(self, user_id: int) -> Checkout | None:
+        """The customer's checkout unless abandoned for CHECKOUT_TTL_SECONDS (then it is dropped)."""
+        checkout = await self.repo.checkout(user_id)
+        if checkout is not None and time.time() - checkout.updated_at > CHECKOUT_TTL_SECONDS:
+            await self.repo.delete_checkout(user_id)
+            return None
+        return checkout
+
+    async def _current(self, user_id: int, token: str) -> Checkout:
+        checkout = await self.active_checkout(user_id)
+        if checkout is None or not secrets.compare_digest(checkout.token, token):
+            raise OrderError(STALE_CHECKOUT)
+        return checkout
+
+    async def set_pickup(self, user_id: int, token: str, value: str) -> Checkout:
+        await self._current(user_id, token)
+        pickup = validate_pickup(value, self._knowledge.cafe)
+        if not await self.repo.update_checkout(user_id, token, pickup=pickup, step="note"):
+            raise OrderError(STALE_CHECKOUT)
+        return await self._current(user_id, token)
+
+    async def set_note(self, user_id: int, token: str, note: str | None) -> Summary:
+        checkout = await self._current(user_id, token)
+        if checkout.pickup is None:
+            raise OrderError("Please choose a pickup time first.")
+        cleaned = " ".join((note or "").split())
+        if len(cleaned) > MAX_NOTE_CHARS:
+            raise OrderError(f"Please keep the note under {MAX_NOTE_CHARS} characters (yours has {len(cleaned)}).")
+        if not await self.repo.update_checkout(user_id, token, note=cleaned):
+            raise OrderError(STALE_CHECKOUT)
+        return await self.summary(user_id, token)
+
+    async def summary(self, user_id: int, token: str) -> Summary:
+        """Freeze what the customer will confirm: the fingerprint ties the button to this exact order."""
+        checkout = await self._current(user_id, token)
+        cart = await self.cart(user_id)
+        self._check_orderable(cart)
+        pickup, note = checkout.pickup or ASAP, checkout.note or ""
+        fingerprint = self._fingerprint(cart, pickup, note)
+        if not await self.repo.update_checkout(user_id, token, step="confirm", fingerprint=fingerprint,
+                                               pickup=pickup, note=note):
+            raise OrderError(STALE_CHECKOUT)
+        return Summary(user_id=user_id, token=token, lines=cart.lines, total_cents=cart.total_cents,
+                       currency=cart.currency, pickup=pickup, note=note)
+
+    async def place_order(self, user_id: int, chat_id: int, pickup: str = ASAP, note: str = "",
+                          source: str = "agent") -> Summary:
+        """Checkout in one step (the agent's place_order): returns the summary awaiting confirmation."""
+        checkout, _ = await self.start_checkout(user_id, chat_id, source)
+        await self.set_pickup(user_id, checkout.token, pickup)
+        return await self.set_note(user_id, checkout.token, note)
+
+    async def cancel_checkout(self, user_id: int, token: str | None = None) -> None:
+        if token is not None:
+            await self._current(user_id, token)
+        await self.repo.delete_checkout(user_id)
+
+    def _fingerprint(self, cart: Cart, pickup: str, note: str) -> str:
+        lines = [(li.item_id, li.size, li.quantity, li.unit_price_cents) for li in cart.lines]
+        raw = json.dumps([self.menu.version, lines, pickup, note], separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    async def confirm(self, user_id: int, token: str) -> tuple[Order, bool]:
+        """Place the order the summary showed; (order, created). A second press returns the same order."""
+        async with self._db.transaction() as tx:
+            existing = await self.repo.order_id_for_token(tx, token)
+            if existing is not None:
+                order = await self.repo.get(existing, tx)
+                if order is None or order.user_id != user_id:
+                    raise OrderError(STALE_CHECKOUT)
+                return order, False
+            checkout = await self.repo.checkout(user_id, tx)
+            if (checkout is None or not secrets.compare_digest(checkout.token, token) or checkout.step != "confirm"
+                    or time.time() - checkout.updated_at > CHECKOUT_TTL_SECONDS):
+                raise OrderError(STALE_CHECKOUT)
+            cart = await self.cart(user_id, tx)
+            self._check_orderable(cart)
+            pickup, note = checkout.pickup or ASAP, checkout.note or ""
+            if self._fingerprint(cart, pickup, note) != checkout.fingerprint:
+                raise OrderError("Your cart or our menu changed since this summary. Open /cart to check out again.")
+            if pickup != ASAP and pickup < local_now(self._knowledge.cafe).strftime("%H:%M"):
+                raise OrderError(f"The pickup time {pickup} has passed. Open /cart to choose another.")
+            lines = [OrderLine(item_id=li.item_id, name=li.name, size=li.size, quantity=li.quantity,
+                               unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents)
+                     for li in cart.lines]
+            name = await self._customer_name(user_id)
+            order_id = await self.repo.insert_order(
+                tx, business_day=local_now(self._knowledge.cafe).date().isoformat(), user_id=user_id,
+                chat_id=checkout.chat_id, customer_name=name, pickup=pickup, note=note, currency=cart.currency,
+                menu_version=self.menu.version, source=checkout.source, checkout_token=token,
+                staff_chat_id=self._settings.staff_chat_id, lines=lines, changed_by_name=name,
+            )
+            await self.repo.clear_cart(tx, user_id)
+            await self._notify_staff(tx, order_id)
+            order = await self.repo.get(order_id, tx)
+        assert order is not None
+        log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents", order.number, order.id, user_id,
+                 order.source, sum(li.quantity for li in order.lines), order.total_cents)
+        return order, True
+
+    async def _customer_name(self, user_id: int) -> str:
+        user = await self._users.get(user_id)
+        if user is None:
+            return f"user {user_id}"
+        name = user.first_name or f"user {user_id}"
+        return f"{name} (@{user.username})" if user.username else name
+
+    async def _notify_staff(self, tx: aiosqlite.Connection, order_id: int) -> None:
+        staff_chat = self._settings.staff_chat_id
+        if staff_chat is None:
+            log.warning("STAFF_CHAT_ID is not set: order id %s is not sent to staff", order_id)
+            return
+        await self._outbox.add(tx, kind=ORDER_CARD, chat_id=staff_chat, payload={"order_id": order_id},
+                               order_id=order_id, dedupe_key=f"card:{order_id}")
+
+    # --- staff -------------------------------------------------------------------------------
+    async def get(self, order_id: int) -> Order | None:
+        return await self.repo.get(order_id)
+
+    async def transition(self, order_id: int, target: OrderStatus, by: int | None, by_name: str) -> Order:
+        """Move the order one step; the staff card is re-rendered and the customer told, through the outbox."""
+        order = await self.repo.get(order_id)
+        if order is None:
+            raise OrderError("This order doesn't exist.")
+        if not can_transition(order.status, target):
+            raise OrderError(f"Order {order.number} is {order.status.value}; it can't be marked {target.value}.")
+        async with self._db.transaction() as tx:
+            if not await self.repo.change_status(tx, order_id, order.status, target, by, by_name):
+                raise OrderError(f"Order {order.number} was just changed by someone else. Look at the card again.")
+            await self._notify_staff(tx, order_id)
+            changed = await self.repo.get(order_id, tx)
+            assert changed is not None
+            await self._outbox.add(tx, kind="message", chat_id=changed.chat_id,
+                                   payload={"text": texts.customer_status(changed)}, order_id=order_id)
+        log.info("order %s (id %s): %s → %s by %s", order.number, order_id, order.status.value, target.value, by)
+        return changed
+
+    async def open_orders(self) -> list[Order]:
+        ids = await self.repo.list_ids(statuses=OPEN_STATUSES)
+        return [o for o in [await self.repo.get(i) for i in ids] if o is not None]
+
+    async def orders_of(self, user_id: int, limit: int = 5) -> list[Order]:
+        ids = await self.repo.list_ids(statuses=tuple(OrderStatus), user_id=user_id, limit=limit)
+        return [o for o in [await self.repo.get(i) for i in ids] if o is not None]
+
+    # --- the staff card, rendered when the outbox delivers it -------------------------------------
+    async def render(self, row: OutboxRow) -> Outgoing | None:
+        order = await self.repo.get(int(row.payload["order_id"]))
+        if order is None:
+            return None
+        edit = order.staff_message_id if order.staff_chat_id == row.chat_id else None
+        return Outgoing(
+            chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe)),
+            reply_markup=keyboards.as_dict(keyboards.staff(order)) or {"inline_keyboard": []},
+            edit_message_id=edit,
+        )
+
+    def after_delivery(self, row: OutboxRow, outgoing: Outgoing, message_id: int) -> AfterDelivery | None:
+        if outgoing.edit_message_id == message_id:
+            return None
+        order_id = int(row.payload["order_id"])
+
+        async def remember(tx: aiosqlite.Connection) -> None:
+            await self.repo.set_staff_message(tx, order_id, outgoing.chat_id, message_id)
+
+        return remember

@@ -1,0 +1,109 @@
+"""/cart and checkout: change quantities, choose a pickup time, add a note, confirm.
+
+The checkout lives in the database (table `checkouts`), not in memory: after a
+restart the customer's next answer (a time, a note) or button press continues it.
+Buttons carry the checkout's token, so a summary's Confirm button only places the
+order that summary showed.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.orders import Cart, Checkout, OrderService, keyboards, texts
+from bot.orders.callbacks import CartCb, CheckoutCb
+from bot.orders.filters import CheckoutStep
+from bot.orders.pickup import is_open_now, suggested_times
+from bot.orders.views import show
+from handlers.order_errors import reply_to_order_errors
+
+
+async def on_cart(message: Message, orders: OrderService) -> None:
+    assert message.from_user is not None
+    cart = await orders.cart(message.from_user.id)
+    await message.answer(texts.cart_page(orders.menu, cart), reply_markup=keyboards.cart(cart))
+
+
+async def on_my_orders(message: Message, orders: OrderService) -> None:
+    assert message.from_user is not None
+    await message.answer(texts.my_orders(await orders.orders_of(message.from_user.id)))
+
+
+async def on_cart_button(callback: CallbackQuery, callback_data: CartCb, orders: OrderService) -> None:
+    user_id = callback.from_user.id
+    action = callback_data.action
+    if action == "checkout":
+        chat_id = callback.message.chat.id if callback.message else user_id
+        checkout, cart = await orders.start_checkout(user_id, chat_id)
+        await _ask_pickup(callback, orders, checkout.token, cart)
+        return
+    if action == "inc":
+        cart = await orders.change_quantity(user_id, callback_data.line, +1)
+    elif action == "dec":
+        cart = await orders.change_quantity(user_id, callback_data.line, -1)
+    elif action == "rm":
+        cart = await orders.remove_line(user_id, callback_data.line)
+    elif action == "clear":
+        await orders.clear_cart(user_id)
+        cart = await orders.cart(user_id)
+    else:
+        cart = await orders.cart(user_id)
+    await show(callback, texts.cart_page(orders.menu, cart), keyboards.cart(cart))
+
+
+async def _ask_pickup(callback: CallbackQuery, orders: OrderService, token: str, cart: Cart) -> None:
+    cafe = orders.cafe
+    await show(callback, texts.ask_pickup(orders.menu, cart),
+               keyboards.pickup(token, suggested_times(cafe), is_open_now(cafe)))
+
+
+async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb, orders: OrderService) -> None:
+    user_id, token, action = callback.from_user.id, callback_data.token, callback_data.action
+    if action == "time":
+        value = callback_data.value
+        value = value if value == "asap" else f"{value[:2]}:{value[2:]}"
+        checkout = await orders.set_pickup(user_id, token, value)
+        await show(callback, texts.ask_note(checkout.pickup or "asap"), keyboards.note(token))
+    elif action == "skip":
+        summary = await orders.set_note(user_id, token, None)
+        await show(callback, texts.summary_page(orders.menu, summary), keyboards.summary(token))
+    elif action == "confirm":
+        order, created = await orders.confirm(user_id, token)
+        await show(callback, texts.placed(order), None,
+                   notice=None if created else f"Order {order.number} was already placed.")
+    elif action == "edit":
+        await orders.cancel_checkout(user_id, token)
+        cart = await orders.cart(user_id)
+        await show(callback, texts.cart_page(orders.menu, cart), keyboards.cart(cart))
+    else:  # cancel
+        await orders.cancel_checkout(user_id, token)
+        cart = await orders.cart(user_id)
+        await show(callback, "Checkout cancelled; your cart is kept.\n\n" + texts.cart_page(orders.menu, cart),
+                   keyboards.cart(cart))
+
+
+async def on_pickup_text(message: Message, checkout: Checkout, orders: OrderService) -> None:
+    assert message.from_user is not None and message.text is not None
+    updated = await orders.set_pickup(message.from_user.id, checkout.token, message.text)
+    await message.answer(texts.ask_note(updated.pickup or "asap"), reply_markup=keyboards.note(checkout.token))
+
+
+async def on_note_text(message: Message, checkout: Checkout, orders: OrderService) -> None:
+    assert message.from_user is not None
+    summary = await orders.set_note(message.from_user.id, checkout.token, message.text)
+    await message.answer(texts.summary_page(orders.menu, summary), reply_markup=keyboards.summary(checkout.token))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    private = F.chat.type == ChatType.PRIVATE
+    router.message.register(on_cart, Command("cart"), private)
+    router.message.register(on_my_orders, Command("orders"), private)
+    router.message.register(on_pickup_text, CheckoutStep("pickup"))
+    router.message.register(on_note_text, CheckoutStep("note"))
+    router.callback_query.register(on_cart_button, CartCb.filter())
+    router.callback_query.register(on_checkout_button, CheckoutCb.filter())
+    return reply_to_order_errors(router)

@@ -1,0 +1,76 @@
+"""The staff side: the order card's buttons and /orders in the staff group.
+
+Only staff (ADMIN_IDS or members of the staff group) may press; anyone else gets
+an alert and the order does not change. A press moves the order in the database;
+the card is edited in place and the customer told through the outbox.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.orders import OrderError, OrderService, OrderStatus, keyboards, texts
+from bot.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
+from bot.orders.filters import InStaffChat, IsStaff
+from bot.orders.models import can_transition
+from bot.orders.views import person
+from handlers.order_errors import reply_to_order_errors
+
+NOT_STAFF = "Only cafe staff can change orders."
+
+
+async def on_staff_button(callback: CallbackQuery, callback_data: StaffCb, orders: OrderService) -> None:
+    if callback_data.to is OrderStatus.CANCELLED and not callback_data.sure:
+        order = await orders.get(callback_data.order)
+        if order is None or not can_transition(order.status, OrderStatus.CANCELLED):
+            raise OrderError("This order can't be cancelled now.")
+        await _set_buttons(callback, keyboards.staff_confirm_cancel(order))
+        await callback.answer("Cancel this order? Press again to confirm.")
+        return
+    order = await orders.transition(callback_data.order, callback_data.to, callback.from_user.id,
+                                    person(callback.from_user))
+    await callback.answer(f"Order {order.number}: {order.status.value}")
+
+
+async def on_staff_back(callback: CallbackQuery, callback_data: StaffBackCb, orders: OrderService) -> None:
+    order = await orders.get(callback_data.order)
+    if order is None:
+        raise OrderError("This order doesn't exist.")
+    await _set_buttons(callback, keyboards.staff(order))
+    await callback.answer()
+
+
+async def _set_buttons(callback: CallbackQuery, markup: object) -> None:
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_reply_markup(reply_markup=markup)  # type: ignore[arg-type]
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+
+
+async def on_not_staff(callback: CallbackQuery) -> None:
+    await callback.answer(NOT_STAFF, show_alert=True)
+
+
+async def on_stale_button(callback: CallbackQuery) -> None:
+    """An ordering button whose data does not unpack: forged, or from an older version of the bot."""
+    await callback.answer(texts.STALE_BUTTON, show_alert=True)
+
+
+async def on_open_orders(message: Message, orders: OrderService) -> None:
+    await message.answer(texts.open_orders(await orders.open_orders()))
+
+
+def create_router() -> Router:
+    router = Router(name=__name__)
+    router.callback_query.register(on_staff_button, StaffCb.filter(), IsStaff())
+    router.callback_query.register(on_staff_back, StaffBackCb.filter(), IsStaff())
+    router.callback_query.register(on_not_staff, StaffCb.filter())
+    router.callback_query.register(on_not_staff, StaffBackCb.filter())
+    router.callback_query.register(on_stale_button, F.data.func(is_ordering_button))
+    router.message.register(on_open_orders, Command("orders"), InStaffChat(), IsStaff())
+    return reply_to_order_errors(router)

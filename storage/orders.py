@@ -1,0 +1,217 @@
+"""Carts, checkouts and orders in SQLite.
+
+Methods taking `tx` run inside a transaction the service opened (an order, its
+items, its first history row and its outbox rows commit together or not at all);
+the others open their own. Orders are never deleted here or anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from bot.orders.models import (
+    OPEN_STATUSES,
+    Checkout,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StatusChange,
+)
+from storage.db import Database, Row, now
+
+
+def _order(row: Row, lines: list[OrderLine] | None = None, history: list[StatusChange] | None = None) -> Order:
+    data = dict(row)
+    data.pop("checkout_token", None)
+    data["status"] = OrderStatus(data["status"])
+    return Order(**data, lines=lines or [], history=history or [])
+
+
+def _checkout(row: Row) -> Checkout:
+    return Checkout(**dict(row))
+
+
+class OrderRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- cart ---------------------------------------------------------------------------
+    async def cart_rows(self, user_id: int, conn: aiosqlite.Connection | None = None) -> list[Row]:
+        sql = "SELECT id, item_id, size, quantity FROM cart_items WHERE user_id = ? ORDER BY id"
+        if conn is None:
+            return await self._db.fetchall(sql, (user_id,))
+        async with conn.execute(sql, (user_id,)) as cur:
+            return list(await cur.fetchall())
+
+    async def add_cart_quantity(self, tx: aiosqlite.Connection, user_id: int, item_id: str, size: str,
+                                quantity: int) -> int:
+        """Add to the (item, size) line, creating it; returns the line's id."""
+        await tx.execute(
+            """INSERT INTO cart_items(user_id, item_id, size, quantity, added_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(user_id, item_id, size) DO UPDATE SET quantity = quantity + excluded.quantity""",
+            (user_id, item_id, size, quantity, now()),
+        )
+        async with tx.execute(
+            "SELECT id FROM cart_items WHERE user_id = ? AND item_id = ? AND size = ?", (user_id, item_id, size)
+        ) as cur:
+            row = await cur.fetchone()
+        await self.drop_checkout(tx, user_id)
+        return int(row["id"]) if row else 0
+
+    async def set_cart_quantity(self, tx: aiosqlite.Connection, user_id: int, line_id: int, quantity: int) -> bool:
+        """Only the owner's line changes (the WHERE names both); False if it is not theirs or gone."""
+        if quantity <= 0:
+            cur = await tx.execute("DELETE FROM cart_items WHERE id = ? AND user_id = ?", (line_id, user_id))
+        else:
+            cur = await tx.execute(
+                "UPDATE cart_items SET quantity = ? WHERE id = ? AND user_id = ?", (quantity, line_id, user_id)
+            )
+        if cur.rowcount:
+            await self.drop_checkout(tx, user_id)
+        return cur.rowcount > 0
+
+    async def clear_cart(self, tx: aiosqlite.Connection, user_id: int) -> None:
+        await tx.execute("DELETE FROM cart_items WHERE user_id = ?", (user_id,))
+        await self.drop_checkout(tx, user_id)
+
+    # --- checkout --------------------------------------------------------------------------
+    async def checkout(self, user_id: int, conn: aiosqlite.Connection | None = None) -> Checkout | None:
+        sql = "SELECT * FROM checkouts WHERE user_id = ?"
+        if conn is None:
+            row = await self._db.fetchone(sql, (user_id,))
+        else:
+            async with conn.execute(sql, (user_id,)) as cur:
+                row = await cur.fetchone()
+        return _checkout(row) if row else None
+
+    async def start_checkout(self, user_id: int, chat_id: int, token: str, source: str) -> None:
+        ts = now()
+        await self._db.execute(
+            """INSERT OR REPLACE INTO checkouts(user_id, chat_id, token, step, pickup, note, fingerprint, source,
+               created_at, updated_at) VALUES (?, ?, ?, 'pickup', NULL, NULL, NULL, ?, ?, ?)""",
+            (user_id, chat_id, token, source, ts, ts),
+        )
+
+    async def update_checkout(self, user_id: int, token: str, **values: Any) -> bool:
+        """Change the checkout only if the token still matches (a stale button changes nothing)."""
+        allowed = {"step", "pickup", "note", "fingerprint", "chat_id", "source"}
+        if not values or not set(values) <= allowed:
+            raise ValueError(f"bad checkout fields {sorted(values)}")
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        params = [*values.values(), now(), user_id, token]
+        changed = await self._db.execute_rowcount(
+            f"UPDATE checkouts SET {assignments}, updated_at = ? WHERE user_id = ? AND token = ?", params
+        )
+        return changed > 0
+
+    async def drop_checkout(self, tx: aiosqlite.Connection, user_id: int) -> None:
+        await tx.execute("DELETE FROM checkouts WHERE user_id = ?", (user_id,))
+
+    async def delete_checkout(self, user_id: int) -> None:
+        await self._db.execute("DELETE FROM checkouts WHERE user_id = ?", (user_id,))
+
+    # --- orders ------------------------------------------------------------------------------
+    async def order_id_for_token(self, conn: aiosqlite.Connection, token: str) -> int | None:
+        async with conn.execute("SELECT id FROM orders WHERE checkout_token = ?", (token,)) as cur:
+            row = await cur.fetchone()
+        return int(row["id"]) if row else None
+
+    async def insert_order(
+        self, tx: aiosqlite.Connection, *, business_day: str, user_id: int, chat_id: int, customer_name: str,
+        pickup: str, note: str, currency: str, menu_version: str, source: str, checkout_token: str,
+        staff_chat_id: int | None, lines: list[OrderLine], changed_by_name: str,
+    ) -> int:
+        """The order, its items and its first history row; the day's next number is taken in the same write."""
+        ts = now()
+        async with tx.execute(
+            "SELECT COALESCE(MAX(day_seq), 0) + 1 FROM orders WHERE business_day = ?", (business_day,)
+        ) as cur:
+            row = await cur.fetchone()
+        day_seq = int(row[0]) if row else 1
+        cursor = await tx.execute(
+            """INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note,
+               currency, total_cents, menu_version, source, checkout_token, staff_chat_id, staff_message_id,
+               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)""",
+            (business_day, day_seq, user_id, chat_id, customer_name, pickup, note, currency,
+             sum(line.line_total_cents for line in lines), menu_version, source, checkout_token, staff_chat_id,
+             ts, ts),
+        )
+        order_id = int(cursor.lastrowid or 0)
+        await tx.executemany(
+            """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [(order_id, li.item_id, li.name, li.size, li.quantity, li.unit_price_cents, li.line_total_cents)
+             for li in lines],
+        )
+        await tx.execute(
+            """INSERT INTO order_status_history(order_id, from_status, to_status, changed_by, changed_by_name,
+               changed_at) VALUES (?, NULL, 'new', ?, ?, ?)""",
+            (order_id, user_id, changed_by_name, ts),
+        )
+        return order_id
+
+    async def change_status(
+        self, tx: aiosqlite.Connection, order_id: int, from_status: OrderStatus, to_status: OrderStatus,
+        by: int | None, by_name: str,
+    ) -> bool:
+        """Compare-and-set: two staff pressing at once cannot both move the order."""
+        ts = now()
+        cur = await tx.execute(
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (to_status.value, ts, order_id, from_status.value),
+        )
+        if cur.rowcount == 0:
+            return False
+        await tx.execute(
+            """INSERT INTO order_status_history(order_id, from_status, to_status, changed_by, changed_by_name,
+               changed_at) VALUES (?, ?, ?, ?, ?, ?)""",
+            (order_id, from_status.value, to_status.value, by, by_name, ts),
+        )
+        return True
+
+    async def set_staff_message(self, tx: aiosqlite.Connection, order_id: int, chat_id: int, message_id: int) -> None:
+        await tx.execute(
+            "UPDATE orders SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?", (chat_id, message_id, order_id)
+        )
+
+    async def get(self, order_id: int, conn: aiosqlite.Connection | None = None) -> Order | None:
+        async def fetch(sql: str, params: tuple[Any, ...]) -> list[Row]:
+            if conn is None:
+                return await self._db.fetchall(sql, params)
+            async with conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+        rows = await fetch("SELECT * FROM orders WHERE id = ?", (order_id,))
+        if not rows:
+            return None
+        items = await fetch(
+            """SELECT item_id, name, size, quantity, unit_price_cents, line_total_cents FROM order_items
+               WHERE order_id = ? ORDER BY id""", (order_id,)
+        )
+        history = await fetch(
+            """SELECT from_status, to_status, changed_by, changed_by_name, changed_at FROM order_status_history
+               WHERE order_id = ? ORDER BY id""", (order_id,)
+        )
+        return _order(
+            rows[0],
+            [OrderLine(**dict(r)) for r in items],
+            [StatusChange(
+                from_status=OrderStatus(h["from_status"]) if h["from_status"] else None,
+                to_status=OrderStatus(h["to_status"]), changed_by=h["changed_by"],
+                changed_by_name=h["changed_by_name"], changed_at=h["changed_at"],
+            ) for h in history],
+        )
+
+    async def list_ids(self, *, statuses: tuple[OrderStatus, ...] = OPEN_STATUSES, user_id: int | None = None,
+                       limit: int = 50) -> list[int]:
+        marks = ",".join("?" for _ in statuses)
+        sql = f"SELECT id FROM orders WHERE status IN ({marks})"
+        params: list[Any] = [s.value for s in statuses]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        sql += " ORDER BY id DESC LIMIT ?" if user_id is not None else " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return [int(r["id"]) for r in await self._db.fetchall(sql, params)]

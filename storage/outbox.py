@@ -1,0 +1,175 @@
+"""The Telegram outbox: messages written before they are sent, delivered by the worker.
+
+Rows move pending → sending → delivered | failed (or back to pending with a later
+`next_attempt_at`). A row is claimed with a compare-and-set and a lease, so two
+processes on one database never send it twice at the same time, and a row whose
+sender died mid-flight becomes due again when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, Row, now
+
+TERMINAL = ("delivered", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    chat_id: int
+    payload: dict[str, Any]
+    order_id: int | None
+    dedupe_key: str | None
+    status: str
+    attempts: int
+    next_attempt_at: float
+    lease_until: float | None
+    last_error: str | None
+    message_id: int | None
+    created_at: float
+    delivered_at: float | None
+
+
+def _row(row: Row) -> OutboxRow:
+    data = dict(row)
+    data["payload"] = json.loads(data["payload"])
+    return OutboxRow(**data)
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    """Counts by status and the age of the oldest undelivered row (what an alert watches)."""
+
+    pending: int
+    sending: int
+    delivered: int
+    failed: int
+    skipped: int
+    oldest_pending_age_seconds: float | None
+    last_failure: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending, "sending": self.sending, "delivered": self.delivered, "failed": self.failed,
+            "skipped": self.skipped, "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
+            "last_failure": self.last_failure,
+        }
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self, tx: aiosqlite.Connection, *, kind: str, chat_id: int, payload: dict[str, Any],
+        order_id: int | None = None, dedupe_key: str | None = None, status: str = "pending",
+    ) -> int:
+        """Insert a row inside the caller's transaction; with a dedupe key already pending, returns that row."""
+        ts = now()
+        cur = await tx.execute(
+            """INSERT OR IGNORE INTO outbox(kind, chat_id, payload, order_id, dedupe_key, status, next_attempt_at,
+               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (kind, chat_id, json.dumps(payload, ensure_ascii=False), order_id,
+             dedupe_key if status == "pending" else None, status, ts, ts),
+        )
+        if cur.rowcount:
+            return int(cur.lastrowid or 0)
+        async with tx.execute(
+            "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", (dedupe_key,)
+        ) as c:
+            row = await c.fetchone()
+        return int(row["id"]) if row else 0
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        row = await self._db.fetchone("SELECT * FROM outbox WHERE id = ?", (row_id,))
+        return _row(row) if row else None
+
+    async def due(self, limit: int, at: float | None = None) -> list[OutboxRow]:
+        """The oldest undelivered row of each chat, if it is due (per-chat order is kept)."""
+        ts = now() if at is None else at
+        rows = await self._db.fetchall(
+            """SELECT o.* FROM outbox o
+               WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE status IN ('pending', 'sending') GROUP BY chat_id)
+                 AND ((o.status = 'pending' AND o.next_attempt_at <= ?)
+                      OR (o.status = 'sending' AND o.lease_until < ?))
+               ORDER BY o.next_attempt_at, o.id LIMIT ?""",
+            (ts, ts, limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def next_due_at(self) -> float | None:
+        return await self._db.fetchval(
+            """SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END)
+               FROM outbox WHERE status IN ('pending', 'sending')"""
+        )
+
+    async def claim(self, row_id: int, lease_seconds: float) -> bool:
+        """Take the row for one delivery attempt (compare-and-set; also takes over an expired lease).
+
+        The dedupe key is released: a change made while this row is in flight gets a
+        pending row of its own, which renders the state after that change.
+        """
+        ts = now()
+        changed = await self._db.execute_rowcount(
+            """UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = ?, dedupe_key = NULL
+               WHERE id = ? AND ((status = 'pending' AND next_attempt_at <= ?)
+                                 OR (status = 'sending' AND lease_until < ?))""",
+            (ts + lease_seconds, row_id, ts, ts),
+        )
+        return changed > 0
+
+    async def mark_delivered(
+        self, row_id: int, message_id: int | None,
+        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        """Delivered, and whatever the delivery implies (the staff message id), in one transaction."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                """UPDATE outbox SET status = 'delivered', delivered_at = ?, message_id = ?, lease_until = NULL,
+                   last_error = NULL, dedupe_key = NULL WHERE id = ?""",
+                (now(), message_id, row_id),
+            )
+            if also is not None:
+                await also(tx)
+
+    async def reschedule(self, row_id: int, delay: float, error: str) -> None:
+        """Back to pending after a transient failure, due again in `delay` seconds."""
+        await self._db.execute(
+            """UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_until = NULL, last_error = ?
+               WHERE id = ?""",
+            (now() + delay, error[:500], row_id),
+        )
+
+    async def mark_failed(self, row_id: int, error: str) -> None:
+        await self._db.execute(
+            """UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = ?, dedupe_key = NULL
+               WHERE id = ?""",
+            (error[:500], row_id),
+        )
+
+    async def update_chat(self, row_id: int, chat_id: int) -> None:
+        await self._db.execute("UPDATE outbox SET chat_id = ? WHERE id = ?", (chat_id, row_id))
+
+    async def stats(self) -> OutboxStats:
+        counts = {r["status"]: int(r["n"]) for r in await self._db.fetchall(
+            "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"
+        )}
+        oldest = await self._db.fetchval("SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')")
+        last_failure = await self._db.fetchval(
+            "SELECT last_error FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT 1"
+        )
+        return OutboxStats(
+            pending=counts.get("pending", 0), sending=counts.get("sending", 0),
+            delivered=counts.get("delivered", 0), failed=counts.get("failed", 0),
+            skipped=counts.get("skipped", 0),
+            oldest_pending_age_seconds=round(now() - oldest, 1) if oldest is not None else None,
+            last_failure=last_failure,
+        )
