@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot import telegram_checks as telegram_cli
 from bot.cache import cli as cache_cli
 from bot.config import ConfigError, Settings, exit_with_config_error, load_settings
 from bot.logging_setup import setup_logging
@@ -56,6 +57,10 @@ COMMANDS: dict[str, Command] = {
     "purge": Command("apply the data retention policy once (--dry-run: only count)",
                      ops_cli.run_purge, ops_cli.configure_purge),
     "chat": Command("talk to the agent in this terminal (no Telegram needed)", _chat, _chat_args),
+    "webhook-info": Command("check the token, getWebhookInfo and the bot's admin rights in the staff group",
+                            telegram_cli.webhook_info, telegram_cli.configure_webhook_info),
+    "notify-test": Command("send a test message to the staff group through the outbox",
+                           telegram_cli.notify_test, telegram_cli.configure_notify_test),
 }
 
 

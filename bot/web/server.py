@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.services import Services
-from bot.web import agent, cache, health, ops, whisper
+from bot.web import agent, cache, health, ops, telegram, whisper
 from bot.web.keys import SERVICES, STATUS, RuntimeStatus
 
 
@@ -13,6 +13,6 @@ def create_web_app(services: Services, status: RuntimeStatus) -> web.Application
     app = web.Application(client_max_size=25 * 1024 * 1024)
     app[SERVICES] = services
     app[STATUS] = status
-    for feature in (health, whisper, cache, agent, ops):
+    for feature in (health, whisper, cache, agent, ops, telegram):
         feature.setup(app)
     return app

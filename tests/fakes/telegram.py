@@ -147,6 +147,7 @@ class FakeTelegram:
         self._confirmed_offset = 0
         self._changed = asyncio.Condition()
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.request_times: list[float] = []  # time.monotonic() of each entry in `requests`
         self.messages: list[SentMessage] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
@@ -292,6 +293,10 @@ class FakeTelegram:
             retry_after = 1
         self._failures.append(FailureRule(method, status, description, retry_after, times, chat_id))
 
+    def clear_failures(self) -> None:
+        """Telegram recovers: every injected failure not yet used is dropped."""
+        self._failures.clear()
+
     def _take_failure(self, method: str, params: dict[str, Any]) -> FailureRule | None:
         for rule in self._failures:
             if rule.remaining > 0 and rule.method.lower() == method.lower() and (
@@ -391,6 +396,7 @@ class FakeTelegram:
         params = await self._params(request)
         if method.lower() != "getupdates":
             self.requests.append((method, params))
+            self.request_times.append(time.monotonic())
             self._notify()
         failure = self._take_failure(method, params)
         if failure is not None:

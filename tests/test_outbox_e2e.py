@@ -1,0 +1,128 @@
+"""The outbox against the fake Bot API: retries, flood control, permanent errors, restarts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.orders import Order, OrderService
+from storage.db import now
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import CUSTOMER_ID, running_app
+from tests.ordering import STAFF_CHAT, order_settings
+
+
+async def _place(orders: OrderService, user_id: int = CUSTOMER_ID) -> Order:
+    await orders.add_to_cart(user_id, "flat-white", None, 1)
+    checkout, _ = await orders.start_checkout(user_id, user_id)
+    await orders.set_pickup(user_id, checkout.token, "asap")
+    await orders.set_note(user_id, checkout.token, "")
+    order, _ = await orders.confirm(user_id, checkout.token)
+    return order
+
+
+def _staff_sends(telegram: FakeTelegram) -> list[dict]:
+    return [c for c in telegram.calls("sendMessage") if c.get("chat_id") == STAFF_CHAT]
+
+
+async def test_429_then_5xx_for_the_staff_chat_is_delivered_once_the_errors_stop_exactly_once(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    telegram.fail("sendMessage", status=429, retry_after=1, chat_id=STAFF_CHAT)
+    telegram.fail("sendMessage", status=502, description="Bad Gateway", chat_id=STAFF_CHAT)
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        outbox = app.services.outbox
+        order = await _place(app.services.orders)
+        [card] = await telegram.wait_for_messages(STAFF_CHAT, timeout=20)
+        row = await app.db.fetchone("SELECT * FROM outbox WHERE order_id = ? AND kind = 'order_card'", (order.id,))
+        # Nothing else is queued that could send it again.
+        stats = await outbox.stats()
+    assert "Order #001" in card.text
+    assert len(_staff_sends(telegram)) == 3  # 429, 502, then the delivery
+    assert len(telegram.sent_to(STAFF_CHAT)) == 1
+    assert row["status"] == "delivered" and row["attempts"] == 3 and row["message_id"] == card.message_id
+    assert stats.pending == 0 and stats.sending == 0 and stats.failed == 0
+
+
+async def test_flood_control_waits_as_long_as_telegram_asks(telegram: FakeTelegram, tmp_path: Path) -> None:
+    telegram.fail("sendMessage", status=429, retry_after=2, chat_id=STAFF_CHAT)
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        await _place(app.services.orders)
+        await telegram.wait_for_messages(STAFF_CHAT, timeout=20)
+    first, second = [t for t, (m, p) in zip(telegram.request_times, telegram.requests, strict=True)
+                     if m == "sendMessage" and p.get("chat_id") == STAFF_CHAT]
+    assert second - first >= 2.0
+
+
+async def test_a_permanent_error_is_given_up_logged_and_counted(
+    telegram: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.outbox")
+    telegram.fail("sendMessage", status=400, description="Bad Request: chat not found", chat_id=STAFF_CHAT)
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        outbox = app.services.outbox
+        order = await _place(app.services.orders)
+        row_id = await app.db.fetchval("SELECT id FROM outbox WHERE order_id = ?", (order.id,))
+        row = await outbox.wait_final(row_id, timeout=10)
+        stats = await outbox.stats()
+        api = await app.db.fetchval("SELECT COUNT(*) FROM orders")
+    assert row is not None and row.status == "failed"
+    assert stats.failed == 1 and stats.pending == 0
+    assert "giving up" in caplog.text and "chat not found" in caplog.text
+    assert "chat not found" in (stats.last_failure or "")
+    assert len(_staff_sends(telegram)) == 1  # not retried
+    assert api == 1  # the order itself is kept
+
+
+async def test_a_notification_pending_when_the_process_stopped_is_delivered_after_restart(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = order_settings(tmp_path, telegram.url)
+    telegram.fail("sendMessage", status=500, times=10_000, chat_id=STAFF_CHAT)  # Telegram down for the staff chat
+    async with running_app(settings) as app:
+        order = await _place(app.services.orders)
+        await telegram.wait_for(lambda: _staff_sends(telegram))  # tried at least once, failed
+        pending = await app.services.outbox.stats()
+    assert pending.pending == 1 and telegram.sent_to(STAFF_CHAT) == []
+
+    telegram.clear_failures()  # Telegram is back
+    async with running_app(settings) as app:
+        [card] = await telegram.wait_for_messages(STAFF_CHAT, timeout=20)
+        stored = await app.services.orders.get(order.id)
+        after = await app.services.outbox.stats()
+    assert "Order #001" in card.text
+    assert stored is not None and stored.staff_message_id == card.message_id
+    assert after.pending == 0 and after.delivered == 1
+    assert len(telegram.sent_to(STAFF_CHAT)) == 1
+
+
+async def test_a_send_cut_off_by_a_crash_is_sent_again_when_its_lease_runs_out(
+    telegram: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The crash window: claimed (status sending) but never recorded. It is re-sent, with a warning."""
+    caplog.set_level(logging.WARNING, logger="bot.outbox")
+    settings = order_settings(tmp_path, None)
+    async with running_app(settings) as app:  # Telegram off: write the row as a crashed process left it
+        await app.db.execute(
+            """INSERT INTO outbox(kind, chat_id, payload, status, attempts, next_attempt_at, lease_until,
+               created_at) VALUES ('message', ?, '{"text": "left mid-send"}', 'sending', 1, ?, ?, ?)""",
+            (STAFF_CHAT, now(), now() - 1, now()),
+        )
+    async with running_app(order_settings(tmp_path, telegram.url)):
+        [message] = await telegram.wait_for_messages(STAFF_CHAT)
+    assert message.text == "left mid-send"
+    assert "cut off mid-send" in caplog.text
+
+
+async def test_customer_messages_keep_their_order_when_one_fails_for_a_while(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        outbox = app.services.outbox
+        telegram.fail("sendMessage", status=500, times=2, chat_id=CUSTOMER_ID)
+        for text in ("first", "second", "third"):
+            await outbox.send_message(CUSTOMER_ID, text)
+        messages = await telegram.wait_for_messages(CUSTOMER_ID, 3, timeout=20)
+    assert [m.text for m in messages] == ["first", "second", "third"]
