@@ -36,13 +36,16 @@ async def test_429_then_5xx_for_the_staff_chat_is_delivered_once_the_errors_stop
         outbox = app.services.outbox
         order = await _place(app.services.orders)
         [card] = await telegram.wait_for_messages(STAFF_CHAT, timeout=20)
-        row = await app.db.fetchone("SELECT * FROM outbox WHERE order_id = ? AND kind = 'order_card'", (order.id,))
+        row_id = await app.db.fetchval("SELECT id FROM outbox WHERE order_id = ? AND kind = 'order_card'",
+                                       (order.id,))
+        row = await outbox.wait_final(row_id, timeout=10)  # recorded right after Telegram answered
         # Nothing else is queued that could send it again.
         stats = await outbox.stats()
     assert "Order #001" in card.text
     assert len(_staff_sends(telegram)) == 3  # 429, 502, then the delivery
     assert len(telegram.sent_to(STAFF_CHAT)) == 1
-    assert row["status"] == "delivered" and row["attempts"] == 3 and row["message_id"] == card.message_id
+    assert row is not None and row.status == "delivered"
+    assert row.attempts == 3 and row.message_id == card.message_id
     assert stats.pending == 0 and stats.sending == 0 and stats.failed == 0
 
 
@@ -90,6 +93,8 @@ async def test_a_notification_pending_when_the_process_stopped_is_delivered_afte
     telegram.clear_failures()  # Telegram is back
     async with running_app(settings) as app:
         [card] = await telegram.wait_for_messages(STAFF_CHAT, timeout=20)
+        row_id = await app.db.fetchval("SELECT id FROM outbox WHERE order_id = ?", (order.id,))
+        await app.services.outbox.wait_final(row_id, timeout=10)
         stored = await app.services.orders.get(order.id)
         after = await app.services.outbox.stats()
     assert "Order #001" in card.text
