@@ -113,7 +113,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)
     services.outbox, services.staff, services.orders = build_orders(
-        settings, db, services.knowledge, services.users, lambda: services.bot
+        settings, db, services.knowledge, services.users, lambda: services.bot, agent.tools
     )
     services.components.append(services.outbox)
     install_exporters(services.metrics, services)  # last: it reads the services wired above

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiogram import Bot
 
@@ -23,7 +24,16 @@ __all__ = [
 
 def build_orders(
     settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, bot: Callable[[], Bot | None],
+    agent_tools: Any = None,
 ) -> tuple[Outbox, StaffDirectory, OrderService]:
-    """The outbox (a Component: its worker starts and stops with the app), staff directory and order service."""
+    """The outbox (a Component: its worker starts and stops with the app), staff directory and order service.
+
+    With the agent's tool registry, ordering in plain words is switched on too.
+    """
     outbox = Outbox(settings, db, bot)
-    return outbox, StaffDirectory(settings, bot), OrderService(settings, db, knowledge, users, outbox)
+    orders = OrderService(settings, db, knowledge, users, outbox)
+    if agent_tools is not None:
+        from bot.orders.tools import OrderTools
+
+        OrderTools(orders, outbox).register(agent_tools)
+    return outbox, StaffDirectory(settings, bot), orders
