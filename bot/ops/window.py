@@ -89,17 +89,24 @@ class TurnWindow:
         self.seconds = seconds
         self._clock = clock
         self._samples: deque[_Sample] = deque(maxlen=max_samples)
+        self._version = 0  # changes whenever a sample comes or goes
+        self._cached: tuple[int, WindowSnapshot] | None = None  # one sort per change, not per reader
 
     def add(self, latency_s: float, source: str, error: bool) -> None:
         now = self._clock()
         self._expire(now)
         self._samples.append(_Sample(now, max(0.0, latency_s), source, error))
+        self._version += 1
 
     def snapshot(self) -> WindowSnapshot:
         self._expire(self._clock())
+        if self._cached is not None and self._cached[0] == self._version:
+            return self._cached[1]
         samples = list(self._samples)
-        return summarise([s.latency_s for s in samples], [s.source for s in samples],
-                         [s.error for s in samples], self.seconds)
+        snapshot = summarise([s.latency_s for s in samples], [s.source for s in samples],
+                             [s.error for s in samples], self.seconds)
+        self._cached = (self._version, snapshot)
+        return snapshot
 
     def __len__(self) -> int:
         self._expire(self._clock())
@@ -109,3 +116,4 @@ class TurnWindow:
         cutoff = now - self.seconds
         while self._samples and self._samples[0].at <= cutoff:
             self._samples.popleft()
+            self._version += 1

@@ -1,0 +1,142 @@
+"""Data retention: exactly the old conversations and events go, orders stay, --dry-run removes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.ops.retention import DAY_SECONDS, RetentionJob, purge
+from storage.db import Database
+from tests.helpers import ROOT, make_settings, subprocess_env
+
+NOW = time.time()
+
+
+def days_ago(days: float) -> float:
+    return NOW - days * DAY_SECONDS
+
+
+async def seed(db: Database) -> dict[str, set[int]]:
+    """Synthetic rows around each cutoff; returns the ids that must survive the default policy."""
+    keep: dict[str, set[int]] = {"dialogs": set(), "dialog_messages": set(), "agent_events": set()}
+
+    async def dialog(user_id: int, message_ages: list[float]) -> int:
+        dialog_id = await db.execute("INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?)",
+                                     (user_id, days_ago(max(message_ages)), days_ago(min(message_ages))))
+        for age in message_ages:
+            message_id = await db.execute(
+                "INSERT INTO dialog_messages(dialog_id, user_id, role, content, created_at) "
+                "VALUES (?, ?, 'user', ?, ?)",
+                (dialog_id, user_id, f"said {age} days ago", days_ago(age)))
+            if age < 180:
+                keep["dialog_messages"].add(message_id)
+        if min(message_ages) < 180:
+            keep["dialogs"].add(dialog_id)
+        return dialog_id
+
+    await dialog(1, [400, 300, 200, 181])  # wholly old: dialog and messages go
+    await dialog(2, [190, 185])  # old
+    await dialog(3, [200, 100, 1])  # still in use: its 200-day-old message goes, the dialog stays
+    await dialog(4, [179, 10])  # recent
+    for age in (900, 500, 366, 364, 30, 0.5):
+        event_id = await db.execute(
+            "INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, created_at) "
+            "VALUES (1, 'text', 120.0, 'llm', 'gpt-4o-mini', 'v1', ?)", (days_ago(age),))
+        if age < 365:
+            keep["agent_events"].add(event_id)
+    return keep
+
+
+async def ids(db: Database, table: str) -> set[int]:
+    return {row[0] for row in await db.fetchall(f"SELECT id FROM {table}")}
+
+
+async def test_purge_removes_exactly_the_old_conversations_and_events_in_batches(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with Database(settings.database_path) as db:
+        keep = await seed(db)
+        report = await purge(db, settings, batch_size=2, now=NOW)
+        for table, survivors in keep.items():
+            assert await ids(db, table) == survivors, table
+    assert report.counts == {"conversation_messages": 7, "conversations": 2, "agent_events": 3}
+    assert report.kept["orders"] == "no retention limit set"
+
+
+async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with Database(settings.database_path) as db:
+        await seed(db)
+        before = {t: await ids(db, t) for t in ("dialogs", "dialog_messages", "agent_events")}
+        report = await purge(db, settings, dry_run=True, now=NOW)
+        after = {t: await ids(db, t) for t in before}
+    assert after == before
+    assert report.dry_run and report.counts["agent_events"] == 3 and report.counts["conversation_messages"] == 7
+
+
+async def test_limits_are_configurable(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, conversations_retention_days=30, events_retention_days=1)
+    async with Database(settings.database_path) as db:
+        await seed(db)
+        report = await purge(db, settings, now=NOW)
+        assert await db.fetchval("SELECT COUNT(*) FROM agent_events") == 1  # only the 12-hour-old one
+        assert await db.fetchval("SELECT COUNT(*) FROM dialog_messages") == 2  # 10 days and 1 day old
+    assert report.counts["agent_events"] == 5
+
+
+async def test_daily_job_inside_the_app_purges_and_reports(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with Database(settings.database_path) as db:
+        keep = await seed(db)
+        job = RetentionJob(db, settings, first_delay=0, interval=3600)
+        await job.start()
+        try:
+            report = await job.wait_for_run(timeout=10)
+        finally:
+            await job.stop()
+        assert report is not None and report.counts["agent_events"] == 3
+        assert await ids(db, "agent_events") == keep["agent_events"]
+    assert job.status()["runs"] == 1 and job.purged_total["conversations"] == 2
+
+
+async def run_purge(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "main.py"), "purge", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_purge_command_dry_run_then_purge(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    async with Database(path) as db:
+        keep = await seed(db)
+    env = subprocess_env(DATABASE_PATH=str(path))
+    code, out = await run_purge(["--dry-run"], env)
+    assert code == 0 and "would remove" in out.lower() and "agent_events" in out
+    async with Database(path) as db:
+        assert await db.fetchval("SELECT COUNT(*) FROM agent_events") == 6
+    code, out = await run_purge(["--json"], env)
+    assert code == 0, out
+    report = json.loads(out[out.index("{"):])
+    assert report["counts"] == {"conversation_messages": 7, "conversations": 2, "agent_events": 3}
+    async with Database(path) as db:
+        for table, survivors in keep.items():
+            assert await ids(db, table) == survivors
+
+
+async def test_purge_command_without_a_database_says_so(tmp_path: Path) -> None:
+    code, out = await run_purge([], subprocess_env(DATABASE_PATH=str(tmp_path / "missing.db")))
+    assert code == 1 and "no database" in out
+    assert not (tmp_path / "missing.db").exists()
+
+
+@pytest.mark.parametrize("bad", ["0", "-5"])
+async def test_purge_command_refuses_a_bad_batch_size(tmp_path: Path, bad: str) -> None:
+    code, out = await run_purge(["--batch-size", bad], subprocess_env(DATABASE_PATH=str(tmp_path / "x.db")))
+    assert code == 2 and "batch-size" in out
