@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.prompts import PROMPT_VERSION
+from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from tests.fakes.openai import FakeOpenAI
@@ -25,6 +26,7 @@ from tests.helpers import (
     admin_headers,
     free_port,
     make_settings,
+    poll_until,
     running_app,
     start_main,
     subprocess_env,
@@ -34,7 +36,8 @@ from tests.helpers import (
 pytestmark = pytest.mark.slow
 
 QUESTIONS = ["How much is a flat white?", "Do you have oat milk?", "Is the carrot cake nut free?",
-             "What soups do you have?"]
+             "Is the tomato soup vegan?"]
+PARAPHRASE = "is ur tomato soup plant based"  # served by the semantic cache after QUESTIONS[3]
 
 
 async def ask(http: aiohttp.ClientSession, base: str, text: str, user_id: int = CUSTOMER_ID) -> dict:
@@ -56,17 +59,22 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 async def test_health_slo_and_metrics_agree_with_hand_computed_values_from_the_turns(
-    openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber
+    openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber,
+    embedder: SentenceTransformerEmbedder,
 ) -> None:
-    """Model answers, exact-cache answers and failed model turns; every figure recomputed from agent_events."""
-    settings = make_settings(tmp_path, **with_openai(openai_server, openai_max_retries=0))
-    async with running_app(settings, Seams(transcriber=whisper)) as app:
+    """Model, exact-cache, semantic and failed model turns; every figure recomputed from agent_events."""
+    (tmp_path / "faq.yaml").write_text("questions: []\n")  # no FAQ seeding: every model request is a turn's
+    settings = make_settings(tmp_path, **with_openai(openai_server, openai_max_retries=0),
+                             semantic_cache_enabled=True, faq_path=tmp_path / "faq.yaml")
+    async with running_app(settings, Seams(transcriber=whisper, embedder=embedder)) as app:
         base = f"http://127.0.0.1:{app.port}"
+        await poll_until(lambda: _ready(app))
         healthy = await get_json(http, f"{base}/api/agent/chat")
         for question in QUESTIONS:  # 4 model answers
             assert (await ask(http, base, question))["source"] == "llm"
         for question in QUESTIONS[:3]:  # 3 exact-cache answers
             assert (await ask(http, base, question))["source"] == "cache"
+        assert (await ask(http, base, PARAPHRASE, user_id=CUSTOMER_ID + 1))["source"] == "semantic"
         openai_server.fail(500, times=2)  # 2 failed model turns, answered from the menu data
         for question in ("Which cakes are vegan?", "Do you sell bagels?"):
             reply = await ask(http, base, question)
@@ -76,25 +84,32 @@ async def test_health_slo_and_metrics_agree_with_hand_computed_values_from_the_t
         async with http.get(f"{base}/metrics") as r:
             metrics_text = await r.text()
         events = await app.services.agent.events.recent(limit=100)
+        semantic = app.services.semantic.stats
 
     assert healthy["status"] == "ok" and healthy["reasons"] == [] and healthy["turns"] == 0
     assert healthy["prompt_version"] == PROMPT_VERSION and healthy["menu_version"]
     assert healthy["model"] == "gpt-4o-mini" and healthy["cache"]["backend"] == "memory"
 
     latencies = [e.latency_ms for e in events]
-    assert len(latencies) == 9
+    assert len(latencies) == 10
     errors = sum(1 for e in events if e.error_class)
     assert errors == 2
-    # Nearest-rank over 9 turns: p95 is the 9th (largest) value, p50 the 5th.
+    # Nearest-rank over 10 turns: p95 is the 10th (largest) value, p50 the 5th.
     assert status["latency_ms"]["p95"] == pytest.approx(nearest_rank(latencies, 95), abs=0.11)
     assert status["latency_ms"]["p50"] == pytest.approx(nearest_rank(latencies, 50), abs=0.11)
-    assert status["error_rate"] == pytest.approx(2 / 9, abs=1e-4)
-    assert status["turns"] == 9 and status["answered_by"]["cache"] == 3 and status["answered_by"]["llm"] == 4
-    assert status["cache"]["exact"]["hit_rate"] == pytest.approx(3 / 9, abs=1e-4)
+    assert status["error_rate"] == pytest.approx(2 / 10, abs=1e-4)
+    assert status["turns"] == 10
+    answered_by = status["answered_by"]
+    assert (answered_by["cache"], answered_by["semantic"], answered_by["llm"]) == (3, 1, 4)
+    assert status["cache"]["exact"]["hit_rate"] == pytest.approx(3 / 10, abs=1e-4)
+    assert semantic.hits == 1 and status["cache"]["semantic"]["hits"] == 1
+    assert status["cache"]["semantic"]["hit_rate"] == pytest.approx(1 / semantic.lookups, abs=1e-4)
 
     rows = {row["key"]: row for row in slo["targets"]}
     assert rows["chat_p95_ms"]["value"] == pytest.approx(nearest_rank(latencies, 95), abs=0.11)
-    assert rows["error_rate"]["value"] == pytest.approx(2 / 9, abs=1e-4) and rows["error_rate"]["met"] is False
+    assert rows["error_rate"]["value"] == pytest.approx(2 / 10, abs=1e-4) and rows["error_rate"]["met"] is False
+    assert rows["semantic_hit_rate"]["value"] == pytest.approx(1 / semantic.lookups, abs=1e-4)
+    assert rows["semantic_hit_rate"]["samples"] == semantic.lookups
     assert slo["all_met"] is False
 
     assert 'bot_openai_requests_total{outcome="ok"} 4.0' in metrics_text
@@ -132,7 +147,7 @@ async def test_health_is_degraded_when_redis_is_down_or_whisper_is_not_loaded(
                              whisper_model=str(tmp_path / "no-model"))
     async with running_app(settings) as app:
         base = f"http://127.0.0.1:{app.port}"
-        await wait_until(lambda: app.services.transcriber.status().status == "error")
+        await poll_until(lambda: _whisper_failed(app), timeout=30)
         reply = await ask(http, base, "How much is a flat white?")
         status = await get_json(http, f"{base}/api/agent/chat")
         cache = await get_json(http, f"{base}/api/cache")
@@ -144,12 +159,12 @@ async def test_health_is_degraded_when_redis_is_down_or_whisper_is_not_loaded(
     assert cache["backend"] == "memory" and cache["stats"]["fallback"]["active"] is True
 
 
-async def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        await asyncio.sleep(0.05)
+async def _ready(app) -> bool:  # type: ignore[no-untyped-def]
+    return app.services.semantic.ready
+
+
+async def _whisper_failed(app) -> bool:  # type: ignore[no-untyped-def]
+    return app.services.transcriber.status().status == "error"
 
 
 async def test_changing_prompt_version_sends_the_next_identical_question_to_the_model(

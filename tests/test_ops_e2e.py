@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from tests.helpers import make_settings, running_app
@@ -26,6 +27,9 @@ EXPECTED_SERIES = {
     "bot_openai_failures": "counter",
     "bot_cache_redis_hit_rate": "gauge",
     "bot_cache_hits": "counter",
+    "bot_semantic_cache_hit_rate": "gauge",
+    "bot_semantic_cache_lookups": "counter",
+    "bot_retention_purged_rows": "counter",
     "bot_transcriptions": "counter",
     "bot_transcription_rtf": "gauge",
 }
@@ -36,10 +40,13 @@ def parse(text: str) -> dict[str, object]:
 
 
 async def test_metrics_parse_as_prometheus_text_with_the_operations_series(
-    tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber, redis_server
+    tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber, redis_server,
+    embedder: SentenceTransformerEmbedder,
 ) -> None:
-    settings = make_settings(tmp_path, redis_url=redis_server.url)
-    async with running_app(settings, Seams(transcriber=whisper)) as app:
+    (tmp_path / "faq.yaml").write_text("questions: []\n")
+    settings = make_settings(tmp_path, redis_url=redis_server.url, semantic_cache_enabled=True,
+                             faq_path=tmp_path / "faq.yaml")
+    async with running_app(settings, Seams(transcriber=whisper, embedder=embedder)) as app:
         metrics = app.services.metrics
         for ms, source, error in [(120, "cache", None), (900, "llm", None), (2400, "offline", "timeout")]:
             metrics.record_turn("text", source, ms / 1000, error)

@@ -61,9 +61,7 @@ def cache_block(services: Any) -> dict[str, Any]:
     if semantic is None:
         block["semantic"] = {"enabled": False, "hit_rate": None}
     else:
-        stats = semantic.stats.as_dict()
-        block["semantic"] = {"enabled": True, "hit_rate": stats["hit_rate"], "lookups": stats["lookups"],
-                             "hits": stats["hits"], "basis": "lookups of shareable questions, since start"}
+        block["semantic"] = {**semantic.status(), "basis": "hits / lookups of shareable questions, since start"}
     return block
 
 
