@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
 log = logging.getLogger(__name__)
 
 MAX_ANSWER_CHARS = 4000
+VECTOR_MEMO = 4096
 DUPLICATE_SIMILARITY = 0.985  # a new question this close (same entities) to a stored one adds nothing
 FLUSH_INTERVAL_SECONDS = 30.0
 
@@ -104,6 +106,11 @@ class SemanticCache:
         self._generation = Generation("", "", embedder.model_id, llm_model)
         self._lock = asyncio.Lock()
         self._uses: dict[str, tuple[float, int]] = {}
+        # How many entries name each entity set: a question whose set no entry has cannot hit,
+        # so it is not even embedded (most misses cost a dictionary lookup, not a model call).
+        self._signatures: Counter[frozenset[Any]] = Counter()
+        # Recent question vectors: a repeated question, or the store after a missed lookup, skips the model.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
 
     # --- lifetime -------------------------------------------------------------------------
@@ -181,17 +188,17 @@ class SemanticCache:
         await self._ensure_generation(ctx)
         self.stats.lookups += 1
         hit: SemanticHit | None = None
-        if self._entries:
+        if analysis.entities not in self._signatures and self._pair_check is pair_rule:
+            reason = Reason.NO_ENTRY
+        else:
             try:
-                vector = (await self.embedder.aencode([question]))[0]
+                vector = await self._vector(question)
             except Exception:
                 log.exception("semantic cache: embedding failed; treating as a miss")
                 self.stats.errors += 1
                 vector = None
             if vector is not None:
                 hit, reason = self._best(analysis, vector)
-        else:
-            reason = Reason.THRESHOLD
         if hit is None:
             self.stats.misses += 1
             self.stats.rejections[reason or Reason.THRESHOLD] += 1
@@ -221,7 +228,7 @@ class SemanticCache:
         await self._ensure_generation(ctx)
         generation = self._generation
         try:
-            vector = (await self.embedder.aencode([question]))[0]
+            vector = await self._vector(question)
         except Exception:
             log.exception("semantic cache: embedding failed; answer not stored")
             self.stats.errors += 1
@@ -284,6 +291,7 @@ class SemanticCache:
             self._entries.clear()
             self._index.clear()
             self._uses.clear()
+            self._signatures.clear()
             await self._repo.delete_all()
         if not local_only and self.shared is not None:
             await self.shared.clear()
@@ -332,7 +340,23 @@ class SemanticCache:
             first_reason = first_reason or reason
         return None, first_reason or Reason.THRESHOLD
 
+    async def _vector(self, question: str) -> np.ndarray:
+        key = question.strip()
+        vector = self._vectors.get(key)
+        if vector is None:
+            vector = (await self.embedder.aencode([question]))[0]
+            self._vectors[key] = vector
+            if len(self._vectors) > VECTOR_MEMO:
+                self._vectors.popitem(last=False)
+        else:
+            self._vectors.move_to_end(key)
+        return vector
+
     def _add(self, entry: StoredEntry, analysis: Analysis) -> None:
+        old = self._entries.get(entry.key)
+        if old is not None:
+            self._signatures[old.analysis.entities] -= 1
+        self._signatures[analysis.entities] += 1
         self._entries[entry.key] = _Entry(entry, analysis)
         self._index.add(entry.key, entry.vector, entry.expires_at, entry.last_used_at, pinned=entry.source == "faq")
 
@@ -347,11 +371,18 @@ class SemanticCache:
             return
         for key in victims:
             self._index.remove(key)
-            self._entries.pop(key, None)
-            self._uses.pop(key, None)
+            self._forget(key)
         self.stats.expired += len(expired)
         self.stats.evictions += len(victims) - len(expired)
         await self._repo.delete(victims)
+
+    def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        self._uses.pop(key, None)
+        if entry is not None:
+            self._signatures[entry.analysis.entities] -= 1
+            if self._signatures[entry.analysis.entities] <= 0:
+                del self._signatures[entry.analysis.entities]
 
     def _default_generation(self) -> Generation:
         menu = self._menu()
@@ -389,6 +420,7 @@ class SemanticCache:
             self._entries.clear()
             self._index.clear()
             self._uses.clear()
+            self._signatures.clear()
             self.stats.dropped_stale += dropped
             await self._repo.delete_other_generations(generation)
             await self._load_locked()

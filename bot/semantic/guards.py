@@ -29,13 +29,14 @@ class Reason(StrEnum):
     ASPECT = "aspect"
     NEGATION = "negation"
     THRESHOLD = "threshold"
+    NO_ENTRY = "no_entry"  # no stored question names the same entities: not even embedded
     STALE = "stale"  # prompt, menu or model version differs from the entries'
     TOO_LONG = "too_long"
     WARMING_UP = "warming_up"  # the embedding model is still loading
 
 
 QUESTION_REASONS = (Reason.FOLLOW_UP, Reason.PERSONAL, Reason.TIME_RELATIVE, Reason.TOO_LONG, Reason.STALE)
-PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.THRESHOLD)
+PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.THRESHOLD, Reason.NO_ENTRY)
 
 MAX_QUESTION_WORDS = 40  # long messages carry context the cached question did not have
 

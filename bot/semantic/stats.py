@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-LATENCY_SAMPLES = 2048
+from bot.cache.stats import LATENCY_SAMPLES, percentile
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return round(ordered[rank], 2)
+    value = percentile(ordered, q)
+    return None if value is None else round(value, 2)
 
 
 @dataclass
