@@ -169,24 +169,30 @@ async def _whisper_failed(app) -> bool:  # type: ignore[no-untyped-def]
 
 async def test_changing_prompt_version_sends_the_next_identical_question_to_the_model(
     openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber,
-    redis_server,
+    embedder: SentenceTransformerEmbedder, redis_server,
 ) -> None:
-    """Cached answers are tied to the prompt version; rolling back serves only the old version's answer."""
+    """Cached answers (exact and semantic) are tied to the prompt version; a rollback serves only its own."""
     question = "How much is a flat white?"
     openai_server.script("Flat white: €3.40 (answer under the first prompt).",
                          "Flat white: €3.40 (answer under the second prompt).")
-    common = {**with_openai(openai_server), "redis_url": redis_server.url}
-    seams = Seams(transcriber=whisper)
+    (tmp_path / "faq.yaml").write_text("questions: []\n")
+    common = {**with_openai(openai_server), "redis_url": redis_server.url, "semantic_cache_enabled": True,
+              "faq_path": tmp_path / "faq.yaml"}
+    seams = Seams(transcriber=whisper, embedder=embedder)
 
     async with running_app(make_settings(tmp_path, **common), seams) as app:
         base = f"http://127.0.0.1:{app.port}"
+        await poll_until(lambda: _ready(app))
         first = await ask(http, base, question)
         again = await ask(http, base, question)
+        paraphrase = await ask(http, base, "what does a flat white cost")
     assert (first["source"], again["source"], openai_server.request_count) == ("llm", "cache", 1)
+    assert paraphrase["source"] == "semantic"  # both caches hold the first prompt's answer
     assert first["prompt_version"] == again["prompt_version"] == PROMPT_VERSION
 
     async with running_app(make_settings(tmp_path, prompt_version="2099-01-01.1", **common), seams) as app:
         base = f"http://127.0.0.1:{app.port}"
+        await poll_until(lambda: _ready(app))
         changed = await ask(http, base, question)
         changed_again = await ask(http, base, question)
     assert changed["source"] == "llm" and openai_server.request_count == 2  # the model, not the cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +31,8 @@ EXPECTED_SERIES = {
     "bot_semantic_cache_hit_rate": "gauge",
     "bot_semantic_cache_lookups": "counter",
     "bot_retention_purged_rows": "counter",
+    "bot_outbox_pending": "gauge",
+    "bot_outbox_oldest_pending_age_seconds": "gauge",
     "bot_transcriptions": "counter",
     "bot_transcription_rtf": "gauge",
 }
@@ -56,6 +59,9 @@ async def test_metrics_parse_as_prometheus_text_with_the_operations_series(
         await app.services.cache.set("user:profile:1", {"name": "Ana"})
         assert await app.services.cache.get("user:profile:1") == {"name": "Ana"}
         assert await app.services.cache.get("user:profile:2") is None
+        await app.db.execute(  # a staff message stuck for two minutes (Telegram off: the worker leaves it)
+            "INSERT INTO outbox(kind, chat_id, payload, status, next_attempt_at, created_at) "
+            "VALUES ('message', -100, '{}', 'pending', ?, ?)", (time.time() + 3600, time.time() - 120))
         async with http.get(f"http://127.0.0.1:{app.port}/metrics") as r:
             assert r.status == 200
             assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -70,6 +76,8 @@ async def test_metrics_parse_as_prometheus_text_with_the_operations_series(
     assert samples[("bot_transcriptions_total", ())] == 1
     assert 0 < samples[("bot_transcription_rtf", ())] < 5
     assert samples[("bot_cache_redis_hit_rate", ())] == pytest.approx(0.5)
+    assert samples[("bot_outbox_pending", ())] == 1
+    assert samples[("bot_outbox_oldest_pending_age_seconds", ())] >= 120
 
 
 async def test_slo_endpoint_reports_each_target_from_live_metrics(

@@ -52,30 +52,82 @@ async def seed(db: Database) -> dict[str, set[int]]:
     return keep
 
 
+ORDER_TABLES = ("orders", "order_items", "order_status_history", "outbox")
+
+
+async def seed_orders(db: Database) -> dict[str, dict[int, float]]:
+    """Orders of every age and state, each with an item, a history row and an outbox row.
+
+    Returns, per table, each row's id and its order's age in days (negative for open orders,
+    which no retention limit may remove).
+    """
+    rows: dict[str, dict[int, float]] = {table: {} for table in ORDER_TABLES}
+    for n, (age, status) in enumerate([(4000, "completed"), (3000, "cancelled"), (3000, "new"),
+                                       (2000, "completed"), (10, "completed"), (0.1, "accepted")]):
+        ts = days_ago(age)
+        order_id = await db.execute(
+            "INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note, "
+            "currency, total_cents, menu_version, source, checkout_token, created_at, updated_at) "
+            "VALUES (?, 1, 1, 1, 'Ana', ?, 'asap', '', 'EUR', 340, 'm1', 'buttons', ?, ?, ?)",
+            (f"day-{n}", status, f"token-{n}", ts, ts))
+        final = status in ("completed", "cancelled")
+        tag = age if final else -age
+        rows["orders"][order_id] = tag
+        rows["order_items"][await db.execute(
+            "INSERT INTO order_items(order_id, item_id, name, quantity, unit_price_cents, line_total_cents) "
+            "VALUES (?, 'flat-white', 'Flat White', 1, 340, 340)", (order_id,))] = tag
+        rows["order_status_history"][await db.execute(
+            "INSERT INTO order_status_history(order_id, from_status, to_status, changed_by_name, changed_at) "
+            "VALUES (?, NULL, ?, 'Ana', ?)", (order_id, status, ts))] = tag
+        rows["outbox"][await db.execute(
+            "INSERT INTO outbox(kind, chat_id, payload, order_id, status, next_attempt_at, created_at) "
+            "VALUES ('order_card', -100, '{}', ?, 'delivered', ?, ?)", (order_id, ts, ts))] = tag
+    return rows
+
+
 async def ids(db: Database, table: str) -> set[int]:
     return {row[0] for row in await db.fetchall(f"SELECT id FROM {table}")}
 
 
-async def test_purge_removes_exactly_the_old_conversations_and_events_in_batches(tmp_path: Path) -> None:
+async def test_purge_removes_exactly_the_old_conversations_and_events_and_no_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
+    assert settings.orders_retention_days is None  # the default: orders are kept forever
     async with Database(settings.database_path) as db:
         keep = await seed(db)
+        orders = await seed_orders(db)
         report = await purge(db, settings, batch_size=2, now=NOW)
         for table, survivors in keep.items():
             assert await ids(db, table) == survivors, table
+        for table in ORDER_TABLES:
+            assert await ids(db, table) == set(orders[table]), table
     assert report.counts == {"conversation_messages": 7, "conversations": 2, "agent_events": 3}
     assert report.kept["orders"] == "no retention limit set"
 
 
-async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+async def test_orders_retention_when_set_removes_only_old_finished_orders_with_their_rows(tmp_path: Path) -> None:
+    """ORDERS_RETENTION_DAYS=2557 (7 years): finished orders older than that go; open orders never do."""
+    settings = make_settings(tmp_path, orders_retention_days=2557)
     async with Database(settings.database_path) as db:
         await seed(db)
-        before = {t: await ids(db, t) for t in ("dialogs", "dialog_messages", "agent_events")}
+        orders = await seed_orders(db)
+        report = await purge(db, settings, batch_size=1, now=NOW)
+        for table in ORDER_TABLES:
+            expected = {row_id for row_id, age in orders[table].items() if age < 2557}
+            assert await ids(db, table) == expected, table
+    assert report.counts["orders"] == 2  # the 4000-day completed and the 3000-day cancelled one
+
+
+async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, orders_retention_days=2557)
+    async with Database(settings.database_path) as db:
+        await seed(db)
+        await seed_orders(db)
+        before = {t: await ids(db, t) for t in ("dialogs", "dialog_messages", "agent_events", *ORDER_TABLES)}
         report = await purge(db, settings, dry_run=True, now=NOW)
         after = {t: await ids(db, t) for t in before}
     assert after == before
     assert report.dry_run and report.counts["agent_events"] == 3 and report.counts["conversation_messages"] == 7
+    assert report.counts["orders"] == 2
 
 
 async def test_limits_are_configurable(tmp_path: Path) -> None:
@@ -116,6 +168,7 @@ async def test_purge_command_dry_run_then_purge(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     async with Database(path) as db:
         keep = await seed(db)
+        orders = await seed_orders(db)
     env = subprocess_env(DATABASE_PATH=str(path))
     code, out = await run_purge(["--dry-run"], env)
     assert code == 0 and "would remove" in out.lower() and "agent_events" in out
@@ -128,6 +181,8 @@ async def test_purge_command_dry_run_then_purge(tmp_path: Path) -> None:
     async with Database(path) as db:
         for table, survivors in keep.items():
             assert await ids(db, table) == survivors
+        for table in ORDER_TABLES:
+            assert await ids(db, table) == set(orders[table])
 
 
 async def test_purge_command_without_a_database_says_so(tmp_path: Path) -> None:

@@ -96,10 +96,13 @@ class OutboxExporter:
         stats = self.last
         if stats is None:
             return
-        yield _gauge("bot_outbox_pending", "Telegram messages waiting to be delivered", stats.pending)
-        yield _gauge("bot_outbox_failed", "Telegram messages given up on", stats.failed)
-        yield _gauge("bot_outbox_delivered", "Telegram messages delivered", stats.delivered)
-        yield _gauge("bot_outbox_oldest_pending_age_seconds", "Age of the oldest undelivered message",
+        yield _gauge("bot_outbox_pending", "Telegram messages not delivered yet (waiting or being sent)",
+                     stats.pending + stats.sending)
+        by_status = GaugeMetricFamily("bot_outbox_messages", "Outbox rows by status", labels=["status"])
+        for status in ("pending", "sending", "delivered", "failed", "skipped"):
+            by_status.add_metric([status], getattr(stats, status))
+        yield by_status
+        yield _gauge("bot_outbox_oldest_pending_age_seconds", "Age of the oldest undelivered message (0: none)",
                      stats.oldest_pending_age_seconds or 0.0)
 
 
