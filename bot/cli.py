@@ -1,32 +1,39 @@
 """Command line: `python main.py [run|...]`.
 
-Each subcommand is a function taking parsed args and settings and returning an
-exit code; later features add theirs to `COMMANDS`.
+Each subcommand names its function as "module:function" and is imported only when it
+runs: the operator's `slo` or `purge` should not pay for importing aiogram and the
+models (seconds on a small machine). Later features add theirs to `COMMANDS`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from bot import telegram_checks as telegram_cli
-from bot.cache import cli as cache_cli
 from bot.config import ConfigError, Settings, exit_with_config_error, load_settings
 from bot.logging_setup import setup_logging
-from bot.ops import cli as ops_cli
 
 log = logging.getLogger(__name__)
+
+
+def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class Command:
     help: str
-    run: Callable[[argparse.Namespace, Settings], int]
-    configure: Callable[[argparse.ArgumentParser], None] | None = None
+    run: str | Callable[[argparse.Namespace, Settings], int]  # a function or "module:function"
+    configure: str | Callable[[argparse.ArgumentParser], None] | None = None
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,31 +58,34 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, Command] = {
     "run": Command("start the bot and the side server (default)", _run),
     "warmup": Command("warm the shared cache (Redis) with the critical keys, or --group menu",
-                      cache_cli.run, cache_cli.configure),
+                      "bot.cache.cli:run", "bot.cache.cli:configure"),
     "slo": Command("show each SLO target of the runbook with its measured value and met / not met",
-                   ops_cli.run_slo, ops_cli.configure_slo),
+                   "bot.ops.cli:run_slo", "bot.ops.cli:configure_slo"),
     "purge": Command("apply the data retention policy once (--dry-run: only count)",
-                     ops_cli.run_purge, ops_cli.configure_purge),
+                     "bot.ops.cli:run_purge", "bot.ops.cli:configure_purge"),
     "chat": Command("talk to the agent in this terminal (no Telegram needed)", _chat, _chat_args),
     "webhook-info": Command("check the token, getWebhookInfo and the bot's admin rights in the staff group",
-                            telegram_cli.webhook_info, telegram_cli.configure_webhook_info),
+                            "bot.telegram_checks:webhook_info", "bot.telegram_checks:configure_webhook_info"),
     "notify-test": Command("send a test message to the staff group through the outbox",
-                           telegram_cli.notify_test, telegram_cli.configure_notify_test),
+                           "bot.telegram_checks:notify_test", "bot.telegram_checks:configure_notify_test"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands with their help; only `chosen` gets its options (and its imports)."""
     parser = argparse.ArgumentParser(prog="main.py", description="Cafe concierge Telegram bot")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)
-        if command.configure is not None:
-            command.configure(p)
+        if command.configure is not None and name == chosen:
+            _resolve(command.configure)(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
     name = args.command or "run"
     if args.command is None:
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, settings.secret_values())
-        return COMMANDS[name].run(args, settings)
+        return _resolve(COMMANDS[name].run)(args, settings)
     except ConfigError as exc:
         exit_with_config_error(exc)
     except KeyboardInterrupt:
