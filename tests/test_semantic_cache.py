@@ -108,6 +108,25 @@ async def test_a_new_prompt_version_or_model_drops_old_entries(cache: SemanticCa
     assert await cache.lookup("can i bring my dog", Ctx(prompt_version="p2", model="other-model")) is None
 
 
+async def test_another_embedding_model_drops_old_entries_at_start(
+    db: Database, embedder: SentenceTransformerEmbedder
+) -> None:
+    first = make_cache(db, embedder)
+    await first.start()
+    await first.store("Do you have oat milk?", "Yes, +0.40.", Ctx())
+    await first.stop()
+
+    other = ColdEmbedder(embedder, model_id="another-model")
+    other.loaded.set()
+    second = make_cache(db, other)  # type: ignore[arg-type]
+    await second.start()
+    await second.wait_ready()
+    assert second.status()["entries"] == 0
+    assert await db.fetchval("SELECT COUNT(*) FROM semantic_cache") == 0
+    assert await second.lookup("oat milk?", Ctx()) is None
+    await second.stop()
+
+
 async def test_a_menu_change_drops_old_entries(cache: SemanticCache, tmp_path: Path) -> None:
     await cache.store("How much is a flat white?", "€3.60", Ctx())
     text = (ROOT / "data" / "menu.yaml").read_text().replace("price: 3.60", "price: 3.70")
@@ -253,10 +272,10 @@ async def test_a_new_process_reads_what_others_shared_before_it_started(
 
 
 class ColdEmbedder:
-    """Unit-test stand-in for a model still loading: ready only when the test says so."""
+    """Unit-test stand-in for a model still loading (ready when the test says so), or another model."""
 
-    def __init__(self, real: SentenceTransformerEmbedder) -> None:
-        self.real, self.model_id, self.loaded = real, real.model_id, asyncio.Event()
+    def __init__(self, real: SentenceTransformerEmbedder, model_id: str = "") -> None:
+        self.real, self.model_id, self.loaded = real, model_id or real.model_id, asyncio.Event()
 
     @property
     def ready(self) -> bool:
