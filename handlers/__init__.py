@@ -20,6 +20,7 @@ def all_routers() -> list[Router]:
         menu,
         staff_orders,
         start,
+        unsupported,
         voice,
     )
 
@@ -34,5 +35,6 @@ def all_routers() -> list[Router]:
         voice.create_router(),
         dialog.create_router(),
         admin_limits.create_router(),
-        chat.create_router(),  # catch-all: keep last
+        chat.create_router(),  # catch-all for text
+        unsupported.create_router(),  # what nothing else took: keep last
     ]

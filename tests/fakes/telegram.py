@@ -253,6 +253,20 @@ class FakeTelegram:
             media["length"] = 240
         return self.push_update({"message": self._message(user_id, chat_id, **{kind: media})})
 
+    def send_media(self, user_id: int, kind: str, chat_id: int | None = None) -> dict[str, Any]:
+        """Inject a message the bot has no feature for: a photo, a sticker, a location or a PDF document."""
+        n = next(self._file_ids)
+        file = {"file_id": f"MEDIA{n:06d}", "file_unique_id": f"M{n:06d}", "file_size": 2048}
+        content: dict[str, Any] = {
+            "photo": [{**file, "width": 320, "height": 240}],
+            "sticker": {**file, "type": "regular", "width": 512, "height": 512, "is_animated": False,
+                        "is_video": False},
+            "location": {"latitude": 52.4934, "longitude": 13.3929},
+            "document": {**file, "file_name": "menu.pdf", "mime_type": "application/pdf"},
+        }
+        key = "document" if kind == "pdf" else kind
+        return self.push_update({"message": self._message(user_id, chat_id, **{key: content[key]})})
+
     def send_callback(
         self, user_id: int, data: str, message: SentMessage | None = None, *,
         chat_id: int | None = None, message_id: int | None = None,
