@@ -89,6 +89,21 @@ class EvalSet:
         return cls(clusters, cases)
 
 
+def _holdout(cls: Any, data: EvalSet, path: Path = EVAL_PATH) -> EvalSet:
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    known = {c["id"] for c in data.clusters}
+    cases: list[Case] = []
+    for group in raw.get("holdout", []):
+        if group["cluster"] not in known:
+            raise SystemExit(f"{path}: holdout names an unknown cluster {group['cluster']!r}")
+        cases += [Case(p, "paraphrase", group["cluster"]) for p in group.get("paraphrases", [])]
+        cases += [Case(n, "negative", None) for n in group.get("negatives", [])]
+    return cls(data.clusters, cases)
+
+
+EvalSet.load_holdout = classmethod(_holdout)  # type: ignore[attr-defined]
+
+
 @dataclass
 class Score:
     paraphrases: int = 0
@@ -138,12 +153,14 @@ def without(rule: Reason) -> Any:
     def check(question: Any, cached: Any) -> Reason | None:
         if rule != Reason.ENTITIES and question.entities != cached.entities:
             return Reason.ENTITIES
-        if rule != Reason.ASPECT and question.aspects and cached.aspects and question.aspects.isdisjoint(
-            cached.aspects
-        ):
+        if rule != Reason.ASPECT and not question.aspects <= cached.aspects:
             return Reason.ASPECT
         if rule != Reason.NEGATION and question.negated != cached.negated:
             return Reason.NEGATION
+        if rule != Reason.UNKNOWN_WORD and (
+            not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens)
+        ):
+            return Reason.UNKNOWN_WORD
         return None
 
     return check
@@ -320,18 +337,21 @@ async def main() -> None:
     async with Database(":memory:") as db:
         print("\nthreshold sweep (wrong-hit rate = wrong hits / all lookups)")
         print("threshold  hit-rate  wrong  wrong-rate | without entity rule: hit wrong | without aspect rule: "
-              "hit wrong | without negation rule: wrong | without all three: hit wrong")
+              "hit wrong | without negation rule: wrong | without unknown-word rule: hit wrong | "
+              "without all: hit wrong")
         rows: list[tuple[float, Score]] = []
         for threshold in SWEEP:
             full = await evaluate(db, memo, menu, threshold, data)
             loose_e = await evaluate(db, memo, menu, threshold, data, without(Reason.ENTITIES))
             loose_a = await evaluate(db, memo, menu, threshold, data, without(Reason.ASPECT))
             loose_n = await evaluate(db, memo, menu, threshold, data, without(Reason.NEGATION))
+            loose_u = await evaluate(db, memo, menu, threshold, data, without(Reason.UNKNOWN_WORD))
             loose = await evaluate(db, memo, menu, threshold, data, no_pair_rules)
             rows.append((threshold, full))
             print(f"  {threshold:.2f}     {full.hit_rate:6.1%}  {full.wrong:5d}  {full.wrong_rate:8.2%}  | "
                   f"{loose_e.hit_rate:19.1%} {loose_e.wrong:5d} | {loose_a.hit_rate:21.1%} {loose_a.wrong:5d} | "
-                  f"{loose_n.wrong:28d} | {loose.hit_rate:17.1%} {loose.wrong:5d}")
+                  f"{loose_n.wrong:28d} | {loose_u.hit_rate:25.1%} {loose_u.wrong:5d} | "
+                  f"{loose.hit_rate:12.1%} {loose.wrong:5d}")
             if args.show_wrong:
                 for line in full.wrong_cases:
                     print("      wrong:", line)
@@ -360,9 +380,17 @@ async def main() -> None:
         for line in final.wrong_cases:
             print("  wrong:", line)
         baseline = await evaluate(db, memo, menu, chosen, data, no_pair_rules, anchored=anchored)
-        print(f"same threshold without the entity and negation rules: hit rate {baseline.hit_rate:.1%}, "
+        print(f"same threshold without any pair rule: hit rate {baseline.hit_rate:.1%}, "
               f"wrong hits {baseline.wrong} = {baseline.wrong_rate:.2%} of lookups, "
               f"{baseline.wrong_among_hits:.1%} of hits")
+        holdout = EvalSet.load_holdout(data)
+        if holdout.cases:
+            memo.prime([c.text for c in holdout.cases])
+            held = await evaluate(db, memo, menu, chosen, holdout, anchored=anchored)
+            print(f"held-out wording (the holdout section; see README): paraphrase hit rate {held.hit_rate:.1%} "
+                  f"({held.right}/{held.paraphrases}), wrong hits {held.wrong}/{held.lookups} = {held.wrong_rate:.2%}")
+            for line in held.wrong_cases:
+                print("  wrong:", line)
         cache = await make_cache(db, memo, menu, chosen, anchored=anchored)
         await replay(cache, data)
         print("guard counters at the chosen threshold:", cache.stats.as_dict()["guards"])

@@ -87,7 +87,13 @@ def test_unknown_variants_of_a_menu_item_keep_their_own_identity(lexicon: Lexico
         ("What's in the oat latte?", "What sizes does the oat latte come in?", Reason.ASPECT),
         ("Is the tomato soup not vegan?", "Is the tomato soup vegan?", Reason.NEGATION),
         ("tomato soup vegan?", "Is the tomato soup vegan?", None),
-        ("how late are you open on fridays", "What time do you close on Friday?", None),
+        ("how late are you open on fridays", "What time do you close on Friday?", Reason.ASPECT),
+        ("How much is the cheesecake?", "Do you have cheesecake?", Reason.ASPECT),
+        ("what coffee do you recommend", "What coffees do you have?", Reason.ASPECT),
+        ("do you have gluten free bread", "What gluten-free options do you have?", Reason.UNKNOWN_WORD),
+        ("how much is a large latte with an extra shot", "How much is a large latte?", Reason.UNKNOWN_WORD),
+        ("How much is a large latte?", "how much is a large latte with an extra shot", Reason.UNKNOWN_WORD),
+        ("when do u close on friday", "What time do you close on Friday?", None),
     ],
 )
 def test_pair_rules(lexicon: Lexicon, question: str, cached: str, reason: Reason | None) -> None:

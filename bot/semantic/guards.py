@@ -5,8 +5,9 @@ Two kinds of rule:
   follow-up ("and how much is it?"), a personal question ("where is my order?") or a
   question whose answer depends on the clock ("are you open now?") never is;
 - pair rules decide whether a stored entry may answer a new question: the same
-  entities (`entities.py`), no contrary aspect (open / close, price / ingredients)
-  and the same polarity (negation) — otherwise a high
+  entities (`entities.py`), nothing asked that the cached question did not ask (price,
+  closing time, sizes, ingredients, a recommendation), the same polarity (negation), and
+  no content word outside the dictionary that only one of them has (an unknown thing) — otherwise a high
   similarity is exactly the failure the cache must not have.
 
 Each rejection is counted by its reason, so an operator sees which rule costs hits.
@@ -27,6 +28,7 @@ class Reason(StrEnum):
     TIME_RELATIVE = "time_relative"
     ENTITIES = "entities"
     ASPECT = "aspect"
+    UNKNOWN_WORD = "unknown_word"
     NEGATION = "negation"
     THRESHOLD = "threshold"
     NO_ENTRY = "no_entry"  # no stored question names the same entities: not even embedded
@@ -36,7 +38,8 @@ class Reason(StrEnum):
 
 
 QUESTION_REASONS = (Reason.FOLLOW_UP, Reason.PERSONAL, Reason.TIME_RELATIVE, Reason.TOO_LONG, Reason.STALE)
-PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.THRESHOLD, Reason.NO_ENTRY)
+PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.UNKNOWN_WORD, Reason.THRESHOLD,
+                Reason.NO_ENTRY)
 
 MAX_QUESTION_WORDS = 40  # long messages carry context the cached question did not have
 
@@ -92,10 +95,12 @@ def pair_rule(question: Analysis, cached: Analysis) -> Reason | None:
     """Why the cached question's answer does not answer this one (None: it does, given similarity)."""
     if question.entities != cached.entities:
         return Reason.ENTITIES
-    if question.aspects and cached.aspects and question.aspects.isdisjoint(cached.aspects):
-        return Reason.ASPECT
+    if not question.aspects <= cached.aspects:
+        return Reason.ASPECT  # asks for the price (or closing time...) the cached question did not
     if question.negated != cached.negated:
         return Reason.NEGATION
+    if not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens):
+        return Reason.UNKNOWN_WORD  # "gluten free bread", "latte with an extra shot": a thing not in the dictionary
     return None
 
 
