@@ -40,12 +40,17 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A private redis-server for this test. In CI a missing Redis fails the test, never skips it."""
+def redis_installed() -> None:
+    """redis-server is on the PATH. In CI a missing Redis fails the test, never skips it."""
     if shutil.which("redis-server") is None:
         if in_ci():
             pytest.fail("redis-server is required in CI")
         pytest.skip("redis-server not installed")
+
+
+@pytest.fixture
+def redis_server(redis_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server for this test."""
     server = RedisServer(Path(tmp_path_factory.mktemp("redis")))
     server.start()
     yield server
