@@ -48,9 +48,9 @@ if str(ROOT) not in sys.path:
 
 from bot.cache import Cache, KnowledgeCache, ProfileCache, build_cache  # noqa: E402
 from bot.cache.knowledge import CAFE_INFO, MENU_ALL, menu_item_key  # noqa: E402
-from bot.cache.stats import percentile  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.knowledge import KnowledgeBase  # noqa: E402
+from bot.percentiles import percentile  # noqa: E402
 from storage.db import Database, now  # noqa: E402
 from storage.knowledge import KnowledgeRepository  # noqa: E402
 from storage.users import UserRepository  # noqa: E402
@@ -197,7 +197,7 @@ async def run(messages: int, redis_url: str | None, seed: int, outage: str) -> d
         users = UserRepository(db)
         knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
         await knowledge.start()
-        cache = build_cache(settings, users, knowledge)
+        cache, _ = build_cache(settings, users, knowledge)
         cache.warm_on_start = False
         await cache.start()
         stack.push_async_callback(cache.stop)

@@ -26,7 +26,7 @@ from pathlib import Path
 from bot.config import load_settings
 from bot.metrics import Metrics
 from bot.ops.retention import BATCH_SIZE, DAY_SECONDS, purge
-from bot.ops.window import percentile
+from bot.percentiles import percentile
 from storage.db import Database
 
 SOURCES = ("llm", "cache", "semantic", "offline")

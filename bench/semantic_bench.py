@@ -31,7 +31,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import argparse
 import asyncio
 import itertools
-import math
 import random
 import sys
 import time
@@ -46,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.knowledge.loader import load_menu  # noqa: E402
+from bot.percentiles import percentile  # noqa: E402
 from bot.semantic.cache import SemanticCache  # noqa: E402
 from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
 from bot.semantic.guards import Reason, pair_rule  # noqa: E402
@@ -287,11 +287,6 @@ def load_fillers(memo: MemoEmbedder, fillers: list[str]) -> None:
     np.save(path, np.stack([memo.memo[f] for f in fillers]))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def pick(grid: dict[tuple[float, float], Score], max_wrong_rate: float) -> tuple[float, float]:
     """Highest hit rate whose wrong-hit rate is within target there and two steps looser on either knob.
 
@@ -411,9 +406,9 @@ async def main() -> None:
             score = await replay(timed, data, timings=timings, cpu=cpu)
             print(f"\n{size:,} entries (+{len(data.clusters)} canonicals): hit rate {score.hit_rate:.1%}, "
                   f"wrong {score.wrong}/{score.lookups} = {score.wrong_rate:.2%}")
-            print(f"  lookup latency incl. embedding, one core: wall p50 {percentile(timings, 50):.1f} ms, "
-                  f"p95 {percentile(timings, 95):.1f} ms; CPU time p50 {percentile(cpu, 50):.1f} ms, "
-                  f"p95 {percentile(cpu, 95):.1f} ms (n={len(timings)}; wall includes waiting for a busy core, "
+            print(f"  lookup latency incl. embedding, one core: wall p50 {percentile(sorted(timings), 50):.1f} ms, "
+                  f"p95 {percentile(sorted(timings), 95):.1f} ms; CPU time p50 {percentile(sorted(cpu), 50):.1f} ms, "
+                  f"p95 {percentile(sorted(cpu), 95):.1f} ms (n={len(timings)}; wall includes waiting for a busy core, "
                   f"load average {os.getloadavg()[0]:.1f})")
             for line in score.wrong_cases:
                 print("  wrong:", line)

@@ -37,7 +37,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 
 def build_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(**services.handler_data())
-    dp.update.outer_middleware(UpdateContextMiddleware(services.users, services.metrics, services.inflight))
+    dp.update.outer_middleware(UpdateContextMiddleware(services.profiles, services.metrics, services.inflight))
     dp.errors.register(on_error)
     dp.include_routers(*all_routers())
     return dp
@@ -67,6 +67,10 @@ class Application:
         for component in services.components:
             await component.start()
             self._started_components.append(component)
+        for component in services.components:
+            after_start = getattr(component, "after_start", None)
+            if after_start is not None:
+                await after_start()
 
         self.dp = build_dispatcher(services)
         web_app = create_web_app(services, self.status)

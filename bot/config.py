@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     rate_limit_messages: int = Field(default=8, ge=1)
     rate_limit_window_seconds: float = Field(default=30.0, gt=0)
     max_input_chars: int = Field(default=1000, ge=10, le=4096)
+    voice_rate_limit_notes: int = Field(default=6, ge=1)  # per user, before anything is transcribed
+    voice_rate_limit_window_seconds: float = Field(default=60.0, gt=0)
 
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")
@@ -107,6 +109,7 @@ class Settings(BaseSettings):
     conversations_retention_days: int = Field(default=180, ge=1)
     events_retention_days: int = Field(default=365, ge=1)
     orders_retention_days: int | None = Field(default=None, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
 
     # --- logging -------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

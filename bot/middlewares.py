@@ -10,10 +10,10 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
+from bot.cache.profiles import ProfileCache
 from bot.inflight import InflightTracker
 from bot.logging_setup import kv
 from bot.metrics import Metrics
-from storage.users import UserRepository
 
 log = logging.getLogger("bot.updates")
 
@@ -38,8 +38,8 @@ def update_kind(update: Update) -> str:
 class UpdateContextMiddleware(BaseMiddleware):
     """Outer middleware on every update: user bookkeeping, in-flight tracking, one log line."""
 
-    def __init__(self, users: UserRepository, metrics: Metrics, inflight: InflightTracker) -> None:
-        self._users = users
+    def __init__(self, profiles: ProfileCache, metrics: Metrics, inflight: InflightTracker) -> None:
+        self._profiles = profiles
         self._metrics = metrics
         self._inflight = inflight
 
@@ -53,7 +53,7 @@ class UpdateContextMiddleware(BaseMiddleware):
         status = "ok"
         try:
             if user is not None and not user.is_bot:
-                await self._users.touch(user.id, user.username, user.first_name, user.language_code)
+                await self._profiles.seen(user.id, user.username, user.first_name, user.language_code)
             return await handler(event, data)
         except Exception:
             status = "error"

@@ -14,7 +14,7 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
 from bot.agent import Agent, build_agent
-from bot.cache import Cache, build_cache
+from bot.cache import Cache, ProfileCache, build_cache
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.inflight import InflightTracker
@@ -26,6 +26,7 @@ from bot.orders import OrderService, StaffDirectory, build_orders
 from bot.outbox import Outbox
 from bot.semantic import SemanticCache, build_semantic_cache
 from bot.voice import Transcriber, build_transcriber
+from bot.voice.gate import VoiceGate
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
@@ -33,7 +34,12 @@ from storage.users import UserRepository
 
 
 class Component(Protocol):
-    """Something with a lifetime: started after the database opens, stopped in reverse order."""
+    """Something with a lifetime: started after the database opens, stopped in reverse order.
+
+    A component may also have `async def after_start()`: called once every component has
+    started, for work that needs the others running (the cache's startup warmup reads
+    the knowledge base and asks the agent to answer the FAQ seeds).
+    """
 
     async def start(self) -> None: ...
 
@@ -58,6 +64,7 @@ class Services:
     settings: Settings
     db: Database
     users: UserRepository
+    profiles: ProfileCache
     runtime_settings: RuntimeSettingsRepository
     metrics: Metrics
     inflight: InflightTracker
@@ -66,6 +73,7 @@ class Services:
     agent: Agent
     conversation: Conversation
     transcriber: Transcriber | None = None
+    voice_gate: VoiceGate | None = None
     retention: RetentionJob | None = None
     semantic: SemanticCache | None = None
     orders: OrderService | None = None
@@ -85,7 +93,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     users = UserRepository(db)
     runtime_settings = RuntimeSettingsRepository(db)
     knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
-    cache = build_cache(settings, users, knowledge)
+    cache, profiles = build_cache(settings, users, knowledge)
     metrics = Metrics()
     agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client,
                         metrics=metrics)
@@ -93,6 +101,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         settings=settings,
         db=db,
         users=users,
+        profiles=profiles,
         runtime_settings=runtime_settings,
         metrics=metrics,
         inflight=InflightTracker(),
@@ -104,11 +113,12 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.components.append(services.knowledge)
     # A transcriber handed in through the seams is started and stopped by whoever built it.
     services.transcriber = seams.transcriber or build_transcriber(settings)
+    services.voice_gate = VoiceGate(settings)
     if seams.transcriber is None:
         services.components.append(services.transcriber)
     services.semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, agent, cache, seams.embedder)
-    services.components.extend(semantic_parts)  # before the cache: its startup warmup seeds the FAQ
-    services.components.append(services.cache)  # after the components its startup warmup reads
+    services.components.extend(semantic_parts)
+    services.components.append(services.cache)  # its startup warmup runs in after_start, once all are up
     services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)

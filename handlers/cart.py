@@ -1,4 +1,4 @@
-"""/cart and checkout: change quantities, choose a pickup time, add a note, confirm.
+"""/cart and checkout: change quantities, choose a pickup time, add a note, confirm; cancel before it's accepted.
 
 The checkout lives in the database (table `checkouts`), not in memory: after a
 restart the customer's next answer (a time, a note) or button press continues it.
@@ -13,11 +13,11 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.orders import Cart, Checkout, OrderService, keyboards, texts
-from bot.orders.callbacks import CartCb, CheckoutCb
+from bot.orders import Cart, Checkout, OrderService, OrderStatus, keyboards, texts
+from bot.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
 from bot.orders.filters import CheckoutStep
 from bot.orders.pickup import is_open_now, suggested_times
-from bot.orders.views import show
+from bot.orders.views import person, show
 from handlers.order_errors import reply_to_order_errors
 
 
@@ -72,7 +72,7 @@ async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb,
         await show(callback, texts.summary_page(orders.menu, summary), keyboards.summary(token))
     elif action == "confirm":
         order, created = await orders.confirm(user_id, token)
-        await show(callback, texts.placed(order), None,
+        await show(callback, texts.placed(order), keyboards.customer_order(order),
                    notice=None if created else f"Order {order.number} was already placed.")
     elif action == "edit":
         await orders.cancel_checkout(user_id, token)
@@ -83,6 +83,25 @@ async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb,
         cart = await orders.cart(user_id)
         await show(callback, "Checkout cancelled; your cart is kept.\n\n" + texts.cart_page(orders.menu, cart),
                    keyboards.cart(cart))
+
+
+async def on_customer_order_button(callback: CallbackQuery, callback_data: CustomerOrderCb,
+                                   orders: OrderService) -> None:
+    """Cancel asks once more; a refusal (accepted meanwhile, not theirs) is an alert from the error middleware."""
+    user_id, action = callback.from_user.id, callback_data.action
+    order = await orders.customer_order(user_id, callback_data.order)
+    if action == "sure":
+        order = await orders.cancel_by_customer(user_id, order.id, person(callback.from_user))
+        await show(callback, texts.cancelled_by_customer(order), None, notice=f"Order {order.number} cancelled.")
+    elif action == "cancel" and order.status is OrderStatus.NEW:
+        await show(callback, texts.placed(order), keyboards.customer_confirm_cancel(order),
+                   notice=f"Cancel order {order.number}? Press again to confirm.")
+    elif action == "cancel":
+        # the button outlived the order's NEW state: take it away and say why
+        await show(callback, texts.placed(order), None, notice=texts.too_late_to_cancel(order, orders.cafe.phone),
+                   alert=True)
+    else:  # keep
+        await show(callback, texts.placed(order), keyboards.customer_order(order))
 
 
 async def on_pickup_text(message: Message, checkout: Checkout, orders: OrderService) -> None:
@@ -106,4 +125,5 @@ def create_router() -> Router:
     router.message.register(on_note_text, CheckoutStep("note"))
     router.callback_query.register(on_cart_button, CartCb.filter())
     router.callback_query.register(on_checkout_button, CheckoutCb.filter())
+    router.callback_query.register(on_customer_order_button, CustomerOrderCb.filter())
     return reply_to_order_errors(router)

@@ -1,10 +1,11 @@
 """Voice notes, audio files and video notes: listen, show the transcript, answer it like text.
 
-Cheap checks come first (declared duration and size: nothing is downloaded for a
-note we would refuse), then getFile and the download through the bot's own
-session (so TELEGRAM_API_URL applies), then the transcriber's worker pool. Every
-outcome gets a reply: the transcript and then the answer, through the same
-`Conversation.reply` as text (kind "voice"), or a sentence saying what to do.
+Cheap checks come first (the per-user gate of bot/voice/gate.py, then the declared
+duration and size: nothing is downloaded for a note we would refuse), then getFile
+and the download through the bot's own session (so TELEGRAM_API_URL applies), then
+the transcriber's worker pool. Every outcome gets a reply: the transcript and then
+the answer, through the same `Conversation.reply` as text (kind "voice"), or a
+sentence saying what to do.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.voice import (
     TranscriberUnavailable,
     Transcript,
 )
+from bot.voice.gate import VoiceGateMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,7 @@ async def listen(transcriber: Transcriber, audio: bytes) -> Transcript | str:
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.middleware(VoiceGateMiddleware())  # per-user limits before anything is downloaded
     router.message.register(
         on_voice,
         F.voice | F.audio | F.video_note | F.document.mime_type.startswith("audio/"),

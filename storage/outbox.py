@@ -18,6 +18,8 @@ import aiosqlite
 from storage.db import Database, Row, now
 
 TERMINAL = ("delivered", "failed", "skipped")
+URGENT = 0  # delivered first within its chat (a new order's staff card)
+NORMAL = 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class OutboxRow:
     message_id: int | None
     created_at: float
     delivered_at: float | None
+    priority: int = NORMAL
 
 
 def _row(row: Row) -> OutboxRow:
@@ -70,15 +73,15 @@ class OutboxRepository:
 
     async def add(
         self, tx: aiosqlite.Connection, *, kind: str, chat_id: int, payload: dict[str, Any],
-        order_id: int | None = None, dedupe_key: str | None = None, status: str = "pending",
+        order_id: int | None = None, dedupe_key: str | None = None, status: str = "pending", priority: int = NORMAL,
     ) -> int:
         """Insert a row inside the caller's transaction; with a dedupe key already pending, returns that row."""
         ts = now()
         cur = await tx.execute(
             """INSERT OR IGNORE INTO outbox(kind, chat_id, payload, order_id, dedupe_key, status, next_attempt_at,
-               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (kind, chat_id, json.dumps(payload, ensure_ascii=False), order_id,
-             dedupe_key if status == "pending" else None, status, ts, ts),
+             dedupe_key if status == "pending" else None, status, ts, ts, priority),
         )
         if cur.rowcount:
             return int(cur.lastrowid or 0)
@@ -93,14 +96,22 @@ class OutboxRepository:
         return _row(row) if row else None
 
     async def due(self, limit: int, at: float | None = None) -> list[OutboxRow]:
-        """The oldest undelivered row of each chat, if it is due (per-chat order is kept)."""
+        """The head of each chat's queue, if it is due: one row per chat, so per-chat order is kept.
+
+        The head is the row in flight if there is one (a chat never has two), else the
+        pending row with the lowest (priority, id): FIFO among equals, urgent rows first.
+        """
         ts = now() if at is None else at
         rows = await self._db.fetchall(
             """SELECT o.* FROM outbox o
-               WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE status IN ('pending', 'sending') GROUP BY chat_id)
+               WHERE o.id IN (
+                   SELECT (SELECT i.id FROM outbox i
+                           WHERE i.chat_id = c.chat_id AND i.status IN ('pending', 'sending')
+                           ORDER BY i.status = 'sending' DESC, i.priority, i.id LIMIT 1)
+                   FROM (SELECT DISTINCT chat_id FROM outbox WHERE status IN ('pending', 'sending')) c)
                  AND ((o.status = 'pending' AND o.next_attempt_at <= ?)
                       OR (o.status = 'sending' AND o.lease_until < ?))
-               ORDER BY o.next_attempt_at, o.id LIMIT ?""",
+               ORDER BY o.priority, o.next_attempt_at, o.id LIMIT ?""",
             (ts, ts, limit),
         )
         return [_row(r) for r in rows]

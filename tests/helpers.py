@@ -71,6 +71,16 @@ async def poll_until(predicate: Callable[[], Awaitable[Any]], timeout: float = 1
         await asyncio.sleep(interval)
 
 
+class ManualClock:
+    """A clock that moves only when the test says so (`clock.now += 30`): time-based logic without sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

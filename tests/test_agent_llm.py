@@ -12,16 +12,9 @@ import pytest
 from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.agent.llm import ChatModel, ModelError, RetryPolicy, retry_after_seconds
 from tests.fakes.openai import FakeOpenAI, FakeReply
+from tests.helpers import ManualClock
 
 MESSAGES = [{"role": "system", "content": "- Espresso — €2.40"}, {"role": "user", "content": "espresso?"}]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Model:
@@ -30,7 +23,7 @@ class Model:
     def __init__(self, fake: FakeOpenAI, *, retries: int = 2, timeout: float = 2.0, threshold: int = 5) -> None:
         self.waits: list[float] = []
         self.requests: list[str | None] = []
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.breaker = CircuitBreaker(threshold, 30.0, clock=self.clock)
         client = openai.AsyncOpenAI(api_key=fake.api_key, base_url=fake.url, max_retries=0, timeout=timeout)
 
@@ -139,7 +132,7 @@ async def test_the_breaker_opens_after_repeated_failures_and_probes_again_later(
 
 
 def test_half_open_lets_one_probe_through_at_a_time() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(1, 10.0, clock=clock)
     breaker.record_failure()
     assert not breaker.allow()

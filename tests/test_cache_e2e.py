@@ -220,7 +220,8 @@ async def test_admin_cache_commands_and_refusal(telegram: FakeTelegram, tmp_path
         assert usage.text.startswith("Usage") and "/cache_clear user:profile:" in usage.text
         telegram.send_text(ADMIN_ID, "/cache_clear user:profile:")
         [cleared] = await telegram.wait_for_messages(ADMIN_ID, after=2)
-        assert cleared.text == "Removed 1 cache keys under user:profile: (memory)."
+        # user 5, and the customer's and the admin's profiles cached as their updates came in
+        assert cleared.text == "Removed 3 cache keys under user:profile: (memory)."
         assert await app.services.cache.get("menu:all") == []
         telegram.send_text(ADMIN_ID, "/warmup")
         [warm] = await telegram.wait_for_messages(ADMIN_ID, after=3)

@@ -8,21 +8,15 @@ import pytest
 
 from bot.metrics import Metrics
 from bot.ops.slo import Measurement, evaluate, exit_code, render_text
-from bot.ops.window import TurnWindow, percentile
+from bot.ops.window import TurnWindow
+from bot.percentiles import percentile
+from tests.helpers import ManualClock
 
 # A known sequence of 20 turns: latencies 100, 200, ..., 2000 ms; one model failure; sources
 # 8 exact cache, 4 semantic, 6 model, 2 offline.
 LATENCIES_MS = [100 * i for i in range(1, 21)]
 SOURCES = ["cache"] * 8 + ["semantic"] * 4 + ["llm"] * 6 + ["offline"] * 2
 ERRORS: list[str | None] = [None] * 19 + ["timeout"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def feed(metrics: Metrics) -> None:
@@ -41,7 +35,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_known_turns_give_hand_computed_p50_p95_error_rate_and_shares() -> None:
-    metrics = Metrics(clock=Clock())
+    metrics = Metrics(clock=ManualClock())
     feed(metrics)
     snap = metrics.chat_window()
     assert snap.turns == 20
@@ -53,7 +47,7 @@ def test_known_turns_give_hand_computed_p50_p95_error_rate_and_shares() -> None:
 
 
 def test_window_forgets_turns_older_than_five_minutes() -> None:
-    clock = Clock()
+    clock = ManualClock()
     window = TurnWindow(300, clock)
     window.add(5.0, "llm", True)
     clock.now += 200
@@ -68,7 +62,7 @@ def test_window_forgets_turns_older_than_five_minutes() -> None:
 
 
 def test_limited_mode_is_not_an_error_but_model_failures_are() -> None:
-    metrics = Metrics(clock=Clock())
+    metrics = Metrics(clock=ManualClock())
     metrics.record_turn("text", "offline", 0.01, "no_api_key")
     metrics.record_turn("text", "offline", 0.02, "circuit_open")
     metrics.record_turn("voice", "cache", 0.02, "rate_limit")  # the model failed, the cache answered
@@ -80,7 +74,7 @@ def test_limited_mode_is_not_an_error_but_model_failures_are() -> None:
 
 
 def test_prometheus_gauges_follow_the_window() -> None:
-    clock = Clock()
+    clock = ManualClock()
     metrics = Metrics(clock=clock)
     assert math.isnan(metrics.registry.get_sample_value("bot_chat_latency_p95_seconds"))
     feed(metrics)

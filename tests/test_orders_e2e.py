@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, StaffCb
+from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from bot.orders.models import OrderStatus
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.helpers import ADMIN_ID, CUSTOMER_ID, running_app
@@ -60,7 +60,8 @@ async def test_buttons_order_reaches_staff_who_accept_and_mark_ready_and_the_cus
     telegram.set_chat_member(STAFF_CHAT, STAFF_MEMBER, "member")
     async with running_app(order_settings(tmp_path, telegram.url)) as app:
         placed = await _buttons_order(telegram)
-        assert "Order #001 placed" in placed.text and not placed.buttons()
+        assert "Order #001 placed" in placed.text
+        assert [b["text"] for b in placed.buttons()] == ["✖ Cancel order"]
 
         card = await _latest(telegram, STAFF_CHAT, "Order #001")
         assert "NEW" in card.text and f"👤 User{CUSTOMER_ID}" in card.text
@@ -103,6 +104,72 @@ async def test_buttons_order_reaches_staff_who_accept_and_mark_ready_and_the_cus
         "cappuccino", "large", 2, 390, 780
     )
     assert order.total_cents == 780 and order.number == "#001"
+
+
+async def test_a_customer_cancels_a_new_order_and_the_staff_card_says_so(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        placed = await _buttons_order(telegram)
+        card = await _latest(telegram, STAFF_CHAT, "Order #001")
+        customer_before = len(telegram.sent_to(CUSTOMER_ID))
+
+        await press(telegram, CUSTOMER_ID, placed, "Cancel order")  # asks once more
+        asked = [b["text"] for b in placed.buttons()]
+        await press(telegram, CUSTOMER_ID, placed, "Keep it")
+        kept = [b["text"] for b in placed.buttons()]
+        still_new = (await app.services.orders.open_orders())[0]
+
+        await press(telegram, CUSTOMER_ID, placed, "Cancel order")
+        await press(telegram, CUSTOMER_ID, placed, "Yes, cancel #001")
+        await _until(telegram, placed, "cancelled at your request")
+        await _until(telegram, card, "CANCELLED")
+        order = await app.services.orders.get(still_new.id)
+        pending = await app.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status != 'delivered'")
+
+    assert asked == ["❌ Yes, cancel #001", "« Keep it"] and kept == ["✖ Cancel order"]
+    assert still_new.status is OrderStatus.NEW
+    assert order is not None and order.status is OrderStatus.CANCELLED and pending == 0
+    assert (order.history[-1].changed_by, order.history[-1].changed_by_name) == (
+        CUSTOMER_ID, f"User{CUSTOMER_ID} (customer)")
+    assert not placed.buttons()
+    # Staff see who cancelled on the one card, which has no buttons left.
+    assert f"cancelled by User{CUSTOMER_ID} (customer)" in card.text and not card.buttons()
+    assert len(telegram.sent_to(STAFF_CHAT)) == 1
+    # The edited message is the customer's confirmation: no "cancelled by the cafe" message on top.
+    assert telegram.sent_to(CUSTOMER_ID)[customer_before:] == []
+
+
+async def test_once_accepted_only_staff_can_cancel_and_nobody_cancels_another_customers_order(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    telegram.set_chat_member(STAFF_CHAT, STAFF_MEMBER, "member")
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        placed = await _buttons_order(telegram)
+        card = await _latest(telegram, STAFF_CHAT, "Order #001")
+        order = (await app.services.orders.open_orders())[0]
+
+        # Another customer forges the cancel of this order.
+        before = len(telegram.callback_answers)
+        telegram.send_callback(OTHER_CUSTOMER, CustomerOrderCb(order=order.id, action="sure").pack(),
+                               chat_id=OTHER_CUSTOMER, message_id=77)
+        forged = await answer_after(telegram, before)
+
+        await press(telegram, STAFF_MEMBER, card, "Accept")
+        await _until(telegram, card, "ACCEPTED")
+        late = await answer_after(telegram, await press(telegram, CUSTOMER_ID, placed, "Cancel order"))
+        # A "sure" press that was already on screen when the cafe accepted is refused too.
+        before = len(telegram.callback_answers)
+        telegram.send_callback(CUSTOMER_ID, CustomerOrderCb(order=order.id, action="sure").pack(), placed)
+        late_sure = await answer_after(telegram, before)
+        after = await app.services.orders.get(order.id)
+
+    assert forged["show_alert"] and "isn't one of your orders" in forged["text"]
+    assert late["show_alert"] and "already accepted order #001" in late["text"] and "+49 30 1234 5678" in late["text"]
+    assert late_sure["show_alert"] and "already accepted" in late_sure["text"]
+    assert not placed.buttons()  # the stale button is taken away
+    assert after is not None and after.status is OrderStatus.ACCEPTED
+    assert [h.to_status for h in after.history] == [OrderStatus.NEW, OrderStatus.ACCEPTED]
 
 
 async def test_a_non_staff_press_is_refused_and_changes_nothing(telegram: FakeTelegram, tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.orders import Order, OrderService
+from bot.orders import Order, OrderService, OrderStatus
 from storage.db import Database, now
 from storage.outbox import OutboxRepository
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, running_app
+from tests.helpers import ADMIN_ID, CUSTOMER_ID, running_app
 from tests.ordering import STAFF_CHAT, order_settings
+
+OTHER, THIRD = 1002, 1003
 
 
 async def _place(orders: OrderService, user_id: int = CUSTOMER_ID) -> Order:
@@ -22,6 +24,10 @@ async def _place(orders: OrderService, user_id: int = CUSTOMER_ID) -> Order:
     await orders.set_note(user_id, checkout.token, "")
     order, _ = await orders.confirm(user_id, checkout.token)
     return order
+
+
+def _plain(html: str) -> str:
+    return html.replace("<b>", "").replace("</b>", "")
 
 
 def _staff_sends(telegram: FakeTelegram) -> list[dict]:
@@ -133,3 +139,27 @@ async def test_customer_messages_keep_their_order_when_one_fails_for_a_while(
             await outbox.send_message(CUSTOMER_ID, text)
         messages = await telegram.wait_for_messages(CUSTOMER_ID, 3, timeout=20)
     assert [m.text for m in messages] == ["first", "second", "third"]
+
+
+async def test_in_a_rush_new_order_cards_reach_staff_before_edits_of_older_cards(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """Telegram allows ~20 messages a minute to a group: what queues, the kitchen gets new orders first."""
+    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+        orders = app.services.orders
+        first = await _place(orders)
+        await telegram.wait_for_messages(STAFF_CHAT)
+        telegram.fail("editMessageText", status=429, retry_after=3, chat_id=STAFF_CHAT)
+        await orders.transition(first.id, OrderStatus.ACCEPTED, ADMIN_ID, "Staff")
+        await telegram.wait_for(lambda: telegram.calls("editMessageText"))  # refused: the chat waits 3 s
+        second, third = await _place(orders, OTHER), await _place(orders, THIRD)
+        await telegram.wait_for(lambda: len(telegram.calls("editMessageText")) == 2, timeout=20)
+    staff_calls = [(method, _plain(params.get("text", "").split("\n")[0])) for method, params in telegram.requests
+                   if method in ("sendMessage", "editMessageText") and params.get("chat_id") == STAFF_CHAT]
+    assert staff_calls == [
+        ("sendMessage", "🆕 Order #001 · NEW"),
+        ("editMessageText", "👍 Order #001 · ACCEPTED"),  # 429: retried after the pause...
+        ("sendMessage", f"🆕 Order {second.number} · NEW"),  # ...but the new orders go first
+        ("sendMessage", f"🆕 Order {third.number} · NEW"),
+        ("editMessageText", "👍 Order #001 · ACCEPTED"),
+    ]

@@ -98,9 +98,12 @@ async def test_purge_removes_exactly_the_old_conversations_and_events_and_no_ord
         report = await purge(db, settings, batch_size=2, now=NOW)
         for table, survivors in keep.items():
             assert await ids(db, table) == survivors, table
-        for table in ORDER_TABLES:
+        for table in ORDER_TABLES[:-1]:
             assert await ids(db, table) == set(orders[table]), table
-    assert report.counts == {"conversation_messages": 7, "conversations": 2, "agent_events": 3}
+        # delivered notifications are receipts: older than OUTBOX_RETENTION_DAYS (30) they go
+        assert await ids(db, "outbox") == {row_id for row_id, age in orders["outbox"].items() if abs(age) < 30}
+    assert report.counts == {"conversation_messages": 7, "conversations": 2, "agent_events": 3,
+                             "sent_notifications": 4}
     assert report.kept["orders"] == "no retention limit set"
 
 
@@ -111,10 +114,30 @@ async def test_orders_retention_when_set_removes_only_old_finished_orders_with_t
         await seed(db)
         orders = await seed_orders(db)
         report = await purge(db, settings, batch_size=1, now=NOW)
-        for table in ORDER_TABLES:
+        for table in ORDER_TABLES[:-1]:
             expected = {row_id for row_id, age in orders[table].items() if age < 2557}
             assert await ids(db, table) == expected, table
+        assert await ids(db, "outbox") == {row_id for row_id, age in orders["outbox"].items() if abs(age) < 30}
     assert report.counts["orders"] == 2  # the 4000-day completed and the 3000-day cancelled one
+    assert report.counts["sent_notifications"] == 2  # the rest of the delivered rows over 30 days
+
+
+async def test_old_sent_notifications_go_but_pending_ones_never_do(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, outbox_retention_days=7)
+    async with Database(settings.database_path) as db:
+        survivors, rows = set(), {}
+        for status in ("pending", "sending", "delivered", "skipped", "failed"):
+            for age in (400, 8, 6):
+                row_id = await db.execute(
+                    "INSERT INTO outbox(kind, chat_id, payload, status, next_attempt_at, created_at) "
+                    "VALUES ('message', 42, '{\"text\": \"Order #001 is ready\"}', ?, ?, ?)",
+                    (status, days_ago(age), days_ago(age)))
+                rows[row_id] = (status, age)
+                if status in ("pending", "sending") or age < 7:
+                    survivors.add(row_id)
+        report = await purge(db, settings, now=NOW)
+        assert await ids(db, "outbox") == survivors
+    assert report.counts["sent_notifications"] == 6  # delivered, skipped, failed at 400 and 8 days
 
 
 async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
@@ -177,11 +200,12 @@ async def test_purge_command_dry_run_then_purge(tmp_path: Path) -> None:
     code, out = await run_purge(["--json"], env)
     assert code == 0, out
     report = json.loads(out[out.index("{"):])
-    assert report["counts"] == {"conversation_messages": 7, "conversations": 2, "agent_events": 3}
+    assert report["counts"] == {"conversation_messages": 7, "conversations": 2, "agent_events": 3,
+                                "sent_notifications": 4}
     async with Database(path) as db:
         for table, survivors in keep.items():
             assert await ids(db, table) == survivors
-        for table in ORDER_TABLES:
+        for table in ORDER_TABLES[:-1]:
             assert await ids(db, table) == set(orders[table])
 
 

@@ -12,16 +12,18 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
+from bot.cache import Cache
 from bot.config import Settings
 from bot.knowledge.loader import load_menu
 from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
 from bot.semantic.guards import Reason
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
-from tests.helpers import ROOT, RedisServer
+from tests.helpers import ROOT, ManualClock, RedisServer
 
 MENU, _ = load_menu(ROOT / "data" / "menu.yaml")
 DEFAULTS = Settings.model_fields
+START = 1_700_000_000.0  # the cache's clock: entry times are epoch seconds
 
 
 @dataclass
@@ -34,14 +36,6 @@ class Ctx:
     prompt_version: str = "p1"
     menu_version: str | None = None
     model: str = "gpt-test"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -59,7 +53,7 @@ def make_cache(db: Database, embedder: SentenceTransformerEmbedder, clock: Calla
     }
     options.update(overrides)
     return SemanticCache(embedder=embedder, repo=SemanticCacheRepository(db), prompt_version=lambda: "p1",
-                         llm_model="gpt-test", menu=lambda: menu, clock=clock or Clock(), **options)
+                         llm_model="gpt-test", menu=lambda: menu, clock=clock or ManualClock(START), **options)
 
 
 @pytest.fixture
@@ -143,7 +137,7 @@ async def test_a_menu_change_drops_old_entries(cache: SemanticCache, tmp_path: P
 
 
 async def test_entries_survive_a_restart_and_expire(db: Database, embedder: SentenceTransformerEmbedder) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     first = make_cache(db, embedder, clock)
     await first.start()
     await first.store("What's the wifi password?", "flatwhite2024", Ctx())
@@ -161,7 +155,7 @@ async def test_entries_survive_a_restart_and_expire(db: Database, embedder: Sent
 async def test_size_is_bounded_least_recently_used_goes_first_and_faq_seeds_last(
     db: Database, embedder: SentenceTransformerEmbedder
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     cache = make_cache(db, embedder, clock, max_entries=3)
     await cache.start()
     await cache.store("Do you have high chairs?", "Yes", Ctx(), source="faq")
@@ -269,6 +263,35 @@ async def test_a_new_process_reads_what_others_shared_before_it_started(
         assert await b.lookup("where can i park", Ctx()) is not None
         await share_b.stop()
         await b.stop()
+
+
+async def test_clear_prefix_semantic_empties_every_process_and_sharing_goes_on(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+) -> None:
+    """The runbook's `clear-prefix semantic:` reaches each process's local copy, not only Redis."""
+    async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
+        a, b = make_cache(db_a, embedder), make_cache(db_b, embedder)
+        shares = [RedisShare(c, Redis.from_url(redis_server.url, socket_timeout=1), poll_seconds=0.05)
+                  for c in (a, b)]
+        keys = Cache(redis_server.url, warm_on_start=False, probe_interval=60.0)  # process a's cache service
+        keys.on_clear_prefix(a.on_cache_clear_prefix)
+        for part in (a, b, *shares, keys):
+            await part.start()
+        await wait_for(lambda: all(share.status()["state"] == "ok" for share in shares))
+        await a.store("Do you accept credit cards?", "Yes, all major cards.", Ctx())
+        await wait_for(lambda: b.status()["entries"] == 1)
+
+        await keys.clear_prefix("user:")  # another namespace: the semantic entries stay
+        assert a.status()["entries"] == 1
+        await keys.clear_prefix("semantic:")
+        assert a.status()["entries"] == 0
+        await wait_for(lambda: b.status()["entries"] == 0)
+        assert await b.lookup("do you take credit cards", Ctx()) is None
+
+        await b.store("Are dogs allowed?", "Dogs are welcome.", Ctx())  # sharing goes on after the clear
+        await wait_for(lambda: a.status()["entries"] == 1)
+        for part in (keys, *shares, a, b):
+            await part.stop()
 
 
 class ColdEmbedder:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
+from bot.voice.gate import STILL_LISTENING
 from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREADABLE
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
@@ -159,6 +160,57 @@ async def test_a_full_transcription_queue_answers_busy(
     finally:
         gated.gate.set()
         await transcriber.stop()
+
+
+async def test_one_customer_cannot_fill_the_shared_transcription_queue(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    """Two notes of one user at a time (a second one to add something is normal); a third waits its turn."""
+    gated = GatedModel(whisper.model)
+    settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=8)
+    transcriber = WhisperTranscriber(settings, model=gated)
+    try:
+        async with running_app(settings, Seams(transcriber=transcriber)) as app:
+            gate = app.services.voice_gate
+            assert gate is not None
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            assert await asyncio.to_thread(gated.entered.wait, 30)
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("lentil_soup.ogg"), duration=3)
+            await poll(lambda: transcriber.status().queue == 1)
+            third = telegram.send_voice(CUSTOMER_ID, fixture_bytes("cappuccino.ogg"), duration=4)
+            [refusal] = await telegram.wait_for_messages(CUSTOMER_ID)
+            # Someone else's note still gets a place in the queue.
+            telegram.send_voice(OTHER_USER, fixture_bytes("gluten_free.ogg"), duration=3)
+            await poll(lambda: transcriber.status().queue == 2)
+            gated.gate.set()
+            answers = await telegram.wait_for_messages(CUSTOMER_ID, 5, timeout=60)
+            other = await telegram.wait_for_messages(OTHER_USER, 2, timeout=60)
+            refused = dict(gate.refused)
+        assert refusal.text == STILL_LISTENING
+        assert third["message"]["voice"]["file_id"] not in telegram.downloads  # refused before the download
+        transcripts = [m.text for m in answers[1:] if m.text.startswith("🎤")]
+        assert len(transcripts) == 2 and "milk" in transcripts[0].lower() and "soup" in transcripts[1].lower()
+        assert other[0].text.startswith("🎤") and "gluten" in other[0].text.lower()
+        assert refused == {"pending": 1} and gate.pending == 0
+    finally:
+        gated.gate.set()
+        await transcriber.stop()
+
+
+async def test_voice_notes_over_the_per_user_rate_are_refused_without_downloading(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    settings = make_settings(tmp_path, telegram.url, voice_rate_limit_notes=1, voice_rate_limit_window_seconds=600)
+    async with running_app(settings, Seams(transcriber=whisper)):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+        await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+        second = telegram.send_voice(CUSTOMER_ID, fixture_bytes("lentil_soup.ogg"), duration=3)
+        [_, _, refusal] = await telegram.wait_for_messages(CUSTOMER_ID, 3)
+        telegram.send_voice(OTHER_USER, fixture_bytes("cappuccino.ogg"), duration=4)  # others are not limited
+        other = await telegram.wait_for_messages(OTHER_USER, 2, timeout=30)
+    assert refusal.text.startswith("That's a lot of voice notes") and "600 seconds" in refusal.text
+    assert second["message"]["voice"]["file_id"] not in telegram.downloads
+    assert other[0].text.startswith("🎤")
 
 
 async def poll(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.load.customers import Probe
 from bench.load.run import RunData
-from bot.ops.window import percentile
+from bot.percentiles import percentile
 
 CHAT_P95_TARGET_MS = 1500.0
 ERROR_RATE_TARGET = 0.02
@@ -125,15 +125,22 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
 
 def redis_hits(data: RunData) -> dict[str, Any]:
     hits = misses = activations = 0
+    by_namespace: dict[str, list[int]] = {}
     for life in data.lives:
         tiers = ((life["scrapes"].get("cache") or {}).get("stats") or {}).get("tiers") or {}
         redis = tiers.get("redis") or {}
         hits += int(redis.get("hits") or 0)
         misses += int(redis.get("misses") or 0)
+        for name, counts in (redis.get("namespaces") or {}).items():
+            totals = by_namespace.setdefault(name, [0, 0])
+            totals[0] += int(counts.get("hits") or 0)
+            totals[1] += int(counts.get("misses") or 0)
         fallback = ((life["scrapes"].get("cache") or {}).get("stats") or {}).get("fallback") or {}
         activations += int(fallback.get("activations") or 0)
+    namespaces = {name: {"hits": h, "misses": m, "hit_rate": _rate(h, h + m)}
+                  for name, (h, m) in sorted(by_namespace.items())}
     return {"hits": hits, "misses": misses, "hit_rate": _rate(hits, hits + misses),
-            "fallback_activations": activations}
+            "fallback_activations": activations, "namespaces": namespaces}
 
 
 def probe_rows(data: RunData) -> list[dict[str, Any]]:
@@ -382,7 +389,10 @@ def scenario_markdown(r: dict[str, Any]) -> str:
         f"{_pct(cache['frequent_questions']['semantic_after_exact'])} of the rest; paraphrases: semantic "
         f"{_pct(cache['paraphrases']['semantic'])}.",
         f"- Redis hit rate (bot's /api/cache): {_pct(redis['hit_rate'])} ({redis['hits']} hits, {redis['misses']} "
-        f"misses), fallback activations {redis['fallback_activations']}.",
+        f"misses; by namespace: "
+        + (", ".join(f"{name} {_pct(v['hit_rate'])} of {v['hits'] + v['misses']}"
+                     for name, v in redis.get("namespaces", {}).items()) or "not reported")
+        + f"), fallback activations {redis['fallback_activations']}.",
         f"- Memory (RSS of the bot): peak {mem['peak_mb']} MB; "
         + "; ".join(f"life {i + 1}: {life['after_warmup_mb']} → {life['end_mb']} MB, trend "
                     f"{life['trend_mb_per_min']} MB/min" for i, life in enumerate(mem["lives"])) + ".",

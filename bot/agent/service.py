@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.agent.breaker import CircuitBreaker
@@ -54,6 +54,14 @@ class AgentReply:
     tokens_out: int = 0
     error_class: str | None = None
     tool_calls: int = 0
+
+    def event(self, user_id: int, kind: str) -> AgentEvent:
+        """The row `agent_events` keeps of this reply: everything but the answer's text."""
+        return AgentEvent(
+            user_id=user_id, kind=kind, latency_ms=self.latency_ms, source=self.source, model=self.model,
+            prompt_version=self.prompt_version, tokens_in=self.tokens_in, tokens_out=self.tokens_out,
+            error_class=self.error_class, tool_calls=self.tool_calls,
+        )
 
 
 @dataclass
@@ -265,19 +273,14 @@ class Agent:
             await self.dialogs.append_turn(user_id, idle_seconds, question, reply.answer)
         except Exception:
             log.exception("could not record the dialog turn")
+        event = reply.event(user_id, kind)
         try:
-            await self.events.record(AgentEvent(
-                user_id=user_id, kind=kind, latency_ms=reply.latency_ms, source=reply.source, model=reply.model,
-                prompt_version=reply.prompt_version, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out,
-                error_class=reply.error_class, tool_calls=reply.tool_calls,
-            ))
+            await self.events.record(event)
         except Exception:
             log.exception("could not record the agent event")
         if self.metrics is not None:
             self.metrics.record_turn(kind, reply.source, reply.latency_ms / 1000, reply.error_class)
-        fields = {"user_id": user_id, "kind": kind, "source": reply.source, "latency_ms": reply.latency_ms,
-                  "prompt_version": reply.prompt_version, "model": reply.model, "tokens_in": reply.tokens_in,
-                  "tokens_out": reply.tokens_out, "error_class": reply.error_class, "tool_calls": reply.tool_calls}
+        fields = {k: v for k, v in asdict(event).items() if k not in ("id", "created_at")}
         log.info("agent turn %s", kv(user=user_id, kind=kind, source=reply.source, latency_ms=reply.latency_ms,
                                       prompt_version=reply.prompt_version, tokens_in=reply.tokens_in,
                                       tokens_out=reply.tokens_out, error=reply.error_class or "-",

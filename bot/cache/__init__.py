@@ -19,8 +19,8 @@ from storage.users import UserRepository
 __all__ = ["CRITICAL", "MENU", "Cache", "KnowledgeCache", "ProfileCache", "build_cache", "keys"]
 
 
-def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> Cache:
-    """The cache from settings, with the warmers it owns: profiles, menu and cafe facts."""
+def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> tuple[Cache, ProfileCache]:
+    """The cache from settings, with the warmers it owns (profiles, menu and cafe facts), and the profile reader."""
     cache = Cache(
         settings.redis_url,
         memory_max_entries=settings.cache_memory_max_entries,
@@ -29,5 +29,6 @@ def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeB
         local_ttl=settings.cache_local_ttl_seconds,
     )
     KnowledgeCache(cache, knowledge).register()
-    cache.warmers.register("user-profiles", {CRITICAL}, ProfileCache(cache, users).warm)
-    return cache
+    profiles = ProfileCache(cache, users)
+    cache.warmers.register("user-profiles", {CRITICAL}, profiles.warm)
+    return cache, profiles

@@ -1,12 +1,17 @@
 """Customer profiles in the cache: `user:profile:<telegram id>`, loaded from the users table.
 
-The profile holds what rarely changes (names, language, first seen); activity
-times stay in the database. Features that personalise answers read it through
-`ProfileCache.get`; the "critical" warmup writes the recently active users' ones.
+The profile holds what rarely changes (names, language, first seen) and when the
+database last heard the customer was active. Every update passes through `seen()`:
+one cache read, and a database write only on first sight, when the name or language
+changed, or once every SEEN_WRITE_SECONDS — not one write per message, which under
+load would queue every customer's update behind SQLite's single writer. Features that
+name or personalise read `get()`; the "critical" warmup writes the recently active
+users' profiles.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +20,7 @@ from bot.cache.service import Cache
 from storage.users import User, UserRepository
 
 PROFILE_TTL_SECONDS = 6 * 3600.0
+SEEN_WRITE_SECONDS = 300.0  # users.last_seen_at is accurate to this (it feeds the "recently active" warmup)
 RECENT_SECONDS = 24 * 3600.0  # "recently active": seen in the last day
 RECENT_LIMIT = 500
 
@@ -40,6 +46,25 @@ class ProfileCache:
             return profile_of(user) if user else None
 
         return await self.cache.get_or_load(keys.user_profile(user_id), load, PROFILE_TTL_SECONDS)
+
+    async def seen(self, user_id: int, username: str | None, first_name: str | None,
+                   language_code: str | None) -> None:
+        """The customer is active now: write through to the database only when that adds something."""
+        key = keys.user_profile(user_id)
+        cached = await self.cache.get(key)
+        at = time.time()
+        if (isinstance(cached, dict) and cached.get("username") == username
+                and cached.get("first_name") == first_name and cached.get("language_code") == language_code
+                and at - float(cached.get("seen_written_at") or 0) < SEEN_WRITE_SECONDS):
+            return
+        await self.users.touch(user_id, username, first_name, language_code)
+        created_at = cached.get("created_at") if isinstance(cached, dict) else None
+        if created_at is None:
+            user = await self.users.get(user_id)
+            created_at = user.created_at if user else at
+        profile = {"id": user_id, "username": username, "first_name": first_name, "language_code": language_code,
+                   "created_at": created_at, "seen_written_at": at}
+        await self.cache.set(key, profile, PROFILE_TTL_SECONDS)
 
     async def warm(self) -> int:
         """Write the profiles of the users seen in the last day (the warmer of the "critical" group)."""

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[Any]]
 StatsProvider = Callable[[], dict[str, Any]]
+ClearListener = Callable[[str], Awaitable[int]]  # prefix -> entries it removed itself
 
 REDIS_HIT_RATE_SLO = 0.8
 RESERVED_STATS = frozenset({"backend", "available", "redis", "fallback", "tiers", "slo", "warmup"})
@@ -66,6 +67,7 @@ class Cache:
     ) -> None:
         self.warmers = WarmerRegistry()
         self.stats_providers: dict[str, StatsProvider] = {}
+        self._clear_listeners: list[ClearListener] = []
         self.warm_on_start = warm_on_start
         self.tiers = {"memory": TierStats(), "redis": TierStats(), "database": TierStats()}
         self._memory = MemoryTier(memory_max_entries)
@@ -129,6 +131,9 @@ class Cache:
                     self._redis_state = "ok"
                     log.info("cache backend: Redis")
                 self._probe = asyncio.create_task(self._probe_loop(), name="cache-redis-probe")
+
+    async def after_start(self) -> None:
+        """The startup warmup, in the background, once the services its warmers read are running."""
         if self.warm_on_start:
             self._spawn(self.warmup(CRITICAL), "cache-warmup-startup")
 
@@ -151,17 +156,17 @@ class Cache:
             if not isinstance(raw, _Failed):
                 stats.observe(time.perf_counter() - t0)
                 if raw is None:
-                    stats.misses += 1
+                    stats.lookup(key, hit=False)
                     return None
                 try:
                     version, expires, data = decode(raw)
                     value = json.loads(data)
                 except ValueError:
                     stats.errors += 1
-                    stats.misses += 1
+                    stats.lookup(key, hit=False)
                     log.warning("cache key %r holds a value this cache did not write; treated as a miss", key)
                     return None
-                stats.hits += 1
+                stats.lookup(key, hit=True)
                 self._memory.put(key, self._entry(data, version, expires))
                 return value
         return self._memory_get(key)
@@ -221,7 +226,14 @@ class Cache:
             self._tombstones.append((prefix, self._next_version()))
             self._count_fallback("clear_prefix")
         log.info("cache: cleared %d keys under %r", len(removed), prefix)
+        for listener in self._clear_listeners:
+            await listener(prefix)
         return len(removed)
+
+    def on_clear_prefix(self, listener: ClearListener) -> None:
+        """Called after every clear-prefix: a feature with its own copies of keys under a prefix
+        (the semantic cache's per-process index) forgets them too."""
+        self._clear_listeners.append(listener)
 
     async def get_or_load(self, key: str, loader: Loader, ttl: float | None = None) -> Any | None:
         """The cached value, or the loader's (stored with `ttl`); concurrent misses share one load."""

@@ -6,20 +6,14 @@ describe how the tier behaves now, not averaged over the process's lifetime.
 
 from __future__ import annotations
 
-import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.cache.keys import namespace_of
+from bot.percentiles import latency_summary
+
 LATENCY_SAMPLES = 2048
-
-
-def percentile(samples: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of already sorted samples (None when there are none)."""
-    if not samples:
-        return None
-    rank = max(0, min(len(samples) - 1, math.ceil(q / 100 * len(samples)) - 1))
-    return samples[rank]
 
 
 def hit_rate(hits: int, misses: int) -> float | None:
@@ -33,21 +27,33 @@ class TierStats:
     misses: int = 0
     errors: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    # (namespace, hit) -> lookups: the exact answer cache misses on every new question by
+    # nature, while profile and menu reads should nearly always hit; one rate hides which is which
+    by_namespace: Counter[tuple[str, bool]] = field(default_factory=Counter)
 
     def observe(self, seconds: float) -> None:
         self.latency_ms.append(seconds * 1000)
 
+    def lookup(self, key: str, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        self.by_namespace[(namespace_of(key), hit)] += 1
+
     def as_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.latency_ms)
-        p50, p95 = percentile(ordered, 50), percentile(ordered, 95)
-        return {
+        out: dict[str, Any] = {
             "hits": self.hits,
             "misses": self.misses,
             "hit_rate": hit_rate(self.hits, self.misses),
             "errors": self.errors,
-            "latency_ms": {
-                "p50": None if p50 is None else round(p50, 3),
-                "p95": None if p95 is None else round(p95, 3),
-                "samples": len(ordered),
-            },
+            "latency_ms": latency_summary(self.latency_ms, digits=3),
         }
+        if self.by_namespace:
+            names = sorted({name for name, _ in self.by_namespace})
+            out["namespaces"] = {
+                name: {"hits": self.by_namespace[(name, True)], "misses": self.by_namespace[(name, False)],
+                       "hit_rate": hit_rate(self.by_namespace[(name, True)], self.by_namespace[(name, False)])}
+                for name in names
+            }
+        return out

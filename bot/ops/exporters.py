@@ -69,6 +69,15 @@ def transcriber_families(transcriber: Any) -> Iterable[Metric]:
     yield _gauge("bot_whisper_loaded", "1 when the Whisper model is loaded", 1 if status.loaded else 0)
 
 
+def voice_gate_families(gate: Any) -> Iterable[Metric]:
+    refused = CounterMetricFamily("bot_voice_notes_refused", "Voice notes turned away per user before "
+                                  "transcription (pending: too many at once; rate: too many a minute)",
+                                  labels=["reason"])
+    for reason in ("pending", "rate"):
+        refused.add_metric([reason], gate.refused[reason])
+    yield refused
+
+
 def breaker_families(agent: Any) -> Iterable[Metric]:
     breaker = getattr(agent, "breaker", None)
     if breaker is None:
@@ -124,6 +133,8 @@ def install(metrics: Metrics, services: Any) -> None:
         metrics.register_callback("semantic", lambda: semantic_families(services.semantic))
     if getattr(services, "agent", None) is not None:
         metrics.register_callback("openai_breaker", lambda: breaker_families(services.agent))
+    if getattr(services, "voice_gate", None) is not None:
+        metrics.register_callback("voice_gate", lambda: voice_gate_families(services.voice_gate))
     if getattr(services, "retention", None) is not None:
         metrics.register_callback("retention", lambda: retention_families(services.retention))
     # The transcriber may be attached after this runs (tests hand one in): read it at scrape time.

@@ -5,6 +5,10 @@
 - orders: kept forever (business and accounting records) unless ORDERS_RETENTION_DAYS is
   set; then only finished orders (completed or cancelled) last changed before the cutoff
   go, together with their items, status history and outbox rows.
+- sent notifications (outbox rows delivered, skipped or failed): older than
+  OUTBOX_RETENTION_DAYS (30). They are delivery receipts holding a copy of the message
+  text; the order keeps its staff card's message id and its status history itself.
+  Pending and in-flight rows are never touched.
 
 Deletes run in batches of `batch_size` rows, each its own short write transaction, with
 the event loop given back in between, so a purge of millions of rows never holds the
@@ -56,6 +60,8 @@ RULES: tuple[Rule, ...] = (
     Rule("orders", "orders", "updated_at", lambda s: s.orders_retention_days,
          condition="status IN ('completed', 'cancelled')",
          children=(("order_items", "order_id"), ("order_status_history", "order_id"), ("outbox", "order_id"))),
+    Rule("sent_notifications", "outbox", "created_at", lambda s: s.outbox_retention_days,
+         condition="status IN ('delivered', 'skipped', 'failed')"),
 )
 
 
@@ -190,5 +196,6 @@ class RetentionJob:
             "last": self.last_report.as_dict() if self.last_report else None,
             "policy": kv(conversations_days=self._settings.conversations_retention_days,
                          events_days=self._settings.events_retention_days,
-                         orders_days=self._settings.orders_retention_days or "keep"),
+                         orders_days=self._settings.orders_retention_days or "keep",
+                         sent_notifications_days=self._settings.outbox_retention_days),
         }

@@ -10,22 +10,15 @@ under any load.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.percentiles import percentile
+
 WINDOW_SECONDS = 300.0
 MAX_SAMPLES = 100_000
-
-
-def percentile(ordered: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values: the smallest value with at least q% at or below it."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 @dataclass(frozen=True, slots=True)

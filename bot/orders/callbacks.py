@@ -61,7 +61,15 @@ class StaffBackCb(CallbackData, prefix="ob"):
     order: int = Field(ge=1)
 
 
-PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, StaffCb, StaffBackCb))
+class CustomerOrderCb(CallbackData, prefix="ou"):
+    """The customer's own order: ask to cancel, confirm the cancel, or keep it."""
+
+    order: int = Field(ge=1)
+    action: Literal["cancel", "sure", "keep"]
+
+
+PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, StaffCb, StaffBackCb,
+                                            CustomerOrderCb))
 
 
 def is_ordering_button(data: str | None) -> bool:

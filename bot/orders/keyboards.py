@@ -8,7 +8,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.knowledge import Category, Menu, MenuItem
-from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, MenuCb, StaffBackCb, StaffCb
+from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, MenuCb, StaffBackCb, StaffCb
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
 from bot.orders.texts import STATUS_BUTTON
 
@@ -135,6 +135,23 @@ def staff_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
     kb.button(text="❌ Yes, cancel the order", callback_data=StaffCb(order=order.id, to=OrderStatus.CANCELLED,
                                                                     sure=True))
     kb.button(text="« Back", callback_data=StaffBackCb(order=order.id))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def customer_order(order: Order) -> InlineKeyboardMarkup | None:
+    """Under "Order #007 placed": the customer may cancel until the cafe accepts the order."""
+    if order.status is not OrderStatus.NEW:
+        return None
+    kb = InlineKeyboardBuilder()
+    kb.button(text="✖ Cancel order", callback_data=CustomerOrderCb(order=order.id, action="cancel"))
+    return kb.as_markup()
+
+
+def customer_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=f"❌ Yes, cancel {order.number}", callback_data=CustomerOrderCb(order=order.id, action="sure"))
+    kb.button(text="« Keep it", callback_data=CustomerOrderCb(order=order.id, action="keep"))
     kb.adjust(2)
     return kb.as_markup()
 

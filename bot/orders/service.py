@@ -40,7 +40,7 @@ from bot.orders.models import (
     can_transition,
 )
 from bot.orders.pickup import ASAP, cafe_zone, local_now, validate_pickup
-from bot.outbox import Outbox, OutboxRow, Outgoing
+from bot.outbox import NORMAL, URGENT, Outbox, OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
 from storage.db import Database
 from storage.orders import OrderRepository
@@ -261,7 +261,7 @@ class OrderService:
                 staff_chat_id=self._settings.staff_chat_id, lines=lines, changed_by_name=name,
             )
             await self.repo.clear_cart(tx, user_id)
-            await self._notify_staff(tx, order_id)
+            await self._notify_staff(tx, order_id, new=True)
             order = await self.repo.get(order_id, tx)
         assert order is not None
         log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents", order.number, order.id, user_id,
@@ -275,21 +275,32 @@ class OrderService:
         name = user.first_name or f"user {user_id}"
         return f"{name} (@{user.username})" if user.username else name
 
-    async def _notify_staff(self, tx: aiosqlite.Connection, order_id: int) -> None:
+    async def _notify_staff(self, tx: aiosqlite.Connection, order_id: int, *, new: bool = False) -> None:
+        """Queue the order's staff card: a new order's first card goes ahead of edits of older cards.
+
+        Telegram lets a bot send about 20 messages a minute to a group; in a rush the
+        kitchen must learn about new orders first, while a card edit (the staff member
+        who pressed already saw the change confirmed) can wait, and coalesces: one pending
+        row per order renders the latest state when it is delivered.
+        """
         staff_chat = self._settings.staff_chat_id
         if staff_chat is None:
             log.warning("STAFF_CHAT_ID is not set: order id %s is not sent to staff", order_id)
             return
         await self._outbox.add(tx, kind=ORDER_CARD, chat_id=staff_chat, payload={"order_id": order_id},
-                               order_id=order_id, dedupe_key=f"card:{order_id}")
+                               order_id=order_id, dedupe_key=f"card:{order_id}", priority=URGENT if new else NORMAL)
 
     # --- staff -------------------------------------------------------------------------------
     async def get(self, order_id: int) -> Order | None:
         return await self.repo.get(order_id)
 
-    async def transition(self, order_id: int, target: OrderStatus, by: int | None, by_name: str) -> Order:
-        """Move the order one step; the staff card is re-rendered and the customer told, through the outbox."""
-        order = await self.repo.get(order_id)
+    async def transition(self, order_id: int, target: OrderStatus, by: int | None, by_name: str,
+                         *, expect: Order | None = None, tell_customer: bool = True) -> Order:
+        """Move the order one step; the staff card is re-rendered and the customer told, through the outbox.
+
+        `expect`: the order as the caller checked it; the change only happens from that status.
+        """
+        order = expect or await self.repo.get(order_id)
         if order is None:
             raise OrderError("This order doesn't exist.")
         if not can_transition(order.status, target):
@@ -300,10 +311,30 @@ class OrderService:
             await self._notify_staff(tx, order_id)
             changed = await self.repo.get(order_id, tx)
             assert changed is not None
-            await self._outbox.add(tx, kind="message", chat_id=changed.chat_id,
-                                   payload={"text": texts.customer_status(changed)}, order_id=order_id)
+            if tell_customer:
+                await self._outbox.add(tx, kind="message", chat_id=changed.chat_id,
+                                       payload={"text": texts.customer_status(changed)}, order_id=order_id)
         log.info("order %s (id %s): %s → %s by %s", order.number, order_id, order.status.value, target.value, by)
         return changed
+
+    async def customer_order(self, user_id: int, order_id: int) -> Order:
+        """The presser's own order; anyone else's (a forged button) is refused like a missing one."""
+        order = await self.repo.get(order_id)
+        if order is None or order.user_id != user_id:
+            raise OrderError("This isn't one of your orders. See /orders for yours.")
+        return order
+
+    async def cancel_by_customer(self, user_id: int, order_id: int, by_name: str) -> Order:
+        """Customers may cancel until the cafe accepts; later only staff can (the kitchen may have started)."""
+        order = await self.customer_order(user_id, order_id)
+        if order.status is not OrderStatus.NEW:
+            raise OrderError(texts.too_late_to_cancel(order, self.cafe.phone))
+        try:
+            return await self.transition(order_id, OrderStatus.CANCELLED, user_id, f"{by_name} (customer)",
+                                         expect=order, tell_customer=False)
+        except OrderError:  # staff pressed Accept at the same moment: say what it is now
+            now = await self.customer_order(user_id, order_id)
+            raise OrderError(texts.too_late_to_cancel(now, self.cafe.phone)) from None
 
     async def open_orders(self) -> list[Order]:
         ids = await self.repo.list_ids(statuses=OPEN_STATUSES)

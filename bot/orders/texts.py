@@ -121,7 +121,22 @@ def order_line(order: Order, line: OrderLine) -> str:
 def placed(order: Order) -> str:
     return (f"✅ <b>Order {order.number} placed</b> — {order_price(order, order.total_cents)}, "
             f"pickup {describe(order.pickup)}.\n"
-            "We'll message you here when the cafe accepts it and when it's ready.")
+            "We'll message you here when the cafe accepts it and when it's ready."
+            + (" You can cancel it until then." if order.status is OrderStatus.NEW else ""))
+
+
+def cancelled_by_customer(order: Order) -> str:
+    return (f"❌ <b>Order {order.number} cancelled</b> at your request — nothing to pay. "
+            "Order again any time with /menu.")
+
+
+def too_late_to_cancel(order: Order, phone: str) -> str:
+    if order.status is OrderStatus.CANCELLED:
+        return f"Order {order.number} is already cancelled."
+    if order.status is OrderStatus.COMPLETED:
+        return f"Order {order.number} is already picked up."
+    call = f" please call us on {phone}" if phone else " please ask at the counter"
+    return f"The cafe has already {order.status.value} order {order.number}. To change it,{call}."
 
 
 def customer_status(order: Order) -> str:

@@ -7,8 +7,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 
 async def show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None,
-               notice: str | None = None) -> None:
-    """Edit the message the button sits on (or send a new one if it can't be edited), then answer the press."""
+               notice: str | None = None, alert: bool = False) -> None:
+    """Edit the message the button sits on (or send a new one if it can't be edited), then answer the press.
+
+    `alert`: the notice is something the presser must read (a refusal), not a passing toast.
+    """
     message = callback.message
     if isinstance(message, Message):
         try:
@@ -18,7 +21,7 @@ async def show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup 
                 await message.answer(text, reply_markup=markup)
     elif callback.bot is not None:
         await callback.bot.send_message(callback.from_user.id, text, reply_markup=markup)
-    await callback.answer(notice)
+    await callback.answer(notice, show_alert=alert or None)
 
 
 def person(user: User) -> str:

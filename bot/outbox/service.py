@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.outbox.errors import Outcome, Verdict, classify
 from bot.outbox.ratelimit import ChatRateLimiter
 from storage.db import Database
-from storage.outbox import OutboxRepository, OutboxRow, OutboxStats
+from storage.outbox import NORMAL, OutboxRepository, OutboxRow, OutboxStats
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,15 @@ class Outbox:
     # --- producing -------------------------------------------------------------------------
     async def add(
         self, tx: aiosqlite.Connection, *, kind: str, chat_id: int, payload: dict[str, Any],
-        order_id: int | None = None, dedupe_key: str | None = None,
+        order_id: int | None = None, dedupe_key: str | None = None, priority: int = NORMAL,
     ) -> int:
-        """Write a notification inside the caller's transaction; the worker delivers it after commit."""
+        """Write a notification inside the caller's transaction; the worker delivers it after commit.
+
+        `priority=URGENT` puts it ahead of the chat's normal rows (see OutboxRepository.due).
+        """
         status = "pending" if self.enabled else "skipped"
         row_id = await self.repo.add(tx, kind=kind, chat_id=chat_id, payload=payload, order_id=order_id,
-                                     dedupe_key=dedupe_key, status=status)
+                                     dedupe_key=dedupe_key, status=status, priority=priority)
         if status == "skipped":
             log.info("telegram disabled (BOT_MODE=off or TELEGRAM_BOT_TOKEN unset): notification #%s to chat %s "
                      "skipped", row_id, chat_id)

@@ -71,5 +71,6 @@ def build_semantic_cache(
             from bot.cache import CRITICAL
 
             cache.add_stats_provider("semantic", semantic.status)
+            cache.on_clear_prefix(semantic.on_cache_clear_prefix)
             cache.warmers.register("faq-seeds", {CRITICAL}, FaqWarmer(semantic, agent, knowledge, settings).warm)
     return semantic, components

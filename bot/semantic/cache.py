@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bot.cache.keys import SEMANTIC as SEMANTIC_PREFIX
 from bot.semantic.embedder import Embedder
 from bot.semantic.entities import Analysis, Lexicon
 from bot.semantic.guards import Reason, ctx_flags, pair_rule, question_rule
@@ -296,6 +297,18 @@ class SemanticCache:
         if not local_only and self.shared is not None:
             await self.shared.clear()
         return count
+
+    async def on_cache_clear_prefix(self, prefix: str) -> int:
+        """An operator's clear-prefix that covers `semantic:` also empties every process's local index.
+
+        Runs after the cache deleted the keys (the shared stream among them), so the clear
+        marker `clear()` posts starts a fresh stream that the other processes then read.
+        """
+        if not (SEMANTIC_PREFIX.startswith(prefix) or prefix.startswith(SEMANTIC_PREFIX)):
+            return 0
+        removed = await self.clear()
+        log.info("semantic cache: clear-prefix %r removed %d local entries in every process", prefix, removed)
+        return removed
 
     def has(self, question: str, ctx: Any = None) -> bool:
         """Whether exactly this question (normalised) is stored, for the generation `ctx` names."""

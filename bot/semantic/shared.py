@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from bot.cache.keys import SEMANTIC as PREFIX
 from bot.semantic.cache import SemanticCache
 from storage.semantic import Generation, StoredEntry
 
 log = logging.getLogger(__name__)
 
-PREFIX = "semantic:"
 PENDING_MAX = 1000
 READ_BATCH = 500
 CLEAR = "clear"

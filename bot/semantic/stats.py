@@ -6,12 +6,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.cache.stats import LATENCY_SAMPLES, percentile
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    value = percentile(ordered, q)
-    return None if value is None else round(value, 2)
+from bot.cache.stats import LATENCY_SAMPLES, hit_rate
+from bot.percentiles import latency_summary
 
 
 @dataclass
@@ -33,19 +29,18 @@ class SemanticStats:
         self.latency_ms.append(seconds * 1000)
 
     def as_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.latency_ms)
-        p50, p95 = _percentile(ordered, 50), _percentile(ordered, 95)
+        latency = latency_summary(self.latency_ms, digits=2)
         guards = self.bypassed + self.rejections
         return {
             "lookups": self.lookups,
             "hits": self.hits,
             "misses": self.misses,
-            "hit_rate": round(self.hits / self.lookups, 4) if self.lookups else None,
-            "latency_p50_ms": p50,
-            "latency_p95_ms": p95,
+            "hit_rate": hit_rate(self.hits, self.lookups - self.hits),
+            "latency_p50_ms": latency["p50"],
+            "latency_p95_ms": latency["p95"],
             # one line for /cache: which rule kept how many questions from the shared cache
             "guards": ", ".join(f"{k} {v}" for k, v in sorted(guards.items())) or "none",
-            "latency_ms": {"p50": p50, "p95": p95, "samples": len(ordered)},
+            "latency_ms": latency,
             "bypassed": dict(sorted(self.bypassed.items())),
             "rejections": dict(sorted(self.rejections.items())),
             "stores": self.stores,

@@ -1,0 +1,83 @@
+"""A per-user gate in front of transcription.
+
+Listening is the most expensive thing a customer can ask for: a Whisper worker for
+up to seconds per note, from a small pool that every customer shares. The text rate
+limit only applies after a note has been transcribed, so without this gate one user
+sending a burst of notes would fill the shared queue and everyone else would hear
+"busy". The gate answers before anything is downloaded: at most
+`MAX_PENDING_PER_USER` notes of one user at a time (a second note to add something is
+normal, a third waits) and at most VOICE_RATE_LIMIT_NOTES per
+VOICE_RATE_LIMIT_WINDOW_SECONDS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Message, TelegramObject
+
+from bot.config import Settings
+from bot.ratelimit import SlidingWindowLimiter
+
+MAX_PENDING_PER_USER = 2  # being transcribed or waiting for a worker
+
+STILL_LISTENING = ("I'm still listening to your earlier voice notes — please wait for my answer before "
+                   "sending more.")
+TOO_MANY = "That's a lot of voice notes 🙂 Please wait {wait} seconds, or type your question."
+
+
+class VoiceGate:
+    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
+        kwargs = {"clock": clock} if clock is not None else {}
+        self.limiter = SlidingWindowLimiter(settings.voice_rate_limit_notes,
+                                            settings.voice_rate_limit_window_seconds, **kwargs)
+        self._pending: Counter[int] = Counter()
+        self.refused: Counter[str] = Counter()  # reason -> notes turned away (for /metrics)
+
+    def admit(self, user_id: int) -> tuple[bool, str | None]:
+        """(admitted, what to say instead). A refusal in a burst is answered once, then silently."""
+        if self._pending[user_id] >= MAX_PENDING_PER_USER:
+            self.refused["pending"] += 1
+            return False, STILL_LISTENING
+        decision = self.limiter.check(user_id)
+        if not decision.allowed:
+            self.refused["rate"] += 1
+            return False, TOO_MANY.format(wait=max(1, math.ceil(decision.retry_after))) if decision.first_refusal \
+                else None
+        self._pending[user_id] += 1
+        return True, None
+
+    def release(self, user_id: int) -> None:
+        self._pending[user_id] -= 1
+        if self._pending[user_id] <= 0:
+            del self._pending[user_id]
+
+    @property
+    def pending(self) -> int:
+        return sum(self._pending.values())
+
+
+class VoiceGateMiddleware(BaseMiddleware):
+    """Inner middleware on the voice router: runs only for media its filters took."""
+
+    async def __call__(
+        self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        gate: VoiceGate | None = data.get("voice_gate")
+        if gate is None or not isinstance(event, Message):
+            return await handler(event, data)
+        user_id = event.from_user.id if event.from_user else event.chat.id
+        admitted, answer = gate.admit(user_id)
+        if not admitted:
+            if answer:
+                await event.answer(answer)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            gate.release(user_id)
