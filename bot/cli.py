@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,26 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.bot_mode != "off" and settings.telegram_bot_token is None:
         raise ConfigError("TELEGRAM_BOT_TOKEN: required to run the bot (or set BOT_MODE=off to run without Telegram)")
+    preload_model_libraries(settings)
     asyncio.run(Application(settings).run_until_stopped())
     return 0
+
+
+def preload_model_libraries(settings: Settings) -> None:
+    """Import the speech and embedding libraries before the event loop starts.
+
+    The models load on worker threads once the bot runs, but importing torch and
+    transformers executes seconds of Python that holds the GIL, and on a worker thread
+    that stalls the event loop: a second after start, Redis reads ran past their 0.2 s
+    timeout and every deploy logged a false "Redis unavailable". Before the loop the
+    same seconds only delay start-up.
+    """
+    started = time.perf_counter()
+    import faster_whisper  # noqa: F401
+
+    if settings.semantic_cache_enabled:
+        import sentence_transformers  # noqa: F401
+    log.info("model libraries imported in %.1f s", time.perf_counter() - started)
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,7 +6,8 @@ length, a per-user rate limit answered politely, and one request in flight per u
 message sent while the previous one is being answered waits its turn, with a short
 notice). While the agent works the chat shows "typing…". The answer is escaped for HTML
 parse mode (model text is never markup), split into Telegram-sized messages at paragraph
-or sentence boundaries, and a 429 from Telegram is waited out instead of losing the reply.
+or sentence boundaries; a 429 from Telegram is waited out by the bot's session
+(bot/telegram.py) instead of losing the reply.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Message
 
 from bot.agent import Agent
@@ -31,7 +32,6 @@ from bot.text import escape, split_message
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_PER_USER = 1  # messages waiting behind the one being answered
-MAX_TELEGRAM_RETRY_WAIT = 30.0
 TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
 
 
@@ -86,27 +86,18 @@ class Conversation:
                 self._slots.pop(user_id, None)
 
     async def send(self, message: Message, text: str) -> None:
-        """Send plain text safely: escaped, split under 4096 characters, 429s waited out."""
+        """Send plain text safely: escaped, split under 4096 characters (the bot session waits out 429s)."""
         for part in split_message(text):
             await self._send_part(message, part)
 
     async def _send_part(self, message: Message, part: str) -> None:
-        html = render_html(part)
-        for _ in range(3):
-            try:
-                await message.answer(html)
-                return
-            except TelegramRetryAfter as exc:
-                wait = min(float(exc.retry_after), MAX_TELEGRAM_RETRY_WAIT)
-                log.warning("Telegram asked to slow down; waiting %.0fs", wait)
-                await asyncio.sleep(wait)
-            except TelegramBadRequest as exc:
-                if "parse entities" not in str(exc):
-                    raise
-                log.error("Telegram rejected our HTML (%s); sending as plain text", exc)
-                await message.answer(part, parse_mode=None)
-                return
-        await message.answer(html)
+        try:
+            await message.answer(render_html(part))
+        except TelegramBadRequest as exc:
+            if "parse entities" not in str(exc):
+                raise
+            log.error("Telegram rejected our HTML (%s); sending as plain text", exc)
+            await message.answer(part, parse_mode=None)
 
 
 @contextlib.asynccontextmanager

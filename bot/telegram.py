@@ -7,14 +7,57 @@ can also hand in their own aiogram `BaseSession`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextvars import ContextVar
+from typing import Any
+
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response
 
 from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Set while the outbox delivers: it has its own answer to a 429 (pause that chat, reschedule
+# the row, deliver other chats meanwhile) and must not be held up waiting inside the call.
+OUTBOX_DELIVERY: ContextVar[bool] = ContextVar("outbox_delivery", default=False)
+MAX_RETRY_AFTER_SECONDS = 30.0  # a longer flood wait is not worth keeping a customer's reply waiting for
+MAX_RETRIES = 3
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """Every reply the bot makes waits out Telegram's flood control (429 `retry_after`) and is sent.
+
+    Found by the load benchmark: with 429s on 30 % of sends, /menu pages, button pages and
+    even "Order #007 placed" were lost when the handler's one call was refused — the order
+    existed but the customer never saw it. Handlers make their calls once; this makes
+    each of them wait as long as Telegram asks (up to MAX_RETRY_AFTER_SECONDS, MAX_RETRIES
+    times) instead of each handler needing its own loop.
+    """
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Response[Any]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                attempt += 1
+                if (OUTBOX_DELIVERY.get() or isinstance(method, GetUpdates) or attempt > MAX_RETRIES
+                        or exc.retry_after > MAX_RETRY_AFTER_SECONDS):
+                    raise
+                log.warning("Telegram flood control on %s: waiting %s s (attempt %d)",
+                            type(method).__name__, exc.retry_after, attempt)
+                await asyncio.sleep(exc.retry_after)
 
 
 def api_server(base_url: str) -> TelegramAPIServer:
@@ -25,6 +68,8 @@ def api_server(base_url: str) -> TelegramAPIServer:
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=api_server(settings.telegram_api_url), timeout=60)
+    if not any(isinstance(m, RetryAfterMiddleware) for m in session.middleware):
+        session.middleware(RetryAfterMiddleware())
     return Bot(
         token=settings.bot_token,
         session=session,

@@ -112,3 +112,20 @@ def test_cafe_facts_and_policies(offline: OfflineAnswerer, question: str, needle
 def test_an_unrecognised_question_gets_none(offline: OfflineAnswerer) -> None:
     assert offline.answer("What is the capital of France?") is None
     assert offline.answer("   ") is None
+
+
+@pytest.mark.parametrize("question", [
+    "I'd like to order 2 flat whites please", "Can I get a cappuccino?", "I'll have the red lentil soup",
+])
+def test_an_order_in_words_is_pointed_to_the_buttons_that_work_without_the_model(
+    offline: OfflineAnswerer, question: str
+) -> None:
+    answer = offline.answer(question)
+    assert answer is not None and "/menu" in answer and "/cart" in answer and "can't take orders in words" in answer
+
+
+@pytest.mark.parametrize("question", ["How much is a flat white?", "Is the lentil soup vegan?",
+                                      "Can I have the carrot cake if I'm allergic to nuts? Does it contain nuts?"])
+def test_questions_about_an_item_are_still_answered_about_the_item(offline: OfflineAnswerer, question: str) -> None:
+    answer = offline.answer(question)
+    assert answer is not None and "can't take orders" not in answer and "Allergens" in answer

@@ -183,6 +183,25 @@ async def test_redis_dying_opens_the_breaker_once_and_recovery_closes_it(
         assert cache.stats()["fallback"]["pending_reconcile"] == 0
 
 
+async def test_after_recovery_old_pooled_connections_do_not_trip_the_breaker_again(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the load benchmark: a second "Redis unavailable" seconds after Redis came back."""
+    async with started(redis_server.url) as cache:
+        await cache.set("menu:all", "before", ttl=60)
+        await asyncio.gather(*(cache.get("menu:all") for _ in range(16)))  # the pool now holds many sockets
+        redis_server.stop()
+        await cache.get("menu:all")
+        assert cache.backend == "memory"
+        redis_server.start()
+        assert await cache.check_redis()
+        await cache.set("menu:all", "after", ttl=60)  # the new Redis started empty
+        values = await asyncio.gather(*(cache.get("menu:all") for _ in range(16)))  # old sockets and new
+        stats = cache.stats()
+    assert values == ["after"] * 16 and stats["backend"] == "redis"
+    assert len(warnings(caplog, OUTAGE)) == 1 and stats["fallback"]["activations"] == 1
+
+
 async def test_stale_local_values_never_overwrite_newer_redis_values(redis_server: RedisServer, raw: Redis) -> None:
     async with started(redis_server.url) as cache:
         redis_server.stop()

@@ -9,7 +9,9 @@ and when the answer was complete. What counts as a reply:
 - a button press (real or forged): the bot answering that callback query (the page is
   edited first, then the press answered);
 - a message of a flood: any message to that chat after it (the polite "please wait"
-  included); floods are reported apart and left out of the latency figures.
+  included); or, for the rest of a burst the bot deliberately ignores after its one
+  "please wait" (the documented rate limit), that notice — counted as `throttled`.
+  Floods are reported apart and left out of the latency figures.
 
 A probe with no reply within the answer timeout is an error. Order status notifications
 ("Your order #004 was accepted") are never taken as the reply to a question.
@@ -44,7 +46,8 @@ from tests.fakes.telegram import SentMessage
 STATUS_NOTICE = re.compile(r"\border #\d+\b.*\b(accepted|preparing|ready|completed|cancelled)\b"
                            r"|\byour order #\d+", re.IGNORECASE)
 PLACED = re.compile(r"Order (#\d+) placed")
-REFUSALS = ("faster than I can answer", "still answering", "busy with other voice notes")
+RATE_NOTICE = "faster than I can answer"
+REFUSALS = (RATE_NOTICE, "still answering", "busy with other voice notes")
 RATE_WINDOW_SECONDS = 30.0
 
 
@@ -60,10 +63,11 @@ class Probe:
     answer_ms: float | None = None
     reply: str = ""
     refused: bool = False
+    throttled: bool = False  # a flood message ignored after the burst's one "please wait"
 
     @property
     def answered(self) -> bool:
-        return self.first_reply_ms is not None
+        return self.first_reply_ms is not None or self.throttled
 
     def replied(self, event: BotEvent) -> None:
         if self.first_reply_ms is None:
@@ -199,7 +203,12 @@ class Customer:
         query_id = self.tg.press(self.user_id, data, message, **forged)
         probe = self.rec.probe(self.user_id, category, kind)
         await self.wait(probe, start, lambda e: e.kind == "callback_answer" and e.callback_id == query_id)
-        shown = [e.message for e in self.tg.chat(self.user_id).events[start:] if e.message is not None]
+        events = self.tg.chat(self.user_id).events[start:]
+        # The page is the pressed message edited in place, else a message sent in answer; a status
+        # notice of an earlier order (delivered by the outbox at any moment) is neither.
+        if message is not None and any(e.kind == "edit" and e.message is message for e in events):
+            return probe, message
+        shown = [e.message for e in events if e.message is not None and not STATUS_NOTICE.search(e.text)]
         return probe, (shown[-1] if shown else message)
 
     async def press_button(self, message: SentMessage, label: str, kind: str) -> SentMessage:
@@ -314,10 +323,13 @@ class Customer:
         await self.wait(last, last_start, is_reply_to_text)
         await self.quiet(3.0, 15.0)  # the queued answers still arrive
         events = self.tg.chat(self.user_id).events
+        notice = next((e for e in events[probes[0][0]:] if is_reply_to_text(e) and RATE_NOTICE in e.text), None)
         for start, probe in probes:
             event = next((e for e in events[start:] if is_reply_to_text(e)), None)
             if event is not None:
                 probe.replied(event)
+            elif notice is not None and notice.at <= probe.sent + 1.0:
+                probe.throttled = True
         await self.pause(RATE_WINDOW_SECONDS, self.end)  # calm down until the rate limit forgets the flood
 
     async def quiet(self, seconds: float, limit: float) -> None:

@@ -230,6 +230,7 @@ def figures(data: RunData) -> dict[str, Any]:
         "messages": {"sent": sent, "answered": answered_count, "unanswered": len(unanswered),
                      "error_rate": _rate(len(unanswered), sent),
                      "refused_politely": sum(1 for p in probes if p.refused),
+                     "throttled_flood": sum(1 for p in probes if p.throttled),
                      "by_category": by_category,
                      "bad_input": {k: {"sent": n, "unanswered": bad_missing.get(k, 0)} for k, n in bad_kinds.items()}},
         "latency_ms": {
@@ -270,6 +271,10 @@ def figures(data: RunData) -> dict[str, Any]:
             "database_orders_without_staff_card": sorted(db_numbers - set(data.staff_cards)),
             "staff_card_delay_ms": latency([(data.staff_cards[n] - at) * 1000 for n, at in rec.placed.items()
                                             if n in data.staff_cards]),
+            "per_minute": round(len(placed) / (data.duration_s / 60), 1) if data.duration_s else None,
+            # Telegram lets a bot send ~20 messages a minute to one group (the outbox keeps to it):
+            # the least time the staff chat's messages and edits of this run could take
+            "staff_chat_calls": data.telegram.get("staff_messages", 0) + data.telegram.get("staff_edits", 0),
             "drain_after_run_s": data.drain_s,
             "outbox": outbox,
             "double_confirm_presses": rec.double_confirms,
@@ -378,7 +383,9 @@ def scenario_markdown(r: dict[str, Any]) -> str:
     lines += [
         "",
         f"- Messages: {msgs['sent']} sent, {msgs['answered']} answered, {msgs['unanswered']} unanswered "
-        f"({_pct(msgs['error_rate'])}), {msgs['refused_politely']} polite refusals; {categories}.",
+        f"({_pct(msgs['error_rate'])}), {msgs['refused_politely']} polite refusals, "
+        f"{msgs.get('throttled_flood', 0)} flood messages ignored after the burst's one \"please wait\"; "
+        f"{categories}.",
         f"- Throughput: {r['throughput']['answered_per_s']} answered messages/s, "
         f"{r['throughput']['agent_turns_per_s']} agent turns/s, {r['throughput']['model_completions']} model "
         f"completions.",
@@ -396,10 +403,13 @@ def scenario_markdown(r: dict[str, Any]) -> str:
         f"- Memory (RSS of the bot): peak {mem['peak_mb']} MB; "
         + "; ".join(f"life {i + 1}: {life['after_warmup_mb']} → {life['end_mb']} MB, trend "
                     f"{life['trend_mb_per_min']} MB/min" for i, life in enumerate(mem["lives"])) + ".",
-        f"- Orders: {orders['placed_told_customer']} placed (customers told), {orders['in_database']} in the "
+        f"- Orders: {orders['placed_told_customer']} placed ({orders.get('per_minute')} a minute; customers told), "
+        f"{orders['in_database']} in the "
         f"database, {orders['staff_cards_delivered']} staff cards delivered (delay after the customer's confirmation "
         f"p50 {_ms(orders['staff_card_delay_ms']['p50'])} ms, max {_ms(orders['staff_card_delay_ms']['max'])} ms; "
-        f"the last {orders['drain_after_run_s']} s after the customers stopped), outbox {orders['outbox']}; "
+        f"the last {orders['drain_after_run_s']} s after the customers stopped; {orders.get('staff_chat_calls')} "
+        f"staff chat messages and edits need at least {orders.get('staff_chat_calls', 0) / 20:.1f} min at "
+        f"Telegram's 20 a minute per group), outbox {orders['outbox']}; "
         f"{orders['staff_accept_presses']} staff accepts → {orders['customer_accept_notices']} customer notices; "
         f"{orders['double_confirm_presses']} repeated Confirm presses; flows {orders['flows']}.",
     ]
@@ -421,8 +431,9 @@ def scenario_markdown(r: dict[str, Any]) -> str:
 def summary_markdown(results: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | messages | error rate | chat p50 / p95 / p99 ms | during fault: chat p95, errors | "
-        "exact / semantic hits | Redis hits | answers/s | peak RSS, trend | orders placed / in DB / staff cards |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "exact / semantic hits | Redis hits | answers/s | peak RSS, trend | orders placed / in DB / staff cards | "
+        "staff card after confirm p50 / max s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         chat, during = r["latency_ms"]["chat"], r["phases"].get("during")
@@ -437,8 +448,13 @@ def summary_markdown(results: list[dict[str, Any]]) -> str:
             f"{_pct(r['cache']['exact_hit_rate'])} / {_pct(r['cache']['semantic_hit_rate'])} | "
             f"{_pct(r['cache']['redis']['hit_rate'])} | {r['throughput']['answered_per_s']} | "
             f"{mem['peak_mb']} MB, {trend} | {o['placed_told_customer']} / {o['in_database']} / "
-            f"{o['staff_cards_delivered']} |")
+            f"{o['staff_cards_delivered']} | {_seconds(o['staff_card_delay_ms']['p50'])} / "
+            f"{_seconds(o['staff_card_delay_ms']['max'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _seconds(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms / 1000:.1f}"
 
 
 def write_probes(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -292,7 +292,10 @@ class Harness:
         data.model = {"completions": self.model.completions, "failures": self.model.failures,
                       "failures_by_status": self.model.by_status, "tool_rounds": self.model.tool_rounds,
                       "max_inflight": self.openai.max_inflight}
-        data.telegram = {"injected_429": sum(w.injected for w in self.telegram.windows)}
+        staff_events = self.telegram.chat(STAFF_CHAT).events
+        data.telegram = {"injected_429": sum(w.injected for w in self.telegram.windows),
+                         "staff_messages": sum(1 for e in staff_events if e.kind == "message"),
+                         "staff_edits": sum(1 for e in staff_events if e.kind == "edit")}
         data.staff_cards = self._staff_card_numbers()
         data.customer_notices = sum(
             1 for chat_id, log in self.telegram.chats.items() if chat_id != STAFF_CHAT

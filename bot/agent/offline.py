@@ -50,6 +50,12 @@ ADDRESS_PHRASES = ("address", "where are you", "where is the cafe", "where is it
 CONTACT_PHRASES = ("phone", "call you", "telephone", "email", "e mail", "contact", "website")
 MENU_PHRASES = ("menu", "what do you have", "what do you serve", "what do you sell", "what can i eat",
                 "what can i order", "food", "something to eat", "anything to eat")
+# "I'd like to order two flat whites": without the model the order tools cannot run, but the
+# buttons can, so the answer says how to order with them instead of describing the item.
+ORDER_PHRASES = ("order", "i'd like", "i would like", "i'll have", "i will have", "can i get", "can i have",
+                 "could i get", "could i have", "i'll take", "i will take", "i'd love")
+QUESTION_PHRASES = ("how much", "price", "cost", "allergen", "allergens", "contain", "contains", "is it", "is the",
+                    "does it", "does the", "what is", "what's in")
 GREETING_PHRASES = ("hi", "hello", "hey", "good morning", "good afternoon", "good evening", "thanks", "thank you")
 _STOPWORDS = {"and", "other", "the", "our", "of", "with", "&"}
 _DAY_ALIASES = {d[:3]: d for d in WEEKDAYS} | {"tues": "tuesday", "thur": "thursday", "thurs": "thursday"}
@@ -81,6 +87,8 @@ class OfflineAnswerer:
         sections: list[str] = []
         items = self.find_items(text, menu)
         tags = [tag for tag, phrases in DIETARY_PHRASES.items() if _has(text, phrases)]
+        if items and _has(text, ORDER_PHRASES) and not tags and not _has(text, QUESTION_PHRASES):
+            return self.how_to_order(items, menu)
         if items:
             sections += [self.describe(item, menu) for item in items[:5]]
         elif tags:
@@ -131,6 +139,16 @@ class OfflineAnswerer:
                     found.append(item)
         order = {item.id: pos for pos, item in enumerate(menu.items())}
         return sorted(found, key=lambda i: order[i.id])
+
+    def how_to_order(self, items: list[MenuItem], menu: Menu) -> str:
+        lines = ["I can't take orders in words right now, but ordering with buttons works: open /menu, pick "
+                 "the category and the item, tap Add, then check out from your /cart."]
+        for item in items[:5]:
+            category = menu.category(item.category_id)
+            where = f" (in {category.name})" if category else ""
+            sold_out = " — sorry, sold out today" if not item.available else ""
+            lines.append(f"• {item.name}{where} — {self.price(item, menu)}{sold_out}")
+        return "\n".join(lines)
 
     def describe(self, item: MenuItem, menu: Menu) -> str:
         lines = [f"{item.name} — {self.price(item, menu)}"]

@@ -154,5 +154,14 @@ class RedisTier:
     async def dbsize(self) -> int:
         return int(await self._bounded(self.client.dbsize()))
 
+    async def drop_idle_connections(self) -> None:
+        """Close the pooled connections nobody is using; the next requests open fresh ones.
+
+        After an outage the pool still holds sockets opened before it: the probe's pings
+        reconnect only the one connection they use, and the first request to draw an old
+        one failed ("Connection lost") and tripped the breaker again seconds after recovery.
+        """
+        await self.client.connection_pool.disconnect(inuse_connections=False)
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -440,6 +440,8 @@ class Cache:
     async def _recover(self) -> bool:
         """Reconcile what Redis missed, then close the breaker; False if Redis failed again meanwhile."""
         assert self._redis is not None
+        with contextlib.suppress(Exception):  # stale sockets from before the outage
+            await self._redis.drop_idle_connections()
         while self._journal or self._tombstones:
             journal, tombstones = self._journal, self._tombstones
             self._journal, self._tombstones = OrderedDict(), []

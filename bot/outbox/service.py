@@ -34,6 +34,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.config import Settings
 from bot.outbox.errors import Outcome, Verdict, classify
 from bot.outbox.ratelimit import ChatRateLimiter
+from bot.telegram import OUTBOX_DELIVERY
 from storage.db import Database
 from storage.outbox import NORMAL, OutboxRepository, OutboxRow, OutboxStats
 
@@ -224,6 +225,13 @@ class Outbox:
     # --- delivering ------------------------------------------------------------------------
     async def deliver(self, bot: Bot, row: OutboxRow) -> DeliveryResult:
         """One attempt at one row: claim it, send, record the outcome. Also used by `notify-test`."""
+        token = OUTBOX_DELIVERY.set(True)  # a 429 comes back here (pause the chat), not waited out in the call
+        try:
+            return await self._deliver(bot, row)
+        finally:
+            OUTBOX_DELIVERY.reset(token)
+
+    async def _deliver(self, bot: Bot, row: OutboxRow) -> DeliveryResult:
         if not await self.repo.claim(row.id, self._lease):
             return DeliveryResult("pending")  # someone else has it, or it is not due
         if row.status == "sending":
