@@ -89,11 +89,12 @@ async def on_customer_order_button(callback: CallbackQuery, callback_data: Custo
                                    orders: OrderService) -> None:
     """Cancel asks once more; a refusal (accepted meanwhile, not theirs) is an alert from the error middleware."""
     user_id, action = callback.from_user.id, callback_data.action
-    order = await orders.customer_order(user_id, callback_data.order)
     if action == "sure":
-        order = await orders.cancel_by_customer(user_id, order.id, person(callback.from_user))
+        order = await orders.cancel_by_customer(user_id, callback_data.order, person(callback.from_user))
         await show(callback, texts.cancelled_by_customer(order), None, notice=f"Order {order.number} cancelled.")
-    elif action == "cancel" and order.status is OrderStatus.NEW:
+        return
+    order = await orders.customer_order(user_id, callback_data.order)
+    if action == "cancel" and order.status is OrderStatus.NEW:
         await show(callback, texts.placed(order), keyboards.customer_confirm_cancel(order),
                    notice=f"Cancel order {order.number}? Press again to confirm.")
     elif action == "cancel":

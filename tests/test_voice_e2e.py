@@ -14,7 +14,7 @@ from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREAD
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import CUSTOMER_ID, make_settings, running_app, with_openai
-from tests.voice_support import GatedModel, fixture_bytes
+from tests.voice_support import fixture_bytes, gated_transcriber
 
 pytestmark = pytest.mark.slow
 
@@ -115,34 +115,29 @@ async def test_a_failed_download_gets_a_reply_asking_to_send_again(
 async def test_text_from_another_user_is_answered_while_a_transcription_runs(
     telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:
-    gated = GatedModel(whisper.model)
     settings = make_settings(tmp_path, telegram.url)
-    transcriber = WhisperTranscriber(settings, model=gated)
-    try:
-        async with running_app(settings, Seams(transcriber=transcriber)):
-            telegram.send_voice(CUSTOMER_ID, fixture_bytes("lentil_soup.ogg"), duration=3)
-            assert await asyncio.to_thread(gated.entered.wait, 30)  # the worker is inside the model now
-            telegram.send_text(OTHER_USER, "/start", first_name="Bo")
-            [welcome] = await telegram.wait_for_messages(OTHER_USER)
-            # Answered while the voice note is still being transcribed: nothing went to its sender yet.
-            assert "Hi, Bo" in welcome.text
-            assert transcriber.status().running == 1
-            assert telegram.sent_to(CUSTOMER_ID) == []
-            gated.gate.set()
-            transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
-            assert "soup" in transcript.text.lower()
-    finally:
+    async with (
+        gated_transcriber(settings, whisper) as (gated, transcriber),
+        running_app(settings, Seams(transcriber=transcriber)),
+    ):
+        telegram.send_voice(CUSTOMER_ID, fixture_bytes("lentil_soup.ogg"), duration=3)
+        assert await asyncio.to_thread(gated.entered.wait, 30)  # the worker is inside the model now
+        telegram.send_text(OTHER_USER, "/start", first_name="Bo")
+        [welcome] = await telegram.wait_for_messages(OTHER_USER)
+        # Answered while the voice note is still being transcribed: nothing went to its sender yet.
+        assert "Hi, Bo" in welcome.text
+        assert transcriber.status().running == 1
+        assert telegram.sent_to(CUSTOMER_ID) == []
         gated.gate.set()
-        await transcriber.stop()
+        transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+        assert "soup" in transcript.text.lower()
 
 
 async def test_a_full_transcription_queue_answers_busy(
     telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:
-    gated = GatedModel(whisper.model)
     settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=1)
-    transcriber = WhisperTranscriber(settings, model=gated)
-    try:
+    async with gated_transcriber(settings, whisper) as (gated, transcriber):
         async with running_app(settings, Seams(transcriber=transcriber)):
             telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
             assert await asyncio.to_thread(gated.entered.wait, 30)
@@ -157,19 +152,14 @@ async def test_a_full_transcription_queue_answers_busy(
             second, _ = await telegram.wait_for_messages(OTHER_USER, 2, timeout=30)
         assert "milk" in first.text.lower() and "soup" in second.text.lower()
         assert transcriber.status().rejected_busy == 1
-    finally:
-        gated.gate.set()
-        await transcriber.stop()
 
 
 async def test_one_customer_cannot_fill_the_shared_transcription_queue(
     telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:
     """Two notes of one user at a time (a second one to add something is normal); a third waits its turn."""
-    gated = GatedModel(whisper.model)
     settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=8)
-    transcriber = WhisperTranscriber(settings, model=gated)
-    try:
+    async with gated_transcriber(settings, whisper) as (gated, transcriber):
         async with running_app(settings, Seams(transcriber=transcriber)) as app:
             gate = app.services.voice_gate
             assert gate is not None
@@ -192,9 +182,6 @@ async def test_one_customer_cannot_fill_the_shared_transcription_queue(
         assert len(transcripts) == 2 and "milk" in transcripts[0].lower() and "soup" in transcripts[1].lower()
         assert other[0].text.startswith("🎤") and "gluten" in other[0].text.lower()
         assert refused == {"pending": 1} and gate.pending == 0
-    finally:
-        gated.gate.set()
-        await transcriber.stop()
 
 
 async def test_voice_notes_over_the_per_user_rate_are_refused_without_downloading(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.config import Settings
+from bot.voice import WhisperTranscriber
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "voice"
 
@@ -53,3 +58,16 @@ class GatedModel:
         if not self.gate.wait(60):
             raise TimeoutError("the test never opened the gate")
         return self._model.transcribe(*args, **kwargs)
+
+
+@asynccontextmanager
+async def gated_transcriber(settings: Settings, whisper: WhisperTranscriber
+                            ) -> AsyncIterator[tuple[GatedModel, WhisperTranscriber]]:
+    """A transcriber on the shared model whose transcriptions wait for `gated.gate`; opened and stopped after."""
+    gated = GatedModel(whisper.model)
+    transcriber = WhisperTranscriber(settings, model=gated)
+    try:
+        yield gated, transcriber
+    finally:
+        gated.gate.set()
+        await transcriber.stop()

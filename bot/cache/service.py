@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Loader = Callable[[], Awaitable[Any]]
 StatsProvider = Callable[[], dict[str, Any]]
-ClearListener = Callable[[str], Awaitable[int]]  # prefix -> entries it removed itself
+ClearListener = Callable[[str], Awaitable[None]]  # called with the prefix an operator cleared
 
 REDIS_HIT_RATE_SLO = 0.8
 RESERVED_STATS = frozenset({"backend", "available", "redis", "fallback", "tiers", "slo", "warmup"})

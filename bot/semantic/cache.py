@@ -298,17 +298,16 @@ class SemanticCache:
             await self.shared.clear()
         return count
 
-    async def on_cache_clear_prefix(self, prefix: str) -> int:
+    async def on_cache_clear_prefix(self, prefix: str) -> None:
         """An operator's clear-prefix that covers `semantic:` also empties every process's local index.
 
         Runs after the cache deleted the keys (the shared stream among them), so the clear
         marker `clear()` posts starts a fresh stream that the other processes then read.
         """
         if not (SEMANTIC_PREFIX.startswith(prefix) or prefix.startswith(SEMANTIC_PREFIX)):
-            return 0
+            return
         removed = await self.clear()
         log.info("semantic cache: clear-prefix %r removed %d local entries in every process", prefix, removed)
-        return removed
 
     def has(self, question: str, ctx: Any = None) -> bool:
         """Whether exactly this question (normalised) is stored, for the generation `ctx` names."""
