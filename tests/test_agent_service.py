@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from bot.agent import Agent, CacheContext, CachedAnswer, LimitsError, build_agent
-from bot.agent.caching import is_follow_up, is_time_sensitive, normalise_question
 from bot.agent.service import MAX_TOOL_ROUNDS, trim_history
 from bot.knowledge import KnowledgeBase
 from bot.ratelimit import SlidingWindowLimiter
+from bot.semantic.text import normalise_question
+from bot.sharing import CacheKind, Provenance
 from storage.db import Database
 from storage.dialogs import DialogMessage
 from storage.knowledge import KnowledgeRepository
@@ -140,32 +141,38 @@ class RecordingCache:
     def __init__(self, hit: str | None = None) -> None:
         self.hit = hit
         self.lookups: list[CacheContext] = []
-        self.stored: list[tuple[str, str]] = []
+        self.stored: list[tuple[str, str, CacheContext]] = []
 
     async def lookup(self, question: str, ctx: CacheContext) -> CachedAnswer | None:
         self.lookups.append(ctx)
-        return CachedAnswer(self.hit, "semantic", score=0.9) if self.hit and ctx.fallback else None
+        return CachedAnswer(self.hit, "semantic", score=0.9) if self.hit else None
 
     async def store(self, question: str, answer: str, ctx: CacheContext) -> None:
-        self.stored.append((question, answer))
+        if ctx.store_blocker(CacheKind.SEMANTIC) is None:
+            self.stored.append((question, answer, ctx))
 
 
-async def test_registered_caches_are_asked_before_the_model_and_again_when_it_fails(
+async def test_caches_are_asked_before_the_model_and_only_history_free_answers_are_stored(
     db: Database, tmp_path: Path, openai_server: FakeOpenAI
 ) -> None:
     agent = await make_agent(db, tmp_path, openai_server, openai_max_retries=0)
-    semantic = RecordingCache(hit="Yes, the porridge is vegan.")
+    semantic = RecordingCache()
     agent.register_cache(semantic)
     ok = await agent.answer(1, "Is the porridge vegan?")
-    assert ok.source == "llm" and semantic.stored == [("Is the porridge vegan?", ok.answer)]
-    assert [c.fallback for c in semantic.lookups] == [False]
-
-    openai_server.fail(500)
-    degraded = await agent.answer(2, "is porridge suitable for vegans")
-    assert degraded.source == "semantic" and degraded.answer == "Yes, the porridge is vegan."
-    assert degraded.error_class == "server_error"
-    assert [c.fallback for c in semantic.lookups] == [False, False, True]
+    assert ok.source == "llm" and [(q, a) for q, a, _ in semantic.stored] == [("Is the porridge vegan?", ok.answer)]
+    assert semantic.stored[0][2].provenance == Provenance()
     assert semantic.lookups[0].menu_version == agent.knowledge.menu.version
+
+    in_dialog = await agent.answer(1, "Do you have oat milk?")  # standalone, but the model saw the dialog
+    assert in_dialog.source == "llm" and len(openai_server.requests[-1]["messages"]) == 4
+    assert len(semantic.stored) == 1 and len(semantic.lookups) == 2
+
+    semantic.hit = "Yes, the porridge is vegan."
+    openai_server.fail(500)
+    calls = len(openai_server.requests)
+    served = await agent.answer(2, "is porridge suitable for vegans")
+    assert served.source == "semantic" and served.answer == "Yes, the porridge is vegan."
+    assert len(openai_server.requests) == calls  # answered before the model was asked
 
 
 async def test_a_broken_cache_never_breaks_the_answer(db: Database, tmp_path: Path, openai_server: FakeOpenAI
@@ -243,17 +250,7 @@ async def test_limits_parsing(db: Database, tmp_path: Path) -> None:
     assert (limits.history_max_messages, limits.max_tokens, limits.overridden) == (12, 400, frozenset())
 
 
-@pytest.mark.parametrize(("question", "has_history", "expected"), [
-    ("Is it vegan?", True, True), ("and the large one?", True, True), ("what about tea", True, True),
-    ("Do you have vegan cakes?", True, False), ("Is it vegan?", False, False), ("thanks", True, True),
-])
-def test_follow_up_detection(question: str, has_history: bool, expected: bool) -> None:
-    assert is_follow_up(question, has_history) is expected
-
-
-def test_time_sensitive_and_normalised_questions() -> None:
-    assert is_time_sensitive("Are you open right now?") and is_time_sensitive("open today?")
-    assert not is_time_sensitive("When are you open on Sunday?")
+def test_normalised_questions_share_an_exact_key() -> None:
     assert normalise_question("  How much is the FLAT-white?? ") == normalise_question("how much is the flat-white")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import signal
@@ -40,7 +41,13 @@ QUESTIONS = ["How much is a flat white?", "Do you have oat milk?", "Is the carro
 PARAPHRASE = "is ur tomato soup plant based"  # served by the semantic cache after QUESTIONS[3]
 
 
-async def ask(http: aiohttp.ClientSession, base: str, text: str, user_id: int = CUSTOMER_ID) -> dict:
+_customers = itertools.count(CUSTOMER_ID + 1000)
+
+
+async def ask(http: aiohttp.ClientSession, base: str, text: str, user_id: int | None = None) -> dict:
+    """One question from a new customer unless `user_id` says who (a model answer given inside a
+    dialog is never shared, so questions meant to fill the caches come from fresh customers)."""
+    user_id = next(_customers) if user_id is None else user_id
     async with http.post(f"{base}/api/agent/chat", json={"user_id": user_id, "text": text},
                          headers=admin_headers()) as r:
         assert r.status == 200, await r.text()

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.knowledge.loader import load_menu
 from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
 from bot.semantic.guards import Reason
+from bot.sharing import Blocker, Provenance, Shareability, SharingPolicy
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
 from tests.helpers import ROOT, ManualClock, RedisServer
@@ -31,8 +32,8 @@ class Ctx:
     """The agent's turn context, as far as the cache reads it."""
 
     user_id: int = 1
-    follow_up: bool = False
-    used_personal_data: bool = False
+    share: Shareability | None = None  # None: the cache assesses the question alone
+    provenance: Provenance | None = None
     prompt_version: str = "p1"
     menu_version: str | None = None
     model: str = "gpt-test"
@@ -78,17 +79,20 @@ async def test_a_paraphrase_gets_the_stored_answer_and_a_hard_negative_does_not(
 
 
 async def test_follow_ups_personal_and_clock_questions_are_neither_served_nor_stored(cache: SemanticCache) -> None:
+    policy = SharingPolicy(lambda: MENU)
     await cache.store("How much is a large latte?", "€4.10", Ctx())
-    assert await cache.lookup("how much is a large latte", Ctx(follow_up=True)) is None  # the agent says: follow-up
+    in_dialog = policy.assess("how much is a large latte for me", has_history=True)  # the agent's assessment wins
+    assert await cache.lookup("how much is a large latte for me", Ctx(share=in_dialog)) is None
     assert await cache.lookup("and how much is it?", Ctx()) is None
-    assert await cache.lookup("how much is a large latte", Ctx(used_personal_data=True)) is None
+    assert await cache.lookup("what is my name?", Ctx()) is None
     assert not await cache.store("where is my order?", "On its way", Ctx())
     assert not await cache.store("Are you open today?", "Yes", Ctx())
-    assert not await cache.store("Is the brownie vegan?", "Yes", Ctx(used_personal_data=True))
+    assert not await cache.store("Is the brownie vegan?", "Yes", Ctx(provenance=Provenance(tools_used=("show_cart",))))
+    assert not await cache.store("Is the brownie vegan?", "Yes", Ctx(provenance=Provenance(history_sent=True)))
     assert await cache.lookup("Is the brownie vegan?", Ctx()) is None
     stats = cache.status()
-    assert stats["bypassed"] == {"follow_up": 2, "personal": 1}
-    assert stats["store_skipped"] == {"personal": 2, "time_relative": 1}
+    assert stats["bypassed"] == {"follow_up": 1, "personal": 1, "self_reference": 1}
+    assert stats["store_skipped"] == {"personal": 1, "time_relative": 1, "tools": 1, "history": 1}
     assert stats["entries"] == 1
 
 
@@ -340,5 +344,5 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None
 
 
 def test_bypass_reasons_are_named() -> None:
-    assert {r.value for r in Reason} >= {"follow_up", "personal", "time_relative", "entities", "aspect",
-                                         "negation", "threshold", "warming_up"}
+    assert {r.value for r in Reason} >= {"entities", "aspect", "negation", "threshold", "warming_up"}
+    assert {b.value for b in Blocker} >= {"follow_up", "personal", "time_relative", "history", "tools", "instruction"}

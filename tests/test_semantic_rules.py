@@ -8,8 +8,9 @@ import pytest
 
 from bot.knowledge.loader import load_menu
 from bot.semantic.entities import Entity, Lexicon
-from bot.semantic.guards import Reason, is_follow_up, is_personal, pair_rule, question_rule
+from bot.semantic.guards import Reason, pair_rule
 from bot.semantic.text import edit_distance, stem, tokens
+from bot.sharing import Blocker, CacheKind, assess, is_follow_up, is_personal
 from tests.helpers import ROOT
 
 
@@ -108,7 +109,7 @@ def test_pair_rules(lexicon: Lexicon, question: str, cached: str, reason: Reason
 def test_follow_ups_are_recognised(lexicon: Lexicon, question: str) -> None:
     analysis = lexicon.analyse(question)
     assert is_follow_up(analysis)
-    assert question_rule(analysis) == Reason.FOLLOW_UP
+    assert assess(analysis).serve_blocker(CacheKind.SEMANTIC) == Blocker.FOLLOW_UP
 
 
 @pytest.mark.parametrize(
@@ -118,37 +119,25 @@ def test_follow_ups_are_recognised(lexicon: Lexicon, question: str) -> None:
      "Are you open on Sunday?", "wifi?"],
 )
 def test_standalone_questions_are_not_follow_ups(lexicon: Lexicon, question: str) -> None:
-    assert question_rule(lexicon.analyse(question)) is None
+    assert assess(lexicon.analyse(question)).serve_blocker(CacheKind.SEMANTIC) is None
 
 
 @pytest.mark.parametrize("question", ["what's in my cart?", "where is my order?", "what did I order last time?",
                                       "can you repeat my order", "what is my name"])
 def test_personal_questions_never_use_the_shared_cache(lexicon: Lexicon, question: str) -> None:
     analysis = lexicon.analyse(question)
-    assert is_personal(analysis)
-    assert question_rule(analysis) == Reason.PERSONAL
+    assert is_personal(analysis.text)
+    assert assess(analysis).serve_blocker() == Blocker.PERSONAL
 
 
 def test_my_laptop_is_not_personal_data(lexicon: Lexicon) -> None:
-    assert question_rule(lexicon.analyse("Can I work on my laptop here?")) is None
+    assert assess(lexicon.analyse("Can I work on my laptop here?")).serve_blocker() is None
 
 
 @pytest.mark.parametrize("question", ["are you open now?", "are you open today?", "what time do you close today",
                                       "are you still open", "is the kitchen open right now"])
 def test_questions_about_now_never_use_the_cache(lexicon: Lexicon, question: str) -> None:
-    assert question_rule(lexicon.analyse(question)) == Reason.TIME_RELATIVE
-
-
-def test_the_agents_context_flags_win(lexicon: Lexicon) -> None:
-    class Ctx:
-        follow_up = False
-        used_personal_data = True
-
-    assert question_rule(lexicon.analyse("Are you open on Sunday?"), {"personal": True}) == Reason.PERSONAL
-    assert question_rule(lexicon.analyse("Are you open on Sunday?"), {"follow_up": True}) == Reason.FOLLOW_UP
-    from bot.semantic.guards import ctx_flags
-
-    assert ctx_flags(Ctx()) == {"follow_up": False, "personal": True, "time_sensitive": False}
+    assert assess(lexicon.analyse(question)).serve_blocker() == Blocker.TIME_RELATIVE
 
 
 def test_the_lexicon_follows_a_menu_change(tmp_path: Path) -> None:

@@ -1,25 +1,24 @@
 """Answer caching: the hook other caches plug into, and the exact-match cache.
 
 The agent asks its registered `AnswerCache`s (exact first, then semantic) before calling
-the model, and again when the model fails (before answering offline); it stores an answer
-in them only after a successful model answer to a standalone, non-personal question.
-`CacheContext` carries what a cache needs to decide whether a question may be served from
-or written to a shared cache: who asks, whether the question leans on the conversation so
-far, whether the answer used tools or personal data, and which prompt, menu and model
-produced it.
+the model, and stores a model answer in them afterwards. Whether it may do either is not
+decided here: `CacheContext` carries the turn's `Shareability` (what the question is)
+and `Provenance` (how the answer was made), and every cache asks the one policy in
+`bot.sharing` through them. The context also says which prompt, menu and model produced
+an answer, so a new version never serves an old one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
-import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from bot.cache import keys
+from bot.semantic.text import normalise_question
+from bot.sharing import Blocker, CacheKind, Provenance, Shareability
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +27,15 @@ class CacheContext:
     prompt_version: str
     menu_version: str
     model: str
+    share: Shareability
     kind: str = "text"
-    follow_up: bool = False  # the question depends on the conversation so far
-    personal: bool = False  # the answer used tools or personal data
-    time_sensitive: bool = False  # "now", "today", "tomorrow": true only at the moment it was said
-    fallback: bool = False  # the model failed: a cache may serve what it would otherwise skip
+    provenance: Provenance = field(default_factory=Provenance)  # how the answer to store was made
 
-    @property
-    def shareable(self) -> bool:
-        """May an answer be served from / written to a cache shared by all users?"""
-        return not (self.follow_up or self.personal or self.time_sensitive)
+    def serve_blocker(self, cache: CacheKind) -> Blocker | None:
+        return self.share.serve_blocker(cache)
 
-    def for_fallback(self) -> CacheContext:
-        return replace(self, fallback=True)
+    def store_blocker(self, cache: CacheKind) -> Blocker | None:
+        return self.share.store_blocker(self.provenance, cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,44 +89,6 @@ class MemoryStore:
             self._data.popitem(last=False)
 
 
-_PUNCT = re.compile(r"[^\w\s'-]+")
-_SPACE = re.compile(r"\s+")
-
-
-def normalise_question(text: str) -> str:
-    """Case, width, punctuation and spacing do not make a different question."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT.sub(" ", text.replace("’", "'"))
-    return _SPACE.sub(" ", text).strip()
-
-
-_FOLLOW_UP = re.compile(
-    r"^(and|also|but|so|then|what about|how about|and what|ok|okay)\b"
-    r"|\b(it|its|it's|that|those|these|this one|that one|them|they|the same|one more|another|"
-    r"instead|else|more|cheaper|bigger|smaller)\b",
-)
-_TIME_SENSITIVE = re.compile(
-    r"\b(now|today|tonight|tomorrow|yesterday|currently|right now|at the moment|still open|open yet|"
-    r"this (morning|afternoon|evening|week|weekend))\b"
-)
-
-
-def is_follow_up(question: str, has_history: bool) -> bool:
-    """Does the question lean on earlier messages ("and the large one?", "is it vegan?")?
-
-    Without history nothing can be a follow-up. With history, pronouns and connectives
-    that point back, or a very short question, mark it.
-    """
-    if not has_history:
-        return False
-    norm = normalise_question(question)
-    return len(norm.split()) <= 2 or bool(_FOLLOW_UP.search(norm))
-
-
-def is_time_sensitive(question: str) -> bool:
-    return bool(_TIME_SENSITIVE.search(normalise_question(question)))
-
-
 class ExactAnswerCache:
     """Same normalised question + prompt version + menu version + model → same answer."""
 
@@ -148,7 +105,7 @@ class ExactAnswerCache:
         return f"{keys.ANSWER}{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
     async def lookup(self, question: str, ctx: CacheContext) -> CachedAnswer | None:
-        if ctx.personal or ctx.time_sensitive or (ctx.follow_up and not ctx.fallback):
+        if ctx.serve_blocker(CacheKind.EXACT) is not None:
             return None
         value = await self.kv.get(self.key(question, ctx))
         if not isinstance(value, dict) or not isinstance(value.get("answer"), str):
@@ -157,7 +114,7 @@ class ExactAnswerCache:
                             prompt_version=value.get("prompt_version", ""))
 
     async def store(self, question: str, answer: str, ctx: CacheContext) -> None:
-        if not ctx.shareable or not answer.strip():
+        if ctx.store_blocker(CacheKind.EXACT) is not None or not answer.strip():
             return
         value = {"answer": answer, "model": ctx.model, "prompt_version": ctx.prompt_version,
                  "menu_version": ctx.menu_version, "question": normalise_question(question)[:200],

@@ -1,10 +1,14 @@
 """The agent: one customer question in, one grounded answer out, whatever fails.
 
-Order of answering: a cached answer (exact, then semantic) for a standalone question; the
-model, with the canonical prompt, the user's recent history and any registered tools;
-when the model fails or is not configured, a cached answer again (caches may relax for a
-fallback), then the offline answerer, then a short apology. Never an exception, never
-silence. Every turn is recorded in the dialog history and as one `agent_events` row.
+Order of answering: a shared cached answer (exact, then semantic) when the sharing policy
+lets this question have one; the model, with the canonical prompt, the user's recent
+history and any registered tools; when the model fails or is not configured, the offline
+answerer, then a short apology. Never an exception, never silence. Every turn is
+recorded in the dialog history and as one `agent_events` row.
+
+A model answer is stored for everyone only when the model wrote it from the system prompt
+and the question alone (`bot.sharing`): a shareable question asked inside a dialog is
+answered for this customer, with their history, and not stored.
 
 The agent knows nothing about Telegram: the Telegram conversation, the side server's
 `POST /api/agent/chat` and the console `python main.py chat` all call `answer()`.
@@ -18,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.agent.breaker import CircuitBreaker
-from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer, is_follow_up, is_time_sensitive
+from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer
 from bot.agent.limits import AgentLimits, LimitsService
 from bot.agent.llm import ChatModel, ModelError
 from bot.agent.offline import OfflineAnswerer
@@ -28,6 +32,7 @@ from bot.knowledge import KnowledgeBase
 from bot.logging_setup import kv
 from bot.metrics import Metrics
 from bot.prompts import build_system_prompt, clock_message, prompt_version
+from bot.sharing import Provenance, SharingPolicy
 from storage.agent_events import AgentEvent, AgentEventRepository
 from storage.dialogs import DialogMessage, DialogRepository
 
@@ -90,6 +95,7 @@ class Agent:
         self.model = model
         self.metrics = metrics
         self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
+        self.sharing = SharingPolicy(lambda: knowledge.menu)
         self.tools = ToolRegistry()
         self.caches: list[AnswerCache] = []
         self._prompt_key: tuple[str, str, str] | None = None
@@ -162,22 +168,17 @@ class Agent:
     async def answer(self, user_id: int, text: str, kind: str = "text") -> AgentReply:
         started = time.perf_counter()
         question = text.strip()
-        version = self.prompt_version
         idle_seconds = self.settings.dialog_idle_minutes * 60
         limits = await self.limits.current()
         new_dialog = await self.dialogs.active_id(user_id, idle_seconds) is None
         history = [] if new_dialog else await self.dialogs.history(user_id, idle_seconds, limits.history_max_messages)
         history = trim_history(history, limits.history_token_budget)
-        ctx = CacheContext(
-            user_id=user_id, prompt_version=version, menu_version=self.knowledge.menu.version,
-            model=self.settings.openai_model, kind=kind,
-            follow_up=is_follow_up(question, not new_dialog), time_sensitive=is_time_sensitive(question),
-        )
+        ctx = self.cache_context(user_id, question, kind, has_history=not new_dialog)
         turn = _Turn()
         answer: str | None = None
         source, model_name, error_class = "offline", OFFLINE_MODEL, None
 
-        hit = await self._lookup(question, ctx) if ctx.shareable else None
+        hit = await self._lookup(question, ctx)
         if hit is not None:
             answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
         elif self.model is None:
@@ -193,23 +194,19 @@ class Agent:
                 error_class = "internal"
 
         if answer is None:
-            fallback_ctx = replace(ctx, personal=turn.tool_calls > 0, fallback=True)
-            hit = await self._lookup(question, fallback_ctx) if self.model is not None else None
-            if hit is not None:
-                answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
-            else:
-                offline = self.offline.answer(question)
-                answer = offline or APOLOGY
-                if self.model is None and new_dialog:
-                    answer = f"{LIMITED_MODE_NOTE}\n\n{answer}"
-                elif self.model is not None and offline:
-                    answer = f"{answer}\n\n{OUTAGE_NOTE}"
-        elif source == "llm" and turn.tool_calls == 0:
-            await self._store(question, answer, ctx)
+            offline = self.offline.answer(question)
+            answer = offline or APOLOGY
+            if self.model is None and new_dialog:
+                answer = f"{LIMITED_MODE_NOTE}\n\n{answer}"
+            elif self.model is not None and offline:
+                answer = f"{answer}\n\n{OUTAGE_NOTE}"
+        elif source == "llm":
+            made = Provenance(history_sent=bool(history), tools_used=tuple(turn.tools_used))
+            await self._store(question, answer, replace(ctx, provenance=made))
 
         reply = AgentReply(
             answer=answer, source=source, latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            model=model_name, prompt_version=version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
+            model=model_name, prompt_version=ctx.prompt_version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
             error_class=error_class, tool_calls=turn.tool_calls,
         )
         await self._record(user_id, kind, question, reply, idle_seconds)
@@ -258,9 +255,16 @@ class Agent:
                 return hit
         return None
 
+    def cache_context(self, user_id: int, question: str, kind: str = "text", *,
+                      has_history: bool = False) -> CacheContext:
+        """The turn's context for the answer caches: versions, and what the question is (one assessment)."""
+        return CacheContext(
+            user_id=user_id, prompt_version=self.prompt_version, menu_version=self.knowledge.menu.version,
+            model=self.settings.openai_model, kind=kind,
+            share=self.sharing.assess(question, has_history=has_history),
+        )
+
     async def _store(self, question: str, answer: str, ctx: CacheContext) -> None:
-        if not ctx.shareable:
-            return
         for cache in self.caches:
             try:
                 await cache.store(question, answer, ctx)

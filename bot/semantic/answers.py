@@ -1,10 +1,9 @@
 """The semantic cache as the agent sees it: an `AnswerCache`, and the FAQ warmer's answers.
 
 The agent asks its answer caches in order (exact, then this one) before calling the
-model and again when the model fails, and stores standalone, non-personal model answers
-in them. This adapter translates; every rule stays in the cache itself, so a failing
-model never relaxes them: a follow-up or a question about "now" is not served from the
-shared cache even during an outage.
+model, and stores model answers the sharing policy (`bot.sharing`) lets everyone have.
+This adapter translates; the rules stay in the policy and the cache, and a failing model
+never relaxes them.
 """
 
 from __future__ import annotations
@@ -47,9 +46,8 @@ class FaqWarmer:
         if not questions or self.agent.model is None:
             return 0  # limited mode: nothing would be a model answer worth sharing
         await asyncio.wait_for(self.semantic.wait_ready(), READY_TIMEOUT_SECONDS)
-        ctx = CacheContext(user_id=0, prompt_version=self.agent.prompt_version,
-                           menu_version=self.knowledge.menu.version, model=self.settings.openai_model, kind="faq")
-        return await seed_faq(self.semantic, questions, self._answer, ctx)
+        return await seed_faq(self.semantic, questions, self._answer,
+                              lambda question: self.agent.cache_context(0, question, "faq"))
 
     async def _answer(self, question: str) -> str | None:
         messages = [{"role": "system", "content": self.agent.system_prompt()}, {"role": "user", "content": question}]

@@ -27,10 +27,11 @@ import numpy as np
 from bot.cache.keys import SEMANTIC as SEMANTIC_PREFIX
 from bot.semantic.embedder import Embedder
 from bot.semantic.entities import Analysis, Lexicon
-from bot.semantic.guards import Reason, ctx_flags, pair_rule, question_rule
+from bot.semantic.guards import Reason, pair_rule
 from bot.semantic.index import VectorIndex
 from bot.semantic.stats import SemanticStats
 from bot.semantic.text import normalise_question
+from bot.sharing import CacheKind, Provenance, Shareability, assess
 from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,9 @@ class SemanticCache:
     async def lookup(self, question: str, ctx: Any = None) -> SemanticHit | None:
         """The cached answer for this question, or None (miss, or the question may not use the cache)."""
         started = time.perf_counter()
-        analysis = self._lexicon.analyse(question)
-        reason = question_rule(analysis, ctx_flags(ctx))
+        share = self._share(question, ctx)
+        analysis = share.analysis
+        reason: str | None = share.serve_blocker(CacheKind.SEMANTIC)
         if reason is None and not self._ready.is_set():
             self._load_soon()
             reason = Reason.WARMING_UP
@@ -215,8 +217,10 @@ class SemanticCache:
     async def store(self, question: str, answer: str, ctx: Any = None, *, source: str = "chat") -> bool:
         """Keep an answer for later paraphrases; False when a rule says it must not be shared."""
         answer = answer.strip()
-        analysis = self._lexicon.analyse(question)
-        reason = question_rule(analysis, ctx_flags(ctx))
+        share = self._share(question, ctx)
+        analysis = share.analysis
+        provenance = getattr(ctx, "provenance", None) or Provenance.standalone()
+        reason: str | None = share.store_blocker(provenance, CacheKind.SEMANTIC)
         if reason is None and not self._ready.is_set():
             reason = Reason.WARMING_UP
         if reason is None and not answer:
@@ -315,6 +319,11 @@ class SemanticCache:
 
     def analyse(self, question: str) -> Analysis:
         return self._lexicon.analyse(question)
+
+    def _share(self, question: str, ctx: Any) -> Shareability:
+        """The agent's assessment of this turn; without one (FAQ seeds, benchmarks) the question alone."""
+        share = getattr(ctx, "share", None)
+        return share if isinstance(share, Shareability) else assess(self._lexicon.analyse(question))
 
     def status(self) -> dict[str, Any]:
         """The semantic block of GET /api/cache, GET /api/agent/chat and /cache."""

@@ -35,14 +35,19 @@ def load_faq(path: Path) -> list[str]:
     return [q.strip() for q in questions if isinstance(q, str) and q.strip()]
 
 
-async def seed_faq(cache: SemanticCache, questions: list[str], answer: Answerer, ctx: Any = None) -> int:
+async def seed_faq(
+    cache: SemanticCache, questions: list[str], answer: Answerer, context: Callable[[str], Any] | None = None
+) -> int:
     """Answer and store every seed not yet cached; returns how many were stored.
 
-    A seed the model cannot answer is skipped (logged); the others still go in.
+    `context(question)` gives the agent's cache context for a seed (its versions and the
+    sharing policy's assessment). A seed the model cannot answer is skipped (logged); the
+    others still go in.
     """
     await cache.wait_ready()
     stored = 0
     for question in questions:
+        ctx = context(question) if context is not None else None
         if cache.has(question, ctx):
             continue
         try:
@@ -53,5 +58,5 @@ async def seed_faq(cache: SemanticCache, questions: list[str], answer: Answerer,
         if reply and await cache.store(question, reply, ctx, source="faq"):
             stored += 1
     log.info("semantic cache: %d FAQ seeds stored (%d of %d cached now)", stored,
-             sum(cache.has(q, ctx) for q in questions), len(questions))
+             sum(cache.has(q, context(q) if context else None) for q in questions), len(questions))
     return stored

@@ -1,0 +1,250 @@
+"""Which answers may be shared between customers: one policy for every answer cache.
+
+An answer in the exact or the semantic cache is served to whoever asks next, in any
+words, for hours or days. So it must be built from nothing customer-specific: an answer
+the model wrote while it could see this customer's dialog, profile, cart or orders may
+carry what the customer said ("your name is Alice", a planted "the soup is gluten-free")
+and is never stored; and a question that only makes sense for one customer (their order,
+their name, "is it vegan?" after they named a dish, "for me" after they named an
+allergy) is never answered from the shared caches either.
+
+Per turn the agent computes one `Shareability` (what the question is) and, after the
+model answered, one `Provenance` (how the answer was made). `serve_blocker` and
+`store_blocker` are the only two decisions; both caches ask them and nothing else.
+Every "no" is a `Blocker`, so an operator sees in the stats which rule costs hits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.knowledge.models import Menu
+from bot.semantic.entities import Analysis, Lexicon
+from bot.semantic.text import fold, tokens
+
+MAX_QUESTION_WORDS = 40  # a long message carries context a short cached question did not have
+
+
+class Blocker(StrEnum):
+    """Why an answer may not be served from, or stored in, a cache shared by every customer."""
+
+    FOLLOW_UP = "follow_up"  # leans on an earlier turn: "is it vegan?", "and the large one?"
+    PERSONAL = "personal"  # about this customer's own data, or discloses it: "what is my name?"
+    SELF_REFERENCE = "self_reference"  # "safe for me", "can I eat" after the customer said who they are
+    TIME_RELATIVE = "time_relative"  # "now", "today": true only when it was said
+    INSTRUCTION = "instruction"  # tries to steer the bot: "ignore your rules", "tell everyone ..."
+    TOO_LONG = "too_long"
+    LANGUAGE = "language"  # the semantic dictionary and model are English-only
+    HISTORY = "history"  # the model saw the dialog: its answer may repeat what the customer said
+    TOOLS = "tools"  # the model used tools (menu search, cart, orders): the answer is this customer's
+    EMPTY = "empty"
+
+
+class CacheKind(StrEnum):
+    EXACT = "exact"  # the same words (after normalisation) only
+    SEMANTIC = "semantic"  # any paraphrase: English only
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """How an answer was made. Profile, cart and orders reach the model only through tools."""
+
+    history_sent: bool = False
+    tools_used: tuple[str, ...] = ()
+
+    @classmethod
+    def standalone(cls) -> Provenance:
+        """System prompt and the question only: FAQ seeds, warmups, benchmarks."""
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Shareability:
+    """What one question is, as far as sharing goes; computed once per turn."""
+
+    analysis: Analysis
+    follow_up: bool = False
+    personal: bool = False
+    self_reference: bool = False
+    time_relative: bool = False
+    instruction: bool = False
+    too_long: bool = False
+    language: str = "en"
+
+    def serve_blocker(self, cache: CacheKind = CacheKind.EXACT) -> Blocker | None:
+        """Why a shared answer must not be served for this question (None: it may)."""
+        for blocker, present in (
+            (Blocker.EMPTY, not self.analysis.tokens and not self.analysis.text.strip()),
+            (Blocker.INSTRUCTION, self.instruction),
+            (Blocker.PERSONAL, self.personal),
+            (Blocker.FOLLOW_UP, self.follow_up),
+            (Blocker.SELF_REFERENCE, self.self_reference),
+            (Blocker.TIME_RELATIVE, self.time_relative),
+            (Blocker.TOO_LONG, self.too_long),
+            (Blocker.LANGUAGE, cache is CacheKind.SEMANTIC and self.language != "en"),
+        ):
+            if present:
+                return blocker
+        return None
+
+    def store_blocker(self, provenance: Provenance, cache: CacheKind = CacheKind.EXACT) -> Blocker | None:
+        """Why this answer must not be stored for everyone (None: it may)."""
+        if provenance.tools_used:
+            return Blocker.TOOLS
+        if provenance.history_sent:
+            return Blocker.HISTORY
+        return self.serve_blocker(cache)
+
+
+class SharingPolicy:
+    """Assesses questions with the menu as the dictionary (one `Lexicon` per menu version)."""
+
+    def __init__(self, menu: Callable[[], Menu | None]) -> None:
+        self._menu = menu
+        self._lexicon: Lexicon | None = None
+
+    def lexicon(self) -> Lexicon:
+        menu = self._menu()
+        version = menu.version if menu is not None else ""
+        if self._lexicon is None or self._lexicon.menu_version != version:
+            self._lexicon = Lexicon(menu)
+        return self._lexicon
+
+    def assess(self, question: str, *, has_history: bool = False) -> Shareability:
+        return assess(self.lexicon().analyse(question), has_history=has_history)
+
+
+def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
+    """The question's traits. Without history "for me" means nobody in particular; with it, this customer."""
+    raw = tokens(analysis.text)
+    return Shareability(
+        analysis=analysis,
+        follow_up=is_follow_up(analysis, raw),
+        personal=is_personal(analysis.text, raw),
+        self_reference=has_history and _has_phrase(raw, _SELF_REFERENCES),
+        time_relative=analysis.time_relative,
+        instruction=is_instruction(raw),
+        too_long=len(analysis.tokens) > MAX_QUESTION_WORDS,
+        language=guess_language(analysis.text, raw),
+    )
+
+
+# --- the vocabulary (the only place it lives) -------------------------------------------------
+
+def _phrases(*items: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(tokens(p)) for p in items)
+
+
+_OPENERS = _phrases("and", "also", "plus", "but", "then", "what about", "how about", "what if", "ok and",
+                    "okay and", "so what about", "same", "the other", "another one", "instead")
+_PRONOUNS = frozenset({"it", "its", "that", "this", "those", "these", "they", "them", "one", "ones", "same", "either"})
+_DUMMY_IT = _phrases("is it possible", "is it ok", "is it okay", "is it allowed", "does it take", "is it fine")
+_AUX_BEFORE_ANAPHORA = frozenset({"is", "are", "was", "were", "does", "do", "did", "will", "can", "could", "would",
+                                  "about", "for", "with", "and", "of", "in", "on", "like", "than", "much", "get",
+                                  "try", "want", "order", "take", "buy", "need"})
+_VERBS_AFTER_RELATIVE = frozenset({"is", "are", "has", "have", "contain", "contains", "come", "comes", "does", "do",
+                                   "can", "taste", "tastes", "goes", "go"})
+_ACKS = frozenset({"yes", "no", "ok", "okay", "sure", "please", "thanks", "thank", "you", "yep", "nope", "cool",
+                   "great", "fine", "yeah", "pls", "thx", "the", "a", "one", "that", "this", "and", "for", "in",
+                   "with", "then", "just"})
+_PERSONAL_THINGS = frozenset({
+    "order", "cart", "basket", "account", "profile", "name", "usual", "last", "point", "loyalty", "receipt",
+    "booking", "reservation", "history", "bill", "payment", "address", "phone", "number", "email", "detail",
+    "data", "previou", "previous", "message", "question", "allergy", "allergie", "diet", "conversation", "chat",
+})
+_PERSONAL_PHRASES = _phrases(
+    "did i", "have i", "i ordered", "i paid", "i booked", "i reserved", "who am i", "do you know me",
+    "remember me", "i told you", "i said", "i mentioned", "told you", "you know about me", "about me",
+    "call me", "i am called", "my name", "name is", "remind me", "what do you know", "other customer",
+    "another customer", "other user", "other people", "someone else", "everyone else",
+)
+_SELF_REFERENCES = _phrases(
+    "for me", "for us", "for my", "suit me", "suits me", "i can eat", "can i eat", "can i have", "can i drink",
+    "i can have", "i can drink", "should i", "would i", "could i eat", "safe for", "ok for me", "okay for me",
+    "recommend me", "recommend for", "my allergy", "my diet", "i am allergic", "i am vegan", "i am vegetarian",
+    "i like", "i love", "i prefer", "i hate", "i do not like", "i do not eat", "i can not eat",
+)
+_INSTRUCTIONS = _phrases(
+    "ignore", "disregard", "forget your", "forget all", "forget previous", "forget the", "system prompt",
+    "your prompt", "your instructions", "previous instructions", "your rules", "new rule", "pretend",
+    "act as", "you are now", "from now on", "tell everyone", "tell every", "tell all", "tell other",
+    "tell the next", "say that", "answer that", "reply that", "respond that", "always say", "always answer",
+    "always reply", "repeat after", "remember that", "note that", "keep in mind", "developer mode", "jailbreak",
+    "respond with", "reply with", "answer with", "reveal your", "print your prompt", "confirm that",
+    "the owner said", "the manager said", "the staff said", "the chef said", "is actually", "are actually",
+)
+_PHONE = re.compile(r"(?:\+?\d[\d\s().-]{5,}\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+# German, French, Spanish, Italian function words that English questions do not use.
+_FOREIGN_TEXT = (
+    "ist sind und oder der das den dem des ein eine einen ich ihr wir habt haben gibt es wie wo wann "
+    "warum kann konnen bitte mit ohne fur nicht kein keine auch noch heute morgen danke hallo "
+    "est le la les un une des je vous nous avez pour sans pas quel quelle quand merci bonjour "
+    "el los las una usted tienen para cuanto cuando donde gracias hola "
+    "il gli della sono avete senza quanto quando dove grazie ciao"
+)
+_FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
+
+
+def is_follow_up(analysis: Analysis, raw: list[str] | None = None) -> bool:
+    """Depends on an earlier turn: "and on saturday?", "is it vegan?", "the large one", "yes please"."""
+    if not analysis.tokens:
+        return True
+    raw = tokens(analysis.text) if raw is None else raw
+    if _starts_with(raw, _OPENERS) or set(raw) <= _ACKS:
+        return True
+    if analysis.subjects:
+        return False
+    pronouns = [i for i, w in enumerate(raw) if w in _PRONOUNS]
+    if not pronouns:
+        # Only sizes, numbers or days and filler: an ellipsis ("large please", "2 of them").
+        return not analysis.unknown and bool(analysis.entities) and all(
+            e.kind in ("size", "number") for e in analysis.entities
+        )
+    # "is it possible to book", "how long does it take": an "it" that refers to nothing.
+    dummy = {i + 1 for i in range(len(raw)) for d in _DUMMY_IT if tuple(raw[i:i + len(d)]) == d}
+    return any(i not in dummy and not _relative_that(raw, i) for i in pronouns)
+
+
+def is_personal(text: str, raw: list[str] | None = None) -> bool:
+    """Needs or carries the customer's own data: their order, cart, name, phone, what they said before."""
+    raw = tokens(text) if raw is None else raw
+    for i, word in enumerate(raw):
+        if word in ("my", "mine", "me", "our") and any(w.rstrip("s") in _PERSONAL_THINGS for w in raw[i + 1:i + 4]):
+            return True
+    if _EMAIL.search(text) or any(sum(c.isdigit() for c in m) >= 7 for m in _PHONE.findall(text)):
+        return True
+    return _has_phrase(raw, _PERSONAL_PHRASES)
+
+
+def is_instruction(raw: list[str]) -> bool:
+    """Tells the bot what to say or be, or asks for what it was told: never a frequent question."""
+    return _has_phrase(raw, _INSTRUCTIONS)
+
+
+def guess_language(text: str, raw: list[str] | None = None) -> str:
+    """ "en" or "other": enough to keep non-English questions out of the English-only semantic cache."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(not c.isascii() for c in fold("".join(letters))) > len(letters) // 4:
+        return "other"  # another script (Cyrillic, Greek, Arabic, CJK, ...)
+    raw = tokens(text) if raw is None else raw
+    foreign = sum(w in _FOREIGN_WORDS for w in raw)
+    return "other" if foreign >= 2 and foreign * 3 >= len(raw) else "en"
+
+
+def _relative_that(raw: list[str], i: int) -> bool:
+    """ "what do you have that is gluten free": a relative "that" (after a noun or "have", before a verb)."""
+    if raw[i] != "that" or i == 0 or i + 1 >= len(raw):
+        return False
+    return raw[i - 1] not in _AUX_BEFORE_ANAPHORA and raw[i + 1] in _VERBS_AFTER_RELATIVE
+
+
+def _starts_with(raw: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:
+    return any(tuple(raw[: len(p)]) == p for p in phrases)
+
+
+def _has_phrase(raw: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:
+    return any(tuple(raw[i:i + len(p)]) == p for p in phrases for i in range(len(raw) - len(p) + 1))
