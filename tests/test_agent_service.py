@@ -12,8 +12,8 @@ from bot.agent import Agent, CacheContext, CachedAnswer, LimitsError, build_agen
 from bot.agent.service import MAX_TOOL_ROUNDS, trim_history
 from bot.knowledge import KnowledgeBase
 from bot.ratelimit import SlidingWindowLimiter
+from bot.semantic.sharing import CacheKind, Provenance
 from bot.semantic.text import normalise_question
-from bot.sharing import CacheKind, Provenance
 from storage.db import Database
 from storage.dialogs import DialogMessage
 from storage.knowledge import KnowledgeRepository

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.knowledge.loader import load_menu
 from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
 from bot.semantic.guards import Reason
-from bot.sharing import Blocker, Provenance, Shareability, SharingPolicy
+from bot.semantic.sharing import Blocker, Provenance, Shareability, SharingPolicy
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
 from tests.helpers import ROOT, ManualClock, RedisServer

@@ -9,8 +9,8 @@ import pytest
 from bot.knowledge.loader import load_menu
 from bot.semantic.entities import Entity, Lexicon
 from bot.semantic.guards import Reason, pair_rule
+from bot.semantic.sharing import Blocker, CacheKind, assess, is_follow_up, is_personal
 from bot.semantic.text import edit_distance, stem, tokens
-from bot.sharing import Blocker, CacheKind, assess, is_follow_up, is_personal
 from tests.helpers import ROOT
 
 

@@ -4,7 +4,7 @@ The agent asks its registered `AnswerCache`s (exact first, then semantic) before
 the model, and stores a model answer in them afterwards. Whether it may do either is not
 decided here: `CacheContext` carries the turn's `Shareability` (what the question is)
 and `Provenance` (how the answer was made), and every cache asks the one policy in
-`bot.sharing` through them. The context also says which prompt, menu and model produced
+`bot.semantic.sharing` through them. The context also says which prompt, menu and model produced
 an answer, so a new version never serves an old one.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from bot.cache import keys
+from bot.semantic.sharing import Blocker, CacheKind, Provenance, Shareability
 from bot.semantic.text import normalise_question
-from bot.sharing import Blocker, CacheKind, Provenance, Shareability
 
 
 @dataclass(frozen=True, slots=True)

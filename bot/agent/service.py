@@ -7,7 +7,7 @@ answerer, then a short apology. Never an exception, never silence. Every turn is
 recorded in the dialog history and as one `agent_events` row.
 
 A model answer is stored for everyone only when the model wrote it from the system prompt
-and the question alone (`bot.sharing`): a shareable question asked inside a dialog is
+and the question alone (`bot.semantic.sharing`): a shareable question asked inside a dialog is
 answered for this customer, with their history, and not stored.
 
 The agent knows nothing about Telegram: the Telegram conversation, the side server's
@@ -32,7 +32,7 @@ from bot.knowledge import KnowledgeBase
 from bot.logging_setup import kv
 from bot.metrics import Metrics
 from bot.prompts import build_system_prompt, clock_message, prompt_version
-from bot.sharing import Provenance, SharingPolicy
+from bot.semantic.sharing import Provenance, SharingPolicy
 from storage.agent_events import AgentEvent, AgentEventRepository
 from storage.dialogs import DialogMessage, DialogRepository
 

@@ -1,7 +1,7 @@
 """The semantic cache as the agent sees it: an `AnswerCache`, and the FAQ warmer's answers.
 
 The agent asks its answer caches in order (exact, then this one) before calling the
-model, and stores model answers the sharing policy (`bot.sharing`) lets everyone have.
+model, and stores model answers the sharing policy (`bot.semantic.sharing`) lets everyone have.
 This adapter translates; the rules stay in the policy and the cache, and a failing model
 never relaxes them.
 """

@@ -29,9 +29,9 @@ from bot.semantic.embedder import Embedder
 from bot.semantic.entities import Analysis, Lexicon
 from bot.semantic.guards import Reason, pair_rule
 from bot.semantic.index import VectorIndex
+from bot.semantic.sharing import CacheKind, Provenance, Shareability, assess
 from bot.semantic.stats import SemanticStats
 from bot.semantic.text import normalise_question
-from bot.sharing import CacheKind, Provenance, Shareability, assess
 from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Whether a question may use the shared cache at all (a follow-up, a personal question, a
 question about "now", an answer the model wrote with the customer's history) is the one
-sharing policy in `bot.sharing`. What is left here decides whether a stored entry
+sharing policy in `bot.semantic.sharing`. What is left here decides whether a stored entry
 answers a new question: the same entities (`entities.py`), nothing asked that the cached
 question did not ask (price, closing time, sizes, ingredients, a recommendation), the
 same polarity (negation), and no content word outside the dictionary that only one of

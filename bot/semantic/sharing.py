@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from bot.knowledge.models import Menu
 from bot.semantic.entities import Analysis, Lexicon
-from bot.semantic.text import fold, tokens
+from bot.semantic.text import fold, stem, tokens
 
 MAX_QUESTION_WORDS = 40  # a long message carries context a short cached question did not have
 
@@ -126,7 +126,7 @@ def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
         personal=is_personal(analysis.text, raw),
         self_reference=has_history and _has_phrase(raw, _SELF_REFERENCES),
         time_relative=analysis.time_relative,
-        instruction=is_instruction(raw),
+        instruction=is_instruction(analysis.text, raw),
         too_long=len(analysis.tokens) > MAX_QUESTION_WORDS,
         language=guess_language(analysis.text, raw),
     )
@@ -140,32 +140,51 @@ def _phrases(*items: str) -> tuple[tuple[str, ...], ...]:
 
 _OPENERS = _phrases("and", "also", "plus", "but", "then", "what about", "how about", "what if", "ok and",
                     "okay and", "so what about", "same", "the other", "another one", "instead")
-_PRONOUNS = frozenset({"it", "its", "that", "this", "those", "these", "they", "them", "one", "ones", "same", "either"})
+_FILLERS = frozenset({"hmm", "hm", "um", "uh", "erm", "er", "ok", "okay", "so", "well", "oh", "ah", "right", "alright"})
+_FOLLOW_UP_PHRASES = _phrases(
+    "what else", "anything else", "something else", "anything cheaper", "something cheaper", "cheaper one",
+    "bigger one", "smaller one", "why not", "what do you mean", "you mean", "the same", "same for", "of those",
+    "of them", "one of", "without the", "the two", "both of", "i meant", "go ahead", "with the same",
+    "that one", "this one", "the other one",
+)
+_OBJECT_VERBS = frozenset({"get", "have", "make", "order", "take", "try", "want", "buy", "bring", "eat", "drink",
+                           "pack", "heat", "warm", "serve", "add", "put", "do"})
+_PRONOUNS = frozenset({"it", "its", "that", "this", "those", "these", "they", "them", "one", "same", "either"})
 _DUMMY_IT = _phrases("is it possible", "is it ok", "is it okay", "is it allowed", "does it take", "is it fine")
 _AUX_BEFORE_ANAPHORA = frozenset({"is", "are", "was", "were", "does", "do", "did", "will", "can", "could", "would",
                                   "about", "for", "with", "and", "of", "in", "on", "like", "than", "much", "get",
                                   "try", "want", "order", "take", "buy", "need"})
 _VERBS_AFTER_RELATIVE = frozenset({"is", "are", "has", "have", "contain", "contains", "come", "comes", "does", "do",
                                    "can", "taste", "tastes", "goes", "go"})
-_ACKS = frozenset({"yes", "no", "ok", "okay", "sure", "please", "thanks", "thank", "you", "yep", "nope", "cool",
+_ACKS = frozenset({"why", "yes", "no", "ok", "okay", "sure", "please", "thanks", "thank", "you", "yep", "nope", "cool",
                    "great", "fine", "yeah", "pls", "thx", "the", "a", "one", "that", "this", "and", "for", "in",
                    "with", "then", "just"})
 _PERSONAL_THINGS = frozenset({
     "order", "cart", "basket", "account", "profile", "name", "usual", "last", "point", "loyalty", "receipt",
-    "booking", "reservation", "history", "bill", "payment", "address", "phone", "number", "email", "detail",
-    "data", "previou", "previous", "message", "question", "allergy", "allergie", "diet", "conversation", "chat",
+    "booking", "reservation", "history", "bill", "payment", "address", "number", "email", "detail", "invoice",
+    "data", "previous", "message", "question", "allergy", "diet", "conversation", "chat", "stamp",
+    "card", "pickup", "membership", "member", "status", "voucher", "coupon", "birthday", "table", "delivery",
+    "flat", "street", "floor",
 })
 _PERSONAL_PHRASES = _phrases(
     "did i", "have i", "i ordered", "i paid", "i booked", "i reserved", "who am i", "do you know me",
     "remember me", "i told you", "i said", "i mentioned", "told you", "you know about me", "about me",
     "call me", "i am called", "my name", "name is", "remind me", "what do you know", "other customer",
-    "another customer", "other user", "other people", "someone else", "everyone else",
+    "other customers", "another customer", "other user", "other users", "other people", "someone else",
+    "everyone else", "previous customer", "last customer", "other guests", "previous user", "last user",
+    "person before me", "i live", "i am a", "am i a", "do i have any", "have i got", "my phone number",
+    "under the name", "before mine", "ahead of me", "before me", "charged twice", "i asked", "i gave you",
+    "at table", "did my", "has my", "is my",
+    "my friend", "my husband", "my wife", "my partner", "my colleague", "my mum", "my mom", "my dad",
 )
 _SELF_REFERENCES = _phrases(
-    "for me", "for us", "for my", "suit me", "suits me", "i can eat", "can i eat", "can i have", "can i drink",
-    "i can have", "i can drink", "should i", "would i", "could i eat", "safe for", "ok for me", "okay for me",
-    "recommend me", "recommend for", "my allergy", "my diet", "i am allergic", "i am vegan", "i am vegetarian",
-    "i like", "i love", "i prefer", "i hate", "i do not like", "i do not eat", "i can not eat",
+    "for me", "for us", "suit me", "suits me", "i can eat", "can i eat", "can i drink", "i can drink",
+    "should i", "would i", "could i eat", "safe for", "ok for me", "okay for me", "recommend me", "my allergy",
+    "my diet", "i am allergic", "i am vegan", "i am vegetarian", "i like", "i love", "i prefer", "i hate",
+    "i do not like", "i do not eat", "i can not eat", "can i have", "i can have", "i can actually",
+    "someone like me", "people like me", "my intolerance", "my condition", "my budget", "my kid", "my kids",
+    "my son", "my daughter", "my husband", "my wife", "his thing", "her thing", "fit my", "fits my",
+    "suit my", "suits my", "i would like", "would i like", "i might like", "i usually", "my taste",
 )
 _INSTRUCTIONS = _phrases(
     "ignore", "disregard", "forget your", "forget all", "forget previous", "forget the", "system prompt",
@@ -175,17 +194,44 @@ _INSTRUCTIONS = _phrases(
     "always reply", "repeat after", "remember that", "note that", "keep in mind", "developer mode", "jailbreak",
     "respond with", "reply with", "answer with", "reveal your", "print your prompt", "confirm that",
     "the owner said", "the manager said", "the staff said", "the chef said", "is actually", "are actually",
+    "prompt", "instructions", "instruction", "configuration", "config", "developer", "developers", "admin",
+    "roleplay", "role play", "play a game", "restrictions", "restricted", "hidden", "secret", "context window",
+    "rules you follow", "your rules", "your guidelines", "if anyone asks", "if someone asks", "if people ask",
+    "when someone asks", "when people ask", "next time someone", "next person", "tell people", "tell them",
+    "tell customers", "tell your customers", "tell the customers", "spread the word", "let everyone know",
+    "let people know", "official answer", "save this", "store this", "so say", "just say", "just confirm",
+    "confirm it", "say yes", "say no", "says yes", "says no", "changed to", "act like", "act as if",
+    "respond as", "answer as", "behave", "evil", "list all", "first message", "phone numbers", "dan",
+    "jailbreak", "override", "unrestricted", "no limits", "system message", "admin password", "for everyone",
+    "all customers", "future customers", "every customer", "all users", "all future", "going forward",
+    "api key", "token", "password is", "text above", "above text", "what model", "temperature", "tools and",
+    "functions you", "pwned", "owner here", "manager here", "this is the owner", "i am the owner", "rules were",
+    "were you given", "were you told", "you were told", "chatted before", "home address", "personal mobile",
+    "update the menu", "answer yes", "answer no", "use that answer", "use this answer",
 )
+_MARKUP = re.compile(r"</?\s*[a-z]+\s*>|\b(system|assistant|developer|admin|user|owner|q|a)\W{0,2}:", re.IGNORECASE)
+_SENTENCES = re.compile(r"[.!?;:]+(?=\s|$)|\n+")  # not inside "3.50", "12:30" or an e-mail address
+_GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "thanks", "thank", "you", "so", "much", "cheers", "morning",
+                        "good", "afternoon", "evening", "there", "guys", "all", "team", "please", "ok", "okay",
+                        "quick", "question", "sorry", "excuse", "me", "yo", "moin", "hallo"})
 _PHONE = re.compile(r"(?:\+?\d[\d\s().-]{5,}\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 # German, French, Spanish, Italian function words that English questions do not use.
 _FOREIGN_TEXT = (
-    "ist sind und oder der das den dem des ein eine einen ich ihr wir habt haben gibt es wie wo wann "
-    "warum kann konnen bitte mit ohne fur nicht kein keine auch noch heute morgen danke hallo "
-    "est le la les un une des je vous nous avez pour sans pas quel quelle quand merci bonjour "
-    "el los las una usted tienen para cuanto cuando donde gracias hola "
-    "il gli della sono avete senza quanto quando dove grazie ciao"
+    "ist sind und oder der das den dem des ein eine einen ich ihr wir habt haben gibt es wie wo wann warum kann "
+    "konnen bitte mit ohne fur nicht kein keine auch noch heute morgen danke hallo mein meine meinen darf euch "
+    "sie bei zum zur welche hat "
+    "est le la les un une des je vous nous avez pour sans pas quel quelle quels quelles quand merci bonjour sont "
+    "vos votre ce du au aux peut peux heure heures "
+    "el los las una usted tienen para cuanto cuando donde gracias hola que abren se puede con hay del al por "
+    "cuesta "
+    "il gli della sono avete senza quanto quando dove grazie ciao che ora di contiene costa si puo "
+    "voces tem os da com pode posso obrigado "
+    "czy jest macie sie mozna ile kosztuje "
+    "hebben jullie het een zijn wat ik mijn hoe laat "
+    "var ile icin kacta miyim misiniz zaman"
 )
+_FOREIGN_LETTERS = frozenset("¿¡ıışğßøåłąęśźżćńœ")
 _FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
 
 
@@ -194,10 +240,17 @@ def is_follow_up(analysis: Analysis, raw: list[str] | None = None) -> bool:
     if not analysis.tokens:
         return True
     raw = tokens(analysis.text) if raw is None else raw
-    if _starts_with(raw, _OPENERS) or set(raw) <= _ACKS:
+    words = _without_fillers(raw)
+    if _starts_with(words, _OPENERS) or set(raw) <= _ACKS or _has_phrase(words, _FOLLOW_UP_PHRASES):
         return True
-    if analysis.subjects:
+    if words and words[-1] == "then" and len(words) > 1:
+        return True  # "which drinks can I have then"
+    if any(e.kind in ("item", "category") for e in analysis.subjects):
         return False
+    if analysis.subjects:
+        # A cafe attribute is named ("dog friendly", "to go"): "is it dog friendly" asks about the place,
+        # "can I get it to go" about something said before.
+        return any(w in _PRONOUNS and i > 0 and raw[i - 1] in _OBJECT_VERBS for i, w in enumerate(raw))
     pronouns = [i for i, w in enumerate(raw) if w in _PRONOUNS]
     if not pronouns:
         # Only sizes, numbers or days and filler: an ellipsis ("large please", "2 of them").
@@ -213,16 +266,28 @@ def is_personal(text: str, raw: list[str] | None = None) -> bool:
     """Needs or carries the customer's own data: their order, cart, name, phone, what they said before."""
     raw = tokens(text) if raw is None else raw
     for i, word in enumerate(raw):
-        if word in ("my", "mine", "me", "our") and any(w.rstrip("s") in _PERSONAL_THINGS for w in raw[i + 1:i + 4]):
+        if word in ("my", "mine", "me", "our") and any(stem(w) in _PERSONAL_THINGS for w in raw[i + 1:i + 5]):
             return True
     if _EMAIL.search(text) or any(sum(c.isdigit() for c in m) >= 7 for m in _PHONE.findall(text)):
         return True
     return _has_phrase(raw, _PERSONAL_PHRASES)
 
 
-def is_instruction(raw: list[str]) -> bool:
+def is_instruction(text: str, raw: list[str] | None = None) -> bool:
     """Tells the bot what to say or be, or asks for what it was told: never a frequent question."""
-    return _has_phrase(raw, _INSTRUCTIONS)
+    raw = tokens(text) if raw is None else raw
+    return bool(_MARKUP.search(text)) or _has_phrase(raw, _INSTRUCTIONS) or _states_something(text)
+
+
+def _states_something(text: str) -> bool:
+    """A statement beside the question ("is the cake nut free? it is, so say yes"): the customer brings
+    context, and a claim, that the next customer did not. Greetings and thanks do not count."""
+    parts = [p for p in _SENTENCES.split(text) if p.strip()]
+    if len(parts) < 2:
+        return False
+    question_marks = text.count("?")
+    statements = [p for p in parts if not set(tokens(p)) <= _GREETINGS]
+    return len(statements) > max(question_marks, 1)
 
 
 def guess_language(text: str, raw: list[str] | None = None) -> str:
@@ -230,9 +295,18 @@ def guess_language(text: str, raw: list[str] | None = None) -> str:
     letters = [c for c in text if c.isalpha()]
     if letters and sum(not c.isascii() for c in fold("".join(letters))) > len(letters) // 4:
         return "other"  # another script (Cyrillic, Greek, Arabic, CJK, ...)
+    if any(c in _FOREIGN_LETTERS for c in text.lower()):
+        return "other"
     raw = tokens(text) if raw is None else raw
     foreign = sum(w in _FOREIGN_WORDS for w in raw)
-    return "other" if foreign >= 2 and foreign * 3 >= len(raw) else "en"
+    return "other" if foreign >= 2 and foreign * 4 >= len(raw) else "en"
+
+
+def _without_fillers(raw: list[str]) -> list[str]:
+    start = 0
+    while start < len(raw) and raw[start] in _FILLERS:
+        start += 1
+    return raw[start:]
 
 
 def _relative_that(raw: list[str], i: int) -> bool:
