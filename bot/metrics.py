@@ -74,6 +74,8 @@ class Metrics:
             "bot_update_latency_seconds", "Time to handle one update", ["kind"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.inflight = Gauge("bot_updates_inflight", "Updates being handled now", registry=r)
+        self.rate_limited = Counter("bot_rate_limited_total", "Updates dropped by the per-user rate limit, by kind",
+                                    ["kind"], registry=r)
 
         # --- chat turns ---------------------------------------------------------------
         self.chat_turns = Counter(
