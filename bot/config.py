@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=1000, ge=10, le=4096)
     voice_rate_limit_notes: int = Field(default=6, ge=1)  # per user, before anything is transcribed
     voice_rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    # Model tokens (in + out) per cafe day; 0 = unlimited. Over it: answers from caches and data only.
+    user_daily_token_budget: int = Field(default=200_000, ge=0)
+    daily_token_budget: int = Field(default=0, ge=0)
 
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")

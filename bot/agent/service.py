@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.agent.breaker import CircuitBreaker
+from bot.agent.budget import TokenBudget
 from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer, is_follow_up, is_time_sensitive
 from bot.agent.limits import AgentLimits, LimitsService
 from bot.agent.llm import ChatModel, ModelError
@@ -80,7 +81,7 @@ class Agent:
     def __init__(
         self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
         events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, *, budget: TokenBudget | None = None,
     ) -> None:
         self.settings = settings
         self.knowledge = knowledge
@@ -89,6 +90,7 @@ class Agent:
         self.limits = limits
         self.model = model
         self.metrics = metrics
+        self.budget = budget  # daily token budgets (None: unlimited)
         self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
         self.tools = ToolRegistry()
         self.caches: list[AnswerCache] = []
@@ -182,6 +184,8 @@ class Agent:
             answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
         elif self.model is None:
             error_class = "no_api_key"
+        elif self.budget is not None and await self.budget.refusal(user_id) is not None:
+            error_class = "budget"  # [token budget 1/2] spent today: no model call; the fallback below answers
         else:
             try:
                 await self._model_turn(user_id, question, history, limits, turn)
@@ -207,6 +211,8 @@ class Agent:
         elif source == "llm" and turn.tool_calls == 0:
             await self._store(question, answer, ctx)
 
+        if self.budget is not None:  # [token budget 2/2] what this turn cost the model (0 for caches, offline)
+            self.budget.spend(user_id, turn.tokens_in + turn.tokens_out)
         reply = AgentReply(
             answer=answer, source=source, latency_ms=round((time.perf_counter() - started) * 1000, 1),
             model=model_name, prompt_version=version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
