@@ -12,6 +12,7 @@ The agent knows nothing about Telegram: the Telegram conversation, the side serv
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -35,6 +36,14 @@ from storage.dialogs import DialogMessage, DialogRepository
 log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 4
+# Tool calls one model reply (round) and one customer turn may run; calls beyond are answered to the
+# model with TOO_MANY_TOOL_CALLS instead of being run, and once the turn's cap is reached the next
+# request forbids tools (tool_choice "none"). A model talked into "add 50 times" stays bounded, while
+# a family's order of eight different items still fits in one round.
+MAX_TOOL_CALLS_PER_ROUND = 8
+MAX_TOOL_CALLS_PER_TURN = 12
+TOO_MANY_TOOL_CALLS = json.dumps({"error": "too many tool calls: this call was not run. Answer the customer "
+                                           "with what you have, or ask them to go one step at a time."})
 OFFLINE_MODEL = "offline"
 LIMITED_MODE_NOTE = ("ℹ️ I'm running in limited mode right now: I answer from the cafe's menu and facts only, "
                      "so I may not understand every question.")
@@ -232,7 +241,7 @@ class Agent:
         tools = self.tools.specs() or None
         rounds = 0
         while True:
-            last_round = rounds >= MAX_TOOL_ROUNDS
+            last_round = rounds >= MAX_TOOL_ROUNDS or turn.tool_calls >= MAX_TOOL_CALLS_PER_TURN
             completion = await self.model.complete(
                 messages, max_tokens=limits.max_tokens, tools=tools, tool_choice="none" if last_round else None
             )
@@ -241,11 +250,20 @@ class Agent:
             turn.model = completion.model
             if completion.tool_calls and tools and not last_round:
                 messages.append(completion.assistant_message())
-                for call in completion.tool_calls:
-                    result = await self.tools.call(call.name, user_id, call.arguments)
+                refused = 0
+                for index, call in enumerate(completion.tool_calls):
+                    if index >= MAX_TOOL_CALLS_PER_ROUND or turn.tool_calls >= MAX_TOOL_CALLS_PER_TURN:
+                        result = TOO_MANY_TOOL_CALLS  # every call id still needs its result message
+                        refused += 1
+                    else:
+                        result = await self.tools.call(call.name, user_id, call.arguments)
+                        turn.tool_calls += 1
+                        turn.tools_used.append(call.name)
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                    turn.tool_calls += 1
-                    turn.tools_used.append(call.name)
+                if refused:
+                    log.warning("model asked user %s's turn for %d tool calls in one round; %d beyond the caps "
+                                "(%d a round, %d a turn) were not run", user_id, len(completion.tool_calls),
+                                refused, MAX_TOOL_CALLS_PER_ROUND, MAX_TOOL_CALLS_PER_TURN)
                 rounds += 1
                 continue
             if not completion.text:
