@@ -37,10 +37,9 @@ from storage.runtime_settings import RuntimeSettingsRepository
 
 __all__ = [
     "Agent", "AgentLimits", "AgentReply", "AnswerCache", "BreakerState", "BudgetRefusal", "CacheContext",
-    "CachedAnswer",
-    "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError", "LimitsService",
-    "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "TokenBudget", "ToolRegistry", "build_agent",
-    "normalise_question",
+    "CachedAnswer", "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError",
+    "LimitsService", "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "TokenBudget", "ToolRegistry",
+    "build_agent", "normalise_question",
 ]
 
 BREAKER_FAILURES = 5
