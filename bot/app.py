@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
 from bot.config import ConfigError, Settings
-from bot.middlewares import UpdateContextMiddleware
+from bot.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
 from bot.services import Seams, Services, build_services
 from bot.telegram import create_bot
 from bot.web import create_web_app
@@ -37,7 +37,10 @@ WEBHOOK_PATH = "/telegram/webhook"
 
 def build_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(**services.handler_data())
-    dp.update.outer_middleware(UpdateContextMiddleware(services.profiles, services.metrics, services.inflight))
+    # Outer middlewares run in this order: bookkeeping, the rate limit, then anything that costs.
+    dp.update.outer_middleware(UpdateContextMiddleware(services.metrics, services.inflight))
+    dp.update.outer_middleware(RateLimitMiddleware(services.settings, services.metrics))
+    dp.update.outer_middleware(ProfileMiddleware(services.profiles))
     dp.errors.register(on_error)
     dp.include_routers(*all_routers())
     return dp

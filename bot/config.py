@@ -60,11 +60,15 @@ class Settings(BaseSettings):
     answer_cache_ttl_seconds: int = Field(default=6 * 3600, ge=0)  # exact answer cache; 0 = keep until evicted
 
     # --- abuse limits --------------------------------------------------------
-    rate_limit_messages: int = Field(default=8, ge=1)
+    rate_limit_messages: int = Field(default=8, ge=1)  # per user and window: text, commands, media, voice
     rate_limit_window_seconds: float = Field(default=30.0, gt=0)
+    rate_limit_buttons: int = Field(default=30, ge=1)  # per user and window: button presses (callback queries)
     max_input_chars: int = Field(default=1000, ge=10, le=4096)
     voice_rate_limit_notes: int = Field(default=6, ge=1)  # per user, before anything is transcribed
     voice_rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    # Model tokens (in + out) per cafe day; 0 = unlimited. Over it: answers from caches and data only.
+    user_daily_token_budget: int = Field(default=200_000, ge=0)
+    daily_token_budget: int = Field(default=0, ge=0)
 
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")

@@ -2,12 +2,13 @@
 
 Text (and, from the voice feature, transcribed voice notes) goes through `reply()`, which
 enforces what protects the model budget and the customer's experience: a maximum input
-length, a per-user rate limit answered politely, and one request in flight per user (a
-message sent while the previous one is being answered waits its turn, with a short
-notice). While the agent works the chat shows "typing…". The answer is escaped for HTML
-parse mode (model text is never markup), split into Telegram-sized messages at paragraph
-or sentence boundaries; a 429 from Telegram is waited out by the bot's session
-(bot/telegram.py) instead of losing the reply.
+length and one request in flight per user (a message sent while the previous one is being
+answered waits its turn, with a short notice). The per-user rate limit is not here: it
+runs for every update before any handler (`bot.middlewares.RateLimitMiddleware`). While
+the agent works the chat shows "typing…". The answer is escaped for HTML parse mode
+(model text is never markup), split into Telegram-sized messages at paragraph or sentence
+boundaries; a 429 from Telegram is waited out by the bot's session (bot/telegram.py)
+instead of losing the reply.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +26,6 @@ from aiogram.types import Message
 
 from bot.agent import Agent
 from bot.config import Settings
-from bot.ratelimit import SlidingWindowLimiter
 from bot.text import escape, split_message
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,9 @@ class _UserSlot:
 
 
 class Conversation:
-    def __init__(self, agent: Agent, settings: Settings, limiter: SlidingWindowLimiter | None = None) -> None:
+    def __init__(self, agent: Agent, settings: Settings) -> None:
         self.agent = agent
         self.settings = settings
-        self.limiter = limiter or SlidingWindowLimiter(settings.rate_limit_messages, settings.rate_limit_window_seconds)
         self._slots: dict[int, _UserSlot] = {}
 
     async def reply(self, message: Message, text: str, kind: str = "text") -> None:
@@ -58,13 +56,6 @@ class Conversation:
         if len(text) > self.settings.max_input_chars:
             await self.send(message, f"That message is a bit long for me ({len(text)} characters). Please keep "
                                      f"questions under {self.settings.max_input_chars} characters.")
-            return
-        decision = self.limiter.check(user_id)
-        if not decision.allowed:
-            if decision.first_refusal:  # one notice per burst; answering every extra message would add to it
-                wait = max(1, math.ceil(decision.retry_after))
-                await self.send(message, f"You're sending messages faster than I can answer 🙂 Please wait "
-                                         f"{wait} seconds, then ask again.")
             return
 
         slot = self._slots.setdefault(user_id, _UserSlot(asyncio.Lock()))

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 # Error classes that are a configuration, not a failure: without OPENAI_API_KEY every turn
-# is answered in limited mode on purpose and must not count against the error-rate SLO.
-NOT_AN_ERROR = frozenset({"no_api_key"})
+# is answered in limited mode on purpose and must not count against the error-rate SLO; nor
+# do turns kept from the model because a daily token budget is spent (bot/agent/budget.py).
+NOT_AN_ERROR = frozenset({"no_api_key", "budget"})
 
 MetricsCallback = Callable[[], Iterable[Metric]]
 Refresher = Callable[[], Awaitable[None]]
@@ -74,6 +75,8 @@ class Metrics:
             "bot_update_latency_seconds", "Time to handle one update", ["kind"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.inflight = Gauge("bot_updates_inflight", "Updates being handled now", registry=r)
+        self.rate_limited = Counter("bot_rate_limited_total", "Updates dropped by the per-user rate limit, by kind",
+                                    ["kind"], registry=r)
 
         # --- chat turns ---------------------------------------------------------------
         self.chat_turns = Counter(
@@ -111,6 +114,16 @@ class Metrics:
         self.model_latency = Histogram(
             "bot_openai_request_seconds", "Duration of one request to the model server", buckets=LATENCY_BUCKETS,
             registry=r,
+        )
+
+        # --- daily token budgets (bot/agent/budget.py) ----------------------------------------
+        self.budget_refusals = Counter(
+            "bot_budget_refusals_total", "Chat turns answered without the model because a daily token budget "
+            "was spent, by scope (user or global)", ["scope"], registry=r,
+        )
+        self.budget_tokens_today = Gauge(
+            "bot_budget_tokens_today", "Model tokens (in + out) spent today in the cafe's time zone, as this "
+            "process last read or counted them", registry=r,
         )
 
         self._refreshers: dict[str, Refresher] = {}

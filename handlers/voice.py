@@ -88,7 +88,8 @@ async def on_voice(
 
     for part in split_message(outcome.text, limit=4000):
         await message.answer(f"🎤 {escape(part)}")
-    # The same path as text: length and rate limits, one turn per user, cache, history, agent_events.
+    # The same path as text: length limit, one turn per user, cache, history, agent_events (the rate limit
+    # counted this note before it was downloaded: bot.middlewares.RateLimitMiddleware).
     await conversation.reply(message, outcome.text, kind="voice")
 
 

@@ -43,3 +43,17 @@ class AgentEventRepository:
                 "SELECT * FROM agent_events WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
             )
         return [AgentEvent(**dict(r)) for r in rows]
+
+    async def tokens_since(self, since: float, user_id: int | None = None) -> int:
+        """Model tokens (in + out) of the turns recorded since `since` (epoch seconds): one user's, or everyone's.
+
+        Both forms walk an index (`agent_events_user`, `agent_events_created`) over that range only.
+        """
+        if user_id is None:
+            spent = await self._db.fetchval(
+                "SELECT SUM(tokens_in + tokens_out) FROM agent_events WHERE created_at >= ?", (since,))
+        else:
+            spent = await self._db.fetchval(
+                "SELECT SUM(tokens_in + tokens_out) FROM agent_events WHERE user_id = ? AND created_at >= ?",
+                (user_id, since))
+        return int(spent or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.agent.breaker import BreakerState, CircuitBreaker
+from bot.agent.budget import BudgetRefusal, TokenBudget, zone_of
 from bot.agent.caching import (
     AnswerCache,
     CacheContext,
@@ -35,10 +36,10 @@ from storage.dialogs import DialogRepository
 from storage.runtime_settings import RuntimeSettingsRepository
 
 __all__ = [
-    "Agent", "AgentLimits", "AgentReply", "AnswerCache", "BreakerState", "CacheContext", "CachedAnswer",
-    "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError", "LimitsService",
-    "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "ToolRegistry", "build_agent",
-    "normalise_question",
+    "Agent", "AgentLimits", "AgentReply", "AnswerCache", "BreakerState", "BudgetRefusal", "CacheContext",
+    "CachedAnswer", "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError",
+    "LimitsService", "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "TokenBudget", "ToolRegistry",
+    "build_agent", "normalise_question",
 ]
 
 BREAKER_FAILURES = 5
@@ -49,7 +50,8 @@ def build_agent(
     settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
     cache: Cache | None = None, *, openai_client: Any = None, metrics: Metrics | None = None,
 ) -> Agent:
-    """The agent with its model (None without an API key or client: limited mode) and the exact cache.
+    """The agent with its model (None without an API key or client: limited mode), its daily token budgets
+    and the exact cache.
 
     With the cache service the exact answers live under `answer:` in the shared cache and the
     rendered prompt is warmed under `prompt:`; without it (tools, tests) a small in-memory store serves.
@@ -63,9 +65,12 @@ def build_agent(
             breaker=CircuitBreaker(BREAKER_FAILURES, BREAKER_RESET_SECONDS),
             on_request=metrics.record_model_request if metrics is not None else None,
         )
+    events = AgentEventRepository(db)
+    budget = TokenBudget(events, settings.user_daily_token_budget, settings.daily_token_budget,
+                         lambda: zone_of(knowledge.cafe.timezone), metrics=metrics)
     agent = Agent(
-        settings, knowledge, DialogRepository(db), AgentEventRepository(db),
-        LimitsService(settings, runtime_settings), model, metrics,
+        settings, knowledge, DialogRepository(db), events,
+        LimitsService(settings, runtime_settings), model, metrics, budget=budget,
     )
     agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
                                           settings.answer_cache_ttl_seconds))

@@ -16,12 +16,14 @@ The agent knows nothing about Telegram: the Telegram conversation, the side serv
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.agent.breaker import CircuitBreaker
+from bot.agent.budget import TokenBudget
 from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer
 from bot.agent.limits import AgentLimits, LimitsService
 from bot.agent.llm import ChatModel, ModelError
@@ -39,10 +41,23 @@ from storage.dialogs import DialogMessage, DialogRepository
 log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 4
+# Tool calls one model reply (round) and one customer turn may run; calls beyond are answered to the
+# model with TOO_MANY_TOOL_CALLS instead of being run, and once the turn's cap is reached the next
+# request forbids tools (tool_choice "none"). A model talked into "add 50 times" stays bounded, while
+# a family's order of eight different items still fits in one round.
+MAX_TOOL_CALLS_PER_ROUND = 8
+MAX_TOOL_CALLS_PER_TURN = 12
+TOO_MANY_TOOL_CALLS = json.dumps({"error": "too many tool calls: this call was not run. Answer the customer "
+                                           "with what you have, or ask them to go one step at a time."})
 OFFLINE_MODEL = "offline"
 LIMITED_MODE_NOTE = ("ℹ️ I'm running in limited mode right now: I answer from the cafe's menu and facts only, "
                      "so I may not understand every question.")
 OUTAGE_NOTE = "(My AI helper is unavailable for a moment, so this answer comes straight from our menu and facts.)"
+BUDGET_NOTE = ("(You've asked me a lot today, so for the rest of the day my answers come straight from our menu "
+               "and facts.)")
+BUDGET_APOLOGY = ("You've asked me a lot today, so for the rest of the day I can only answer from our menu and "
+                  "facts: prices, vegan, vegetarian and gluten-free options, allergens, opening hours, Wi-Fi and "
+                  "where to find us. Ordering with /menu works as always.")
 APOLOGY = ("Sorry, I can't answer that right now. I can tell you about our menu and prices, vegan, vegetarian and "
            "gluten-free options, allergens, opening hours, Wi-Fi and where to find us — or please try again in "
            "a minute.")
@@ -85,7 +100,7 @@ class Agent:
     def __init__(
         self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
         events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, *, budget: TokenBudget | None = None,
     ) -> None:
         self.settings = settings
         self.knowledge = knowledge
@@ -94,6 +109,7 @@ class Agent:
         self.limits = limits
         self.model = model
         self.metrics = metrics
+        self.budget = budget  # daily token budgets (None: unlimited)
         self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
         self.sharing = SharingPolicy(lambda: knowledge.menu)
         self.tools = ToolRegistry()
@@ -183,6 +199,8 @@ class Agent:
             answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
         elif self.model is None:
             error_class = "no_api_key"
+        elif self.budget is not None and await self.budget.refusal(user_id) is not None:
+            error_class = "budget"  # [token budget 1/2] spent today: no model call; the fallback below answers
         else:
             try:
                 await self._model_turn(user_id, question, history, limits, turn)
@@ -195,15 +213,18 @@ class Agent:
 
         if answer is None:
             offline = self.offline.answer(question)
-            answer = offline or APOLOGY
+            over_budget = error_class == "budget"
+            answer = offline or (BUDGET_APOLOGY if over_budget else APOLOGY)
             if self.model is None and new_dialog:
                 answer = f"{LIMITED_MODE_NOTE}\n\n{answer}"
             elif self.model is not None and offline:
-                answer = f"{answer}\n\n{OUTAGE_NOTE}"
+                answer = f"{answer}\n\n{BUDGET_NOTE if over_budget else OUTAGE_NOTE}"
         elif source == "llm":
             made = Provenance(history_sent=bool(history), tools_used=tuple(turn.tools_used))
             await self._store(question, answer, replace(ctx, provenance=made))
 
+        if self.budget is not None:  # [token budget 2/2] what this turn cost the model (0 for caches, offline)
+            self.budget.spend(user_id, turn.tokens_in + turn.tokens_out)
         reply = AgentReply(
             answer=answer, source=source, latency_ms=round((time.perf_counter() - started) * 1000, 1),
             model=model_name, prompt_version=ctx.prompt_version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
@@ -223,7 +244,7 @@ class Agent:
         tools = self.tools.specs() or None
         rounds = 0
         while True:
-            last_round = rounds >= MAX_TOOL_ROUNDS
+            last_round = rounds >= MAX_TOOL_ROUNDS or turn.tool_calls >= MAX_TOOL_CALLS_PER_TURN
             completion = await self.model.complete(
                 messages, max_tokens=limits.max_tokens, tools=tools, tool_choice="none" if last_round else None
             )
@@ -232,11 +253,20 @@ class Agent:
             turn.model = completion.model
             if completion.tool_calls and tools and not last_round:
                 messages.append(completion.assistant_message())
-                for call in completion.tool_calls:
-                    result = await self.tools.call(call.name, user_id, call.arguments)
+                refused = 0
+                for index, call in enumerate(completion.tool_calls):
+                    if index >= MAX_TOOL_CALLS_PER_ROUND or turn.tool_calls >= MAX_TOOL_CALLS_PER_TURN:
+                        result = TOO_MANY_TOOL_CALLS  # every call id still needs its result message
+                        refused += 1
+                    else:
+                        result = await self.tools.call(call.name, user_id, call.arguments)
+                        turn.tool_calls += 1
+                        turn.tools_used.append(call.name)
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-                    turn.tool_calls += 1
-                    turn.tools_used.append(call.name)
+                if refused:
+                    log.warning("model asked user %s's turn for %d tool calls in one round; %d beyond the caps "
+                                "(%d a round, %d a turn) were not run", user_id, len(completion.tool_calls),
+                                refused, MAX_TOOL_CALLS_PER_ROUND, MAX_TOOL_CALLS_PER_TURN)
                 rounds += 1
                 continue
             if not completion.text:

@@ -1,9 +1,11 @@
 """The runbook's agent health check: `GET /api/agent/chat` → status and cache info.
 
 `ok` or `degraded` with the reasons an operator can act on (the OpenAI circuit is open,
-Redis is down, Whisper is not loaded, no model is configured), the model, prompt and
-menu versions, chat latency and error rate over the last 5 minutes, and the cache block:
-where cache reads are served from and the exact and semantic hit rates. Degraded still
+Redis is down, Whisper is not loaded, no model is configured, the cafe's daily token
+budget is spent), the model, prompt and menu versions, chat latency and error rate over
+the last 5 minutes, the cache block (where cache reads are served from and the exact and
+semantic hit rates) and the budget block (tokens spent today, users over their own
+budget: one customer's limit is not a degradation of the service). Degraded still
 answers 200: the bot keeps serving customers from caches and its own data.
 """
 
@@ -25,6 +27,11 @@ def degraded_reasons(services: Any) -> list[str]:
                                f"(next try in {snap.retry_in_s:.0f} s)")
             elif str(snap.state) == "half-open":
                 reasons.append("OpenAI circuit half-open: probing the model server after failures")
+        budget = getattr(agent, "budget", None)
+        if budget is not None and budget.global_spent:
+            status = budget.status()
+            reasons.append(f"daily token budget spent ({status['spent_today']} of {status['daily_tokens']} tokens, "
+                           f"DAILY_TOKEN_BUDGET): answers from caches and data until midnight ({status['timezone']})")
     cache = getattr(services, "cache", None)
     if cache is not None:
         stats = cache.stats()
@@ -82,7 +89,14 @@ def chat_status(services: Any) -> dict[str, Any]:
         "answered_by": window.sources,
         "cache": cache_block(services),
         "whisper": _whisper(services),
+        "budget": _budget(services),
     }
+
+
+def _budget(services: Any) -> dict[str, Any] | None:
+    """Today's token figures; a customer over their own budget is noted here, not as a degradation."""
+    budget = getattr(services.agent, "budget", None)
+    return None if budget is None else budget.status()
 
 
 def _whisper(services: Any) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """A per-user gate in front of transcription.
 
 Listening is the most expensive thing a customer can ask for: a Whisper worker for
-up to seconds per note, from a small pool that every customer shares. The text rate
-limit only applies after a note has been transcribed, so without this gate one user
-sending a burst of notes would fill the shared queue and everyone else would hear
+up to seconds per note, from a small pool that every customer shares. The per-user
+message limit (bot/middlewares.py) counts a note like one text, so within it one user
+sending a burst of notes would still fill the shared queue and everyone else would hear
 "busy". The gate answers before anything is downloaded: at most
 `MAX_PENDING_PER_USER` notes of one user at a time (a second note to add something is
 normal, a third waits) and at most VOICE_RATE_LIMIT_NOTES per

@@ -17,7 +17,10 @@ CHAT_PATH = "/api/agent/chat"
 
 
 async def agent_status(request: web.Request) -> web.Response:
-    return web.json_response(chat_status(request.app[SERVICES]))
+    services = request.app[SERVICES]
+    if services.agent.budget is not None:
+        await services.agent.budget.refresh()  # today's spending is known after a restart too
+    return web.json_response(chat_status(services))
 
 
 @admin_required
