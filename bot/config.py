@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
     admin_api_token: SecretStr | None = None
+    # Bearer token of the read-only endpoints (metrics, stats, status); unset = open as before.
+    read_token: SecretStr | None = None
 
     # --- retention -----------------------------------------------------------
     conversations_retention_days: int = Field(default=180, ge=1)
@@ -128,7 +130,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "openai_base_url",
+        "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "read_token", "openai_base_url",
         "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days",
         mode="before",
     )
@@ -181,7 +183,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log filter can blank them out wherever they appear."""
-        secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token]
+        secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token,
+                   self.read_token]
         values = [s.get_secret_value() for s in secrets if s is not None]
         if self.redis_url and "@" in self.redis_url:
             values.append(self.redis_url)
