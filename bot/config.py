@@ -21,6 +21,7 @@ DATA_DIR = PROJECT_ROOT / "data"  # the shipped menu, cafe facts and FAQ, wherev
 
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_REDIS_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:$")
 
 
 class ConfigError(Exception):
@@ -69,6 +70,9 @@ class Settings(BaseSettings):
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")
     redis_url: str = ""
+    # Every Redis key (cache values, semantic streams) lives under it, so one Redis can be
+    # shared with other applications and a clear-prefix can only ever clear this bot's keys.
+    redis_key_prefix: str = "cafebot:"
     cache_memory_max_entries: int = Field(default=10_000, ge=100)
     # No request waits longer than this on Redis (connect, send, reply); then memory serves it.
     redis_timeout_seconds: float = Field(default=0.2, gt=0, le=5)
@@ -150,6 +154,20 @@ class Settings(BaseSettings):
     def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _redis_key_prefix(cls, value: str) -> str:
+        # Ends in ':' so that no other application's keys can start with it by accident
+        # ("cafe" would also match "cafeteria:..."); no glob characters, no spaces.
+        if not _REDIS_KEY_PREFIX_RE.match(value):
+            raise ValueError("must be 2-64 characters of A-Z, a-z, 0-9, _ . - : ending in ':' (e.g. cafebot:)")
+        from bot.cache.keys import NAMESPACES  # here, not at the top: bot.cache imports this module
+
+        clash = [ns for ns in NAMESPACES if ns.startswith(value) or value.startswith(ns)]
+        if clash:
+            raise ValueError(f"must not overlap the bot's own key namespaces ({', '.join(clash)}); e.g. cafebot:")
         return value
 
     @field_validator("telegram_api_url", "openai_base_url", "webhook_base_url")

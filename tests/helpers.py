@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_TOKEN = "123456:TEST-token_abc"
 ADMIN_TOKEN = "test-admin-token-0123456789"
 READ_TOKEN = "test-read-token-9876543210"
+KEY_PREFIX = Settings.model_fields["redis_key_prefix"].default  # what a raw Redis client sees before each key
 ADMIN_ID = 4242
 CUSTOMER_ID = 1001
 
