@@ -21,6 +21,7 @@ DATA_DIR = PROJECT_ROOT / "data"  # the shipped menu, cafe facts and FAQ, wherev
 
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{1,}$")
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_REDIS_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}:$")
 
 
 class ConfigError(Exception):
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")
     redis_url: str = ""
+    # Every Redis key (cache values, semantic streams) lives under it, so one Redis can be
+    # shared with other applications and a clear-prefix can only ever clear this bot's keys.
+    redis_key_prefix: str = "cafebot:"
     cache_memory_max_entries: int = Field(default=10_000, ge=100)
     # No request waits longer than this on Redis (connect, send, reply); then memory serves it.
     redis_timeout_seconds: float = Field(default=0.2, gt=0, le=5)
@@ -108,6 +112,8 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
     admin_api_token: SecretStr | None = None
+    # Bearer token of the read-only endpoints (metrics, stats, status); unset = open as before.
+    read_token: SecretStr | None = None
 
     # --- retention -----------------------------------------------------------
     conversations_retention_days: int = Field(default=180, ge=1)
@@ -132,7 +138,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "openai_base_url",
+        "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "read_token", "openai_base_url",
         "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days",
         mode="before",
     )
@@ -152,6 +158,20 @@ class Settings(BaseSettings):
     def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _WEBHOOK_SECRET_RE.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _redis_key_prefix(cls, value: str) -> str:
+        # Ends in ':' so that no other application's keys can start with it by accident
+        # ("cafe" would also match "cafeteria:..."); no glob characters, no spaces.
+        if not _REDIS_KEY_PREFIX_RE.match(value):
+            raise ValueError("must be 2-64 characters of A-Z, a-z, 0-9, _ . - : ending in ':' (e.g. cafebot:)")
+        from bot.cache.keys import NAMESPACES  # here, not at the top: bot.cache imports this module
+
+        clash = [ns for ns in NAMESPACES if ns.startswith(value) or value.startswith(ns)]
+        if clash:
+            raise ValueError(f"must not overlap the bot's own key namespaces ({', '.join(clash)}); e.g. cafebot:")
         return value
 
     @field_validator("telegram_api_url", "openai_base_url", "webhook_base_url")
@@ -185,7 +205,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log filter can blank them out wherever they appear."""
-        secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token]
+        secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token,
+                   self.read_token]
         values = [s.get_secret_value() for s in secrets if s is not None]
         if self.redis_url and "@" in self.redis_url:
             values.append(self.redis_url)

@@ -12,6 +12,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.cache import CRITICAL, MENU, Cache
+from bot.cache.keys import clear_prefix_refusal
 from bot.cache.report import format_stats, format_warmup
 from bot.filters import IsAdmin, IsNotAdmin
 from bot.text import escape, split_message
@@ -39,6 +40,10 @@ async def on_cache_clear(message: Message, command: CommandObject, cache: Cache)
     prefix = (command.args or "").strip()
     if not prefix:
         await message.answer(USAGE)
+        return
+    refusal = clear_prefix_refusal(prefix, cache.key_prefix)
+    if refusal is not None:
+        await message.answer(f"Not cleared: {escape(refusal)}.")
         return
     removed = await cache.clear_prefix(prefix)
     await message.answer(f"Removed {removed} cache keys under <code>{escape(prefix)}</code> ({cache.backend}).")

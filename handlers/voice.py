@@ -1,11 +1,13 @@
 """Voice notes, audio files and video notes: listen, show the transcript, answer it like text.
 
 Cheap checks come first (the per-user gate of bot/voice/gate.py, then the declared
-duration and size: nothing is downloaded for a note we would refuse), then getFile
-and the download through the bot's own session (so TELEGRAM_API_URL applies), then
-the transcriber's worker pool. Every outcome gets a reply: the transcript and then
-the answer, through the same `Conversation.reply` as text (kind "voice"), or a
-sentence saying what to do.
+duration and size: nothing is downloaded for a note we would refuse), then a place in
+the transcriber's workers and queue is reserved (a flood of notes gets "busy" answers,
+not a download each), then getFile and the download through the bot's own session (so
+TELEGRAM_API_URL applies), then the transcription in the reserved place; the place is
+given back on every path (download failed, file refused, handler cancelled). Every
+outcome gets a reply: the transcript and then the answer, through the same
+`Conversation.reply` as text (kind "voice"), or a sentence saying what to do.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bot.voice import (
     TranscriberBusy,
     TranscriberUnavailable,
     Transcript,
+    TranscriptionSlot,
 )
 from bot.voice.gate import VoiceGateMiddleware
 
@@ -76,12 +79,20 @@ async def on_voice(
         await message.answer(TOO_BIG)
         return
 
-    async with ChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
+    try:
+        slot = transcriber.reserve()
+    except TranscriberBusy:
+        await message.answer(BUSY)
+        return
+    except TranscriberUnavailable:
+        await message.answer(UNAVAILABLE)
+        return
+    async with slot, ChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
         audio = await download(bot, media)
         if isinstance(audio, str):
             await message.answer(audio)
             return
-        outcome = await listen(transcriber, audio)
+        outcome = await listen(slot, audio)
     if isinstance(outcome, str):
         await message.answer(outcome)
         return
@@ -112,10 +123,10 @@ async def download(bot: Bot, media: Media) -> bytes | str:
     return buffer.getvalue()
 
 
-async def listen(transcriber: Transcriber, audio: bytes) -> Transcript | str:
+async def listen(slot: TranscriptionSlot, audio: bytes) -> Transcript | str:
     """The transcript, or the reply to give instead (busy, unreadable, nothing heard, ...)."""
     try:
-        transcript = await transcriber.transcribe(audio)
+        transcript = await slot.transcribe(audio)
     except TranscriberBusy:
         return BUSY
     except AudioTooLong as exc:

@@ -21,6 +21,8 @@ from bot.services import Seams
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOKEN = "123456:TEST-token_abc"
 ADMIN_TOKEN = "test-admin-token-0123456789"
+READ_TOKEN = "test-read-token-9876543210"
+KEY_PREFIX = Settings.model_fields["redis_key_prefix"].default  # what a raw Redis client sees before each key
 ADMIN_ID = 4242
 CUSTOMER_ID = 1001
 
@@ -85,6 +87,10 @@ def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+def read_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {READ_TOKEN}"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,7 +103,8 @@ def in_ci() -> bool:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for running `python main.py` in a child process: only what we set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "OPENAI_", "REDIS_", "ADMIN_"))}
+    ours = ("TELEGRAM_", "OPENAI_", "REDIS_", "ADMIN_", "READ_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update({"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     env["SEMANTIC_CACHE_ENABLED"] = "false"  # as in make_settings; a test turns it on explicitly
     env.update(extra)

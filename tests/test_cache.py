@@ -116,6 +116,41 @@ async def test_clear_prefix_removes_only_the_literal_prefix_using_scan(redis_ser
     assert remaining == sorted(k for k in keep if k != "a[b]:1")
 
 
+APP_PREFIX = "cafebot:"
+# Another application's keys in the same Redis: one with exactly our relative name, one under a
+# prefix our application prefix is itself a prefix of (without the ':' it would match), others.
+FOREIGN = {"user:profile:1": "theirs", "cafebot-v1:user:profile:1": "theirs", "cafebotx:menu:all": "theirs",
+           "other:menu:item:1": "theirs", "sessions:42": "theirs"}
+
+
+async def test_every_key_lives_under_the_application_prefix_and_other_applications_keys_are_never_touched(
+    redis_server: RedisServer, raw: Redis
+) -> None:
+    for key, value in FOREIGN.items():
+        await raw.set(key, value)
+    async with started(redis_server.url, key_prefix=APP_PREFIX) as cache:
+        assert await cache.get("user:profile:1") is None  # the other application's key of the same name
+        await cache.set("user:profile:1", {"id": 1}, ttl=60)
+        await cache.set_many({"menu:all": [1], "menu:item:1": "latte", "menu:item:2": "mocha"}, ttl=60)
+        ours = sorted(k for k in await raw.keys("*") if k not in FOREIGN)
+        assert ours == ["cafebot:menu:all", "cafebot:menu:item:1", "cafebot:menu:item:2", "cafebot:user:profile:1"]
+        assert await cache.clear_prefix("user:profile:") == 1
+        assert await cache.delete("menu:all")
+        # In an outage the clear and the delete are journaled and reconciled later: under the prefix too.
+        redis_server.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+        try:
+            await cache.get("menu:item:1")  # times out: the breaker opens
+            assert cache.backend == "memory"
+            assert await cache.clear_prefix("menu:") == 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+        assert await cache.check_redis()
+        stats = cache.stats()
+        remaining = {k: await raw.get(k) for k in await raw.keys("*")}
+    assert remaining == FOREIGN
+    assert stats["redis"]["key_prefix"] == APP_PREFIX and stats["fallback"]["pending_reconcile"] == 0
+
+
 def test_glob_escape_escapes_every_special_character() -> None:
     assert glob_escape(r"a*b?c[d]e\f") == r"a\*b\?c\[d\]e\\f"
 

@@ -20,6 +20,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.helpers import (
     ADMIN_ID,
     CUSTOMER_ID,
+    KEY_PREFIX,
     RedisServer,
     admin_headers,
     free_port,
@@ -36,6 +37,11 @@ async def raw(redis_server: RedisServer) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_server.url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+def in_redis(*keys: str) -> list[str]:
+    """The keys as a raw Redis client sees them: under the application prefix."""
+    return [KEY_PREFIX + key for key in keys]
 
 
 async def get_cache(http: aiohttp.ClientSession, port: int) -> dict[str, Any]:
@@ -103,10 +109,11 @@ async def test_redis_outage_and_recovery_in_the_running_bot(
         fresh = Redis.from_url(redis_server.url, decode_responses=True)
         try:
             async def profile_in_redis() -> int:
-                return await fresh.exists(f"user:profile:{CUSTOMER_ID}")
+                return await fresh.exists(f"{KEY_PREFIX}user:profile:{CUSTOMER_ID}")
 
             await poll_until(profile_in_redis, timeout=10)  # the warmup after recovery repopulated Redis
-            assert json.loads((await fresh.get(f"user:profile:{CUSTOMER_ID}")).split(":", 2)[2])["first_name"] == "Ana"
+            raw_value = await fresh.get(f"{KEY_PREFIX}user:profile:{CUSTOMER_ID}")
+            assert json.loads(raw_value.split(":", 2)[2])["first_name"] == "Ana"
         finally:
             await fresh.aclose()
         telegram.send_text(CUSTOMER_ID, "/start")
@@ -167,6 +174,39 @@ async def test_post_cache_auth_and_validation(tmp_path: Path, http: aiohttp.Clie
         assert status == 403 and "disabled" in body["error"]
 
 
+async def test_clear_prefix_stays_inside_the_application_prefix_and_says_why_when_refused(
+    telegram: FakeTelegram, tmp_path: Path, http: aiohttp.ClientSession, redis_server: RedisServer, raw: Redis
+) -> None:
+    """Another application shares the Redis; nothing an admin types can list or delete its keys."""
+    theirs = {"user:profile:1": "theirs", "cafe:menu": "theirs", "cafebot-old:user:profile:1": "theirs",
+              "sessions:9": "theirs"}
+    for key, value in theirs.items():
+        await raw.set(key, value)
+    async with running_app(make_settings(tmp_path, telegram.url, redis_url=redis_server.url)) as app:
+        cache = app.services.cache
+        await poll_until(startup_warmup_done(cache))
+        await cache.set("user:profile:1", {"id": 1}, ttl=60)
+        refused = {}
+        for prefix in (f"{KEY_PREFIX}user:profile:", KEY_PREFIX, "sessions:", "cafebot-old:", "*"):
+            refused[prefix] = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": prefix})
+        telegram.send_text(ADMIN_ID, f"/cache_clear {KEY_PREFIX}user:profile:")
+        [refusal] = await telegram.wait_for_messages(ADMIN_ID)
+        status, cleared = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": "user:"})
+        after = {key: await raw.get(key) for key in theirs}
+        ours = [key for key in await raw.keys("*") if key not in theirs]
+
+    for prefix, (code, body) in refused.items():
+        assert code == 400, prefix
+        assert "REDIS_KEY_PREFIX" in body["error"] and body["key_prefix"] == KEY_PREFIX, body
+    assert "use 'user:profile:'" in refused[f"{KEY_PREFIX}user:profile:"][1]["error"]
+    assert "outside this bot's keys" in refused["sessions:"][1]["error"]
+    assert status == 200 and cleared["removed"] == 2 and cleared["redis_prefix"] == f"{KEY_PREFIX}user:"
+    assert refusal.text.startswith("Not cleared: prefixes are relative to REDIS_KEY_PREFIX")
+    assert after == theirs  # the other application's keys, the same-named one included, are all there
+    assert ours and all(key.startswith(KEY_PREFIX) for key in ours)
+    assert not any(key.startswith(f"{KEY_PREFIX}user:") for key in ours)  # user 1 and the admin's profile went
+
+
 async def test_post_cache_actions_report_what_they_did(
     tmp_path: Path, http: aiohttp.ClientSession, redis_server: RedisServer, raw: Redis
 ) -> None:
@@ -179,18 +219,18 @@ async def test_post_cache_actions_report_what_they_did(
 
         status, body = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": "user:profile:"})
         assert status == 200 and body["removed"] == 2 and body["ok"] is True and "took_ms" in body
-        assert await raw.exists("user:profile:1", "user:profile:2") == 0
-        assert await raw.exists("user:profiles", "menu:all", "cafe:info") == 3
+        assert await raw.exists(*in_redis("user:profile:1", "user:profile:2")) == 0
+        assert await raw.exists(*in_redis("user:profiles", "menu:all", "cafe:info")) == 3
 
         menu_keys = 2 + len(app.services.knowledge.menu.categories) + len(app.services.knowledge.menu.items())
-        await raw.delete("menu:item:espresso", "cafe:info")
+        await raw.delete(*in_redis("menu:item:espresso", "cafe:info"))
         status, body = await post_cache(http, app.port, {"action": "warmup"})
         assert status == 200 and body["group"] == "critical" and body["backend"] == "redis"
         assert {name: w["keys"] for name, w in body["warmers"].items()} == {
             "menu": menu_keys, "cafe": 1, "user-profiles": 1, "prompt": 1,
         }
         assert body["keys"] == menu_keys + 3 and body["took_ms"] >= 0
-        assert await raw.exists("user:profile:77", "menu:item:espresso", "cafe:info") == 3
+        assert await raw.exists(*in_redis("user:profile:77", "menu:item:espresso", "cafe:info")) == 3
 
         status, body = await post_cache(http, app.port, {"action": "warmup-menu"})
         assert status == 200 and body["group"] == "menu" and list(body["warmers"]) == ["menu", "prompt"]
@@ -242,7 +282,7 @@ async def test_warmup_command_fills_redis_from_the_shell(tmp_path: Path, redis_s
     assert code == 0, output
     report = json.loads(output[output.index("{"):])
     assert report["group"] == "critical" and report["warmers"]["user-profiles"]["keys"] == 1
-    assert await raw.exists("user:profile:31") == 1
+    assert await raw.exists(*in_redis("user:profile:31")) == 1
 
     env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
     proc = start_main(["warmup"], env, tmp_path)

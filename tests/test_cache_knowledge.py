@@ -8,7 +8,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from bot.cache import KnowledgeCache
-from tests.helpers import ROOT, RedisServer, make_settings, running_app
+from tests.helpers import KEY_PREFIX, ROOT, RedisServer, make_settings, running_app
 
 
 async def test_menu_and_cafe_keys_follow_the_loaded_knowledge(tmp_path: Path, redis_server: RedisServer) -> None:
@@ -25,12 +25,12 @@ async def test_menu_and_cafe_keys_follow_the_loaded_knowledge(tmp_path: Path, re
             assert item["price_cents"] == 360 and item["category_id"] == "coffee"
             assert item["version"] == knowledge.menu.version
             assert (await cache.get("menu:category:coffee"))["items"][0] == "espresso"
-            assert report["warmers"]["menu"]["keys"] == len(await raw.keys("menu:*"))
+            assert report["warmers"]["menu"]["keys"] == len(await raw.keys(f"{KEY_PREFIX}menu:*"))
 
             reader = KnowledgeCache(cache, knowledge)
-            await raw.delete("cafe:info")
+            await raw.delete(f"{KEY_PREFIX}cafe:info")
             cafe = await reader.cafe()  # a miss loads from the knowledge base and stores it
-            assert cafe["name"] == knowledge.cafe.name and await raw.exists("cafe:info") == 1
+            assert cafe["name"] == knowledge.cafe.name and await raw.exists(f"{KEY_PREFIX}cafe:info") == 1
             assert (await reader.menu())["version"] == knowledge.menu.version
 
             await cache.set("menu:item:retired-scone", {"name": "gone"}, ttl=60)
@@ -40,6 +40,6 @@ async def test_menu_and_cafe_keys_follow_the_loaded_knowledge(tmp_path: Path, re
             item = await cache.get("menu:item:flat-white")
             assert item["price_cents"] == 370 and item["version"] == knowledge.menu.version
             assert await cache.get("menu:item:retired-scone") is None
-            assert await raw.exists("cafe:info") == 1
+            assert await raw.exists(f"{KEY_PREFIX}cafe:info") == 1
     finally:
         await raw.aclose()

@@ -33,6 +33,8 @@ def run_main(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
         ({"TELEGRAM_BOT_TOKEN": "1:abc", "BOT_MODE": "webhook", "WEBHOOK_BASE_URL": "https://x.example"},
          "WEBHOOK_SECRET"),
         ({"TELEGRAM_BOT_TOKEN": "1:abc", "TELEGRAM_API_URL": "ftp://nope"}, "TELEGRAM_API_URL"),
+        ({"TELEGRAM_BOT_TOKEN": "1:abc", "REDIS_KEY_PREFIX": "cafe"}, "REDIS_KEY_PREFIX"),  # no ':' at the end
+        ({"TELEGRAM_BOT_TOKEN": "1:abc", "REDIS_KEY_PREFIX": "user:"}, "REDIS_KEY_PREFIX"),  # a namespace of ours
     ],
 )
 def test_bad_configuration_prints_one_line_naming_the_variable_and_exits_2(env: dict[str, str], variable: str) -> None:
@@ -67,6 +69,7 @@ def test_defaults_match_the_documented_contract() -> None:
     assert settings.http_port == 8080
     assert str(settings.database_path) == "data/bot.db"
     assert settings.bot_mode == "polling"
+    assert settings.redis_key_prefix == "cafebot:"
 
 
 def test_webhook_mode_requires_its_settings() -> None:

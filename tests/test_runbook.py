@@ -2,7 +2,8 @@
 
 The test reads the runbook itself: every line of its ```bash blocks (curl calls against
 the side server, `python main.py ...`, redis-cli) runs in a shell exactly as written, with
-`$BOT` and `$ADMIN_API_TOKEN` pointing at a running bot; every Telegram command it names is
+`$BOT`, `$ADMIN_API_TOKEN` and `$READ_TOKEN` pointing at a running bot that has a READ_TOKEN
+set (a GET shown without it fails, unless it is a probe); every Telegram command it names is
 sent by an admin through the fake Bot API; every endpoint it names is called by one of the
 shell lines. A command that stops working, or a new one nobody runs, fails here.
 """
@@ -27,6 +28,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.helpers import (
     ADMIN_ID,
     ADMIN_TOKEN,
+    READ_TOKEN,
     ROOT,
     TEST_TOKEN,
     free_port,
@@ -118,11 +120,12 @@ async def test_every_runbook_command_works_against_a_running_bot(
             pytest.skip(f"{tool} not installed")
     port = free_port()
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server), redis_url=redis_server.url,
-                             http_port=port, staff_chat_id=STAFF_CHAT_ID)
+                             http_port=port, staff_chat_id=STAFF_CHAT_ID, read_token=READ_TOKEN)
     env = subprocess_env(
-        BOT=f"http://127.0.0.1:{port}", ADMIN_API_TOKEN=ADMIN_TOKEN, PATH=f"{Path(sys.executable).parent}:"
-        f"{os.environ['PATH']}", TELEGRAM_BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=telegram.url,
-        STAFF_CHAT_ID=str(STAFF_CHAT_ID), ADMIN_IDS=str(ADMIN_ID), DATABASE_PATH=str(settings.database_path),
+        BOT=f"http://127.0.0.1:{port}", ADMIN_API_TOKEN=ADMIN_TOKEN, READ_TOKEN=READ_TOKEN,
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", TELEGRAM_BOT_TOKEN=TEST_TOKEN,
+        TELEGRAM_API_URL=telegram.url, STAFF_CHAT_ID=str(STAFF_CHAT_ID), ADMIN_IDS=str(ADMIN_ID),
+        DATABASE_PATH=str(settings.database_path),
         REDIS_URL=redis_server.url, HTTP_PORT=str(port), HTTP_HOST="127.0.0.1",
         OPENAI_API_KEY=openai_server.api_key, OPENAI_BASE_URL=openai_server.url,
     )
@@ -145,6 +148,7 @@ async def test_every_runbook_command_works_against_a_running_bot(
         if line.startswith("curl ") and "/metrics" not in line:
             json.loads(out)  # every endpoint answers JSON
     assert results['redis-cli -u "$REDIS_URL" ping'][1].strip() == "PONG"
+    assert "SLO report (live from" in results["python main.py slo"][1]  # it sent READ_TOKEN and was let in
     assert telegram.sent_to(STAFF_CHAT_ID), "notify-test and /api/telegram/notify reach the staff group"
     for command, reply in replies.items():
         assert "Sorry" not in reply and "⚠️" not in reply, (command, reply)

@@ -269,21 +269,27 @@ async def test_a_new_process_reads_what_others_shared_before_it_started(
         await b.stop()
 
 
+@pytest.mark.parametrize("key_prefix", ["", "cafebot:"])
 async def test_clear_prefix_semantic_empties_every_process_and_sharing_goes_on(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer, key_prefix: str
 ) -> None:
     """The runbook's `clear-prefix semantic:` reaches each process's local copy, not only Redis."""
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
         a, b = make_cache(db_a, embedder), make_cache(db_b, embedder)
-        shares = [RedisShare(c, Redis.from_url(redis_server.url, socket_timeout=1), poll_seconds=0.05)
-                  for c in (a, b)]
-        keys = Cache(redis_server.url, warm_on_start=False, probe_interval=60.0)  # process a's cache service
+        shares = [RedisShare(c, Redis.from_url(redis_server.url, socket_timeout=1), poll_seconds=0.05,
+                             key_prefix=key_prefix) for c in (a, b)]
+        keys = Cache(redis_server.url, warm_on_start=False, probe_interval=60.0,  # process a's cache service
+                     key_prefix=key_prefix)
         keys.on_clear_prefix(a.on_cache_clear_prefix)
         for part in (a, b, *shares, keys):
             await part.start()
         await wait_for(lambda: all(share.status()["state"] == "ok" for share in shares))
         await a.store("Do you accept credit cards?", "Yes, all major cards.", Ctx())
         await wait_for(lambda: b.status()["entries"] == 1)
+        raw = Redis.from_url(redis_server.url, decode_responses=True)
+        streams = await raw.keys("*stream")
+        await raw.aclose()
+        assert len(streams) == 1 and streams[0].startswith(f"{key_prefix}semantic:")  # under the application's
 
         await keys.clear_prefix("user:")  # another namespace: the semantic entries stay
         assert a.status()["entries"] == 1

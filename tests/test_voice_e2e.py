@@ -154,6 +154,61 @@ async def test_a_full_transcription_queue_answers_busy(
         assert transcriber.status().rejected_busy == 1
 
 
+async def test_a_flood_of_voice_notes_is_downloaded_only_as_far_as_there_are_places_to_transcribe(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    """A place is reserved before the download: notes that find none get "busy" and are never fetched."""
+    settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=1)
+    flooders = [5001 + i for i in range(6)]
+    async with gated_transcriber(settings, whisper) as (gated, transcriber):
+        async with running_app(settings, Seams(transcriber=transcriber)):
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            assert await asyncio.to_thread(gated.entered.wait, 30)  # the only worker is busy now
+            notes = {user: telegram.send_voice(user, fixture_bytes("lentil_soup.ogg"), duration=3)
+                     for user in flooders}
+            # Five are answered "busy" at once; the sixth has the queue place and waits for the worker.
+            await telegram.wait_for(lambda: sum(bool(telegram.sent_to(user)) for user in flooders) == 5)
+            await poll(lambda: transcriber.status().queue == 1)
+            busy = [user for user in flooders if telegram.texts_to(user) == [BUSY]]
+            [admitted] = [user for user in flooders if not telegram.sent_to(user)]
+            downloaded_while_busy = list(telegram.downloads)
+            gated.gate.set()
+            [transcript, _answer] = await telegram.wait_for_messages(admitted, 2, timeout=30)
+            await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+        status = transcriber.status()
+    assert len(busy) == 5
+    assert transcript.text.startswith("🎤") and "soup" in transcript.text.lower()
+    refused_files = {notes[user]["message"]["voice"]["file_id"] for user in busy}
+    fetched = {call["file_id"] for call in telegram.calls("getFile")}
+    assert refused_files.isdisjoint(fetched) and refused_files.isdisjoint(telegram.downloads)
+    assert len(downloaded_while_busy) == 2  # the note being transcribed and the one that got the queue place
+    assert status.rejected_busy == 5 and (status.reserved, status.queue, status.running) == (0, 0, 0)
+
+
+async def test_a_place_is_given_back_when_the_download_fails_so_the_next_note_gets_it(
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
+) -> None:
+    settings = make_settings(tmp_path, telegram.url, whisper_workers=1, whisper_queue_size=1)
+    async with gated_transcriber(settings, whisper) as (gated, transcriber):
+        async with running_app(settings, Seams(transcriber=transcriber)):
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            assert await asyncio.to_thread(gated.entered.wait, 30)
+            telegram.fail("getFile", status=500)
+            telegram.send_voice(OTHER_USER, fixture_bytes("lentil_soup.ogg"), duration=3)
+            [failed] = await telegram.wait_for_messages(OTHER_USER)
+            after_failure = transcriber.status()
+            telegram.send_voice(THIRD_USER, fixture_bytes("cappuccino.ogg"), duration=4)  # the place is free again
+            await poll(lambda: transcriber.status().queue == 1)
+            gated.gate.set()
+            third, _ = await telegram.wait_for_messages(THIRD_USER, 2, timeout=30)
+            await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+        status = transcriber.status()
+    assert failed.text == DOWNLOAD_FAILED
+    assert (after_failure.reserved, after_failure.queue, after_failure.running) == (0, 0, 1)
+    assert third.text.startswith("🎤") and "cappuccino" in third.text.lower()
+    assert status.rejected_busy == 0 and (status.reserved, status.queue, status.running) == (0, 0, 0)
+
+
 async def test_one_customer_cannot_fill_the_shared_transcription_queue(
     telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:

@@ -27,6 +27,7 @@ def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeB
         redis_timeout=settings.redis_timeout_seconds,
         probe_interval=settings.redis_probe_seconds,
         local_ttl=settings.cache_local_ttl_seconds,
+        key_prefix=settings.redis_key_prefix,
     )
     KnowledgeCache(cache, knowledge).register()
     profiles = ProfileCache(cache, users)

@@ -8,6 +8,11 @@ expiry lets a process copy a value into its memory tier with the same lifetime.
 The client never retries and never waits longer than `timeout` for anything
 (connect, send, reply): a request must not hang on Redis, the service falls
 back to memory instead.
+
+Every key lives under the application prefix (REDIS_KEY_PREFIX, e.g. `cafebot:`): callers
+speak in keys relative to it (`user:profile:42`), this tier adds it on the way in and
+strips it on the way out. A SCAN pattern always starts with it, so no call made through
+here can read, list or delete another application's keys in a shared Redis.
 """
 
 from __future__ import annotations
@@ -82,14 +87,15 @@ def is_outage(exc: BaseException) -> bool:
 
 
 class RedisTier:
-    def __init__(self, client: Redis, timeout: float) -> None:
+    def __init__(self, client: Redis, timeout: float, key_prefix: str = "") -> None:
         self.client = client
         self.timeout = timeout
+        self.key_prefix = key_prefix
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
         self._delete_if_older = client.register_script(_DELETE_IF_OLDER)
 
     @classmethod
-    def from_url(cls, url: str, timeout: float) -> RedisTier:
+    def from_url(cls, url: str, timeout: float, key_prefix: str = "") -> RedisTier:
         """Build a client for `url` (ValueError when the URL itself is malformed); connects lazily."""
         # A blocking pool: a burst beyond max_connections queues for a connection (bounded by
         # the same timeout) instead of failing at once and opening the breaker for nothing.
@@ -104,7 +110,10 @@ class RedisTier:
             health_check_interval=0,
             decode_responses=True,
         )
-        return cls(Redis.from_pool(pool), timeout)
+        return cls(Redis.from_pool(pool), timeout, key_prefix)
+
+    def _key(self, key: str) -> str:
+        return self.key_prefix + key
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         return await asyncio.wait_for(call, self.timeout)
@@ -113,43 +122,45 @@ class RedisTier:
         await self._bounded(self.client.ping())
 
     async def get(self, key: str) -> str | None:
-        return await self._bounded(self.client.get(key))
+        return await self._bounded(self.client.get(self._key(key)))
 
     async def set(self, key: str, raw: str, ttl_ms: int) -> None:
-        await self._bounded(self.client.set(key, raw, px=ttl_ms or None))
+        await self._bounded(self.client.set(self._key(key), raw, px=ttl_ms or None))
 
     async def set_many(self, items: Iterable[tuple[str, str, int]]) -> None:
         """Write many values in one round trip (warmers write dozens to hundreds at once)."""
         pipe = self.client.pipeline(transaction=False)
         for key, raw, ttl_ms in items:
-            pipe.set(key, raw, px=ttl_ms or None)
+            pipe.set(self._key(key), raw, px=ttl_ms or None)
         await self._bounded(pipe.execute())
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._bounded(self.client.delete(key)))
+        return bool(await self._bounded(self.client.delete(self._key(key))))
 
     async def scan_prefix(self, prefix: str) -> list[str]:
-        """Every key under the literal `prefix`, by SCAN (never KEYS, which blocks the server)."""
-        pattern = glob_escape(prefix) + "*"
+        """Every key under the literal `prefix` (relative, returned relative), by SCAN (never KEYS,
+        which blocks the server); the application prefix leads the pattern."""
+        full = self._key(prefix)
+        pattern = glob_escape(full) + "*"
         found: set[str] = set()
         cursor = 0
         while True:
             cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
-            found.update(k for k in keys if k.startswith(prefix))
+            found.update(k[len(self.key_prefix):] for k in keys if k.startswith(full))
             if cursor == 0:
                 return sorted(found)
 
     async def delete_prefix(self, prefix: str) -> list[str]:
         keys = await self.scan_prefix(prefix)
         for start in range(0, len(keys), SCAN_BATCH):
-            await self._bounded(self.client.unlink(*keys[start:start + SCAN_BATCH]))
+            await self._bounded(self.client.unlink(*(self._key(k) for k in keys[start:start + SCAN_BATCH])))
         return keys
 
     async def set_if_newer(self, key: str, raw: str, version_ms: int, ttl_ms: int) -> bool:
-        return bool(await self._bounded(self._set_if_newer(keys=[key], args=[raw, version_ms, ttl_ms])))
+        return bool(await self._bounded(self._set_if_newer(keys=[self._key(key)], args=[raw, version_ms, ttl_ms])))
 
     async def delete_if_older(self, key: str, version_ms: int) -> bool:
-        return bool(await self._bounded(self._delete_if_older(keys=[key], args=[version_ms])))
+        return bool(await self._bounded(self._delete_if_older(keys=[self._key(key)], args=[version_ms])))
 
     async def dbsize(self) -> int:
         return int(await self._bounded(self.client.dbsize()))

@@ -64,8 +64,12 @@ class Cache:
         recover_after: int = 2,
         local_ttl: float = 300.0,
         warm_on_start: bool = True,
+        key_prefix: str = "",
     ) -> None:
+        """`key_prefix`: the application prefix every Redis key lives under (REDIS_KEY_PREFIX);
+        keys given to and returned by this class are relative to it."""
         self.warmers = WarmerRegistry()
+        self.key_prefix = key_prefix
         self.stats_providers: dict[str, StatsProvider] = {}
         self._clear_listeners: list[ClearListener] = []
         self.warm_on_start = warm_on_start
@@ -118,7 +122,7 @@ class Cache:
             log.info("REDIS_URL not set: the cache runs in process memory only")
         else:
             try:
-                self._redis = RedisTier.from_url(self._redis_url, self._redis_timeout)
+                self._redis = RedisTier.from_url(self._redis_url, self._redis_timeout, self.key_prefix)
             except ValueError as exc:
                 self._redis_state = "invalid-url"
                 self._enter_fallback(f"REDIS_URL is not a valid Redis URL ({self._safe(exc)})")
@@ -212,7 +216,10 @@ class Cache:
         return removed
 
     async def clear_prefix(self, prefix: str) -> int:
-        """Remove every key under the literal `prefix` in Redis and in memory; returns how many."""
+        """Remove every key under the literal `prefix` in Redis and in memory; returns how many.
+
+        `prefix` is relative to the application prefix, so only this bot's keys can go; what an
+        operator may type is checked before (`keys.clear_prefix_refusal`)."""
         if not prefix:
             raise ValueError("prefix must not be empty")
         removed = set(self._memory.delete_prefix(prefix))
@@ -306,7 +313,7 @@ class Cache:
         out: dict[str, Any] = {
             "backend": self.backend,
             "available": self.available,
-            "redis": {"configured": bool(self._redis_url), "state": self._redis_state},
+            "redis": {"configured": bool(self._redis_url), "state": self._redis_state, "key_prefix": self.key_prefix},
             "fallback": {
                 "active": self._fallback_active,
                 "since": _iso(since) if since else None,

@@ -18,7 +18,17 @@ ALLERGENS = (
     "mustard", "sesame", "sulphites", "lupin", "molluscs",
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_ID = r"^[a-z0-9][a-z0-9-]*$"
+# Ids and size names travel inside the ordering buttons' callback data (bot/orders/callbacks.py),
+# which Telegram caps at 64 bytes and which aiogram packs with ':' between the fields. The longest
+# callback built from them is "om:item:<id>:<size>:<qty>": 8 + 32 + 1 + 16 + 1 + 2 = 60 bytes
+# (tests/test_knowledge.py packs it with the real classes). Checked when the menu is loaded, so a
+# bad file is reported with its line instead of /menu breaking when the button is built.
+ID_CHARS = r"[a-z0-9][a-z0-9-]*"  # ASCII only: one byte per character
+SIZE_CHARS = r"[a-z0-9][a-z0-9 -]*"
+MAX_ID_CHARS = 32
+MAX_SIZE_CHARS = 16
+_ID_RE = re.compile(rf"^{ID_CHARS}$")
+_SIZE_RE = re.compile(rf"^{SIZE_CHARS}$")
 _HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
 
 DietaryTag = Literal["vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy"]
@@ -49,8 +59,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _button_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(f"{value!r}: use lowercase letters, digits and '-' (ids travel in button data, "
+                         "which cannot carry ':', spaces or other characters)")
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"{value!r} is {len(value)} characters; at most {MAX_ID_CHARS} fit in a button's data "
+                         "(Telegram allows 64 bytes)")
+    return value
+
+
+def _button_size(name: object) -> str:
+    size = str(name).strip().lower()
+    if not _SIZE_RE.match(size):
+        raise ValueError(f"size {name!r}: use letters, digits, spaces and '-' (size names travel in button data, "
+                         "which cannot carry ':' or other characters)")
+    if len(size) > MAX_SIZE_CHARS:
+        raise ValueError(f"size {name!r} is {len(size)} characters; at most {MAX_SIZE_CHARS} fit in a button's "
+                         "data (Telegram allows 64 bytes)")
+    return size
+
+
 class MenuItem(_Strict):
-    id: str = Field(pattern=_ID)
+    id: str
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
     price_cents: int | None = Field(default=None, alias="price")
@@ -63,6 +94,11 @@ class MenuItem(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _button_id(value)
+
     @field_validator("price_cents", mode="before")
     @classmethod
     def _price(cls, value: object) -> object:
@@ -72,7 +108,7 @@ class MenuItem(_Strict):
     @classmethod
     def _sizes(cls, value: object) -> object:
         if isinstance(value, dict):
-            return {str(k).lower(): to_cents(v) for k, v in value.items()}
+            return {_button_size(k): to_cents(v) for k, v in value.items()}
         return value
 
     @model_validator(mode="after")
@@ -99,9 +135,14 @@ class MenuItem(_Strict):
 
 
 class Category(_Strict):
-    id: str = Field(pattern=_ID)
+    id: str
     name: str = Field(min_length=1)
     items: tuple[MenuItem, ...] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _button_id(value)
 
 
 class Menu(_Strict):

@@ -1,7 +1,8 @@
 """`python main.py slo` and `python main.py purge [--dry-run]`.
 
-`slo` asks the running bot (`GET /api/slo` on its side server) and, when no bot answers,
-measures from what the bot left behind: the `agent_events` table and Redis' counters.
+`slo` asks the running bot (`GET /api/slo` on its side server, with READ_TOKEN or the admin
+token when one is set) and, when no bot answers, measures from what the bot left behind: the
+`agent_events` table and Redis' counters.
 Exit code 0 when no measured target is missed, 1 when one is (for cron and alerting).
 
 `purge` applies the retention policy once to the database file (WAL mode lets it run
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
 import aiohttp
@@ -52,7 +54,7 @@ def default_url(settings: Settings) -> str | None:
 async def _slo_report(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     url = args.url or default_url(settings)
     if url and not args.from_events:
-        live = await _fetch_live(url.rstrip("/"))
+        live = await fetch_live(url.rstrip("/"), read_headers(settings))
         if live is not None:
             live["source"] = f"live from {url}"
             return live
@@ -64,10 +66,20 @@ async def _slo_report(args: argparse.Namespace, settings: Settings) -> dict[str,
                     else "agent_events", window=window)
 
 
-async def _fetch_live(url: str) -> dict[str, Any] | None:
+def read_headers(settings: Settings) -> dict[str, str]:
+    """The Authorization header for the side server's read endpoints: READ_TOKEN, else the admin token."""
+    token = settings.read_token or settings.admin_api_token
+    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token is not None else {}
+
+
+async def fetch_live(url: str, headers: dict[str, str]) -> dict[str, Any] | None:
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=LIVE_TIMEOUT_SECONDS)) as http, \
-                http.get(f"{url}/api/slo") as response:
+                http.get(f"{url}/api/slo", headers=headers) as response:
+            if response.status == 401:
+                print(f"slo: the bot at {url} wants a read token: set READ_TOKEN (or ADMIN_API_TOKEN) "
+                      "as the bot has it; measuring from agent_events instead", file=sys.stderr)
+                return None
             if response.status != 200:
                 return None
             return await response.json()

@@ -15,24 +15,26 @@ from typing import Literal
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
+from bot.knowledge.models import ID_CHARS, MAX_ID_CHARS, MAX_SIZE_CHARS, SIZE_CHARS
 from bot.orders.models import MAX_LINE_QUANTITY, OrderStatus
 
-_REF = r"^[a-z0-9][a-z0-9-]*$"
-_SIZE = r"^[a-z0-9 -]{0,16}$"
+# The same rules the menu is checked against when it is loaded (bot/knowledge/models.py).
+_REF = rf"^{ID_CHARS}$"
+_SIZE = rf"^({SIZE_CHARS})?$"
 
 
 class MenuCb(CallbackData, prefix="om"):
     """Browse: the category list, one category, or one item with a chosen size and quantity."""
 
     view: Literal["cats", "cat", "item"]
-    ref: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]*)?$", max_length=40)
-    size: str = Field(default="", pattern=_SIZE)
+    ref: str = Field(default="", pattern=rf"^({ID_CHARS})?$", max_length=MAX_ID_CHARS)
+    size: str = Field(default="", pattern=_SIZE, max_length=MAX_SIZE_CHARS)
     qty: int = Field(default=1, ge=1, le=MAX_LINE_QUANTITY)
 
 
 class AddCb(CallbackData, prefix="oa"):
-    item: str = Field(pattern=_REF, max_length=40)
-    size: str = Field(default="", pattern=_SIZE)
+    item: str = Field(pattern=_REF, max_length=MAX_ID_CHARS)
+    size: str = Field(default="", pattern=_SIZE, max_length=MAX_SIZE_CHARS)
     qty: int = Field(default=1, ge=1, le=MAX_LINE_QUANTITY)
 
 

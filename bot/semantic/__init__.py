@@ -62,7 +62,7 @@ def build_semantic_cache(
         from redis.asyncio import Redis
 
         client = Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        components.append(RedisShare(semantic, client))
+        components.append(RedisShare(semantic, client, key_prefix=settings.redis_key_prefix))
     if agent is not None:
         from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
 

@@ -1,7 +1,8 @@
 """Sharing semantic cache entries between bot processes through a Redis stream.
 
 Each generation (prompt, menu, embedding model, chat model) has its own stream,
-`semantic:<generation id>:stream`, trimmed to about MAX_ENTRIES. A process appends
+`<REDIS_KEY_PREFIX>semantic:<generation id>:stream` (so `clear-prefix semantic:` removes it
+with the cache's keys), trimmed to about MAX_ENTRIES. A process appends
 what it stores and tails the stream (polling, so a short socket timeout is enough),
 adding what others stored to its own index and SQLite copy. A new process reads the
 stream from the start, so it serves what the others learned before it started.
@@ -34,9 +35,10 @@ READ_BATCH = 500
 CLEAR = "clear"
 
 
-def stream_key(generation: Generation) -> str:
+def stream_key(generation: Generation, key_prefix: str = "") -> str:
+    """The generation's stream, under the application prefix like every key of the bot."""
     digest = hashlib.sha256(generation.label().encode()).hexdigest()[:12]
-    return f"{PREFIX}{digest}:stream"
+    return f"{key_prefix}{PREFIX}{digest}:stream"
 
 
 def encode_entry(entry: StoredEntry) -> str:
@@ -66,9 +68,10 @@ class RedisShare:
     """The `SharedEntries` of a SemanticCache, over any redis.asyncio client."""
 
     def __init__(self, cache: SemanticCache, client: Any, *, poll_seconds: float = 1.0,
-                 max_backoff_seconds: float = 10.0) -> None:
+                 max_backoff_seconds: float = 10.0, key_prefix: str = "") -> None:
         self._cache = cache
         self._client = client
+        self._key_prefix = key_prefix
         self._poll = poll_seconds
         self._max_backoff = max_backoff_seconds
         self._pending: deque[StoredEntry] = deque(maxlen=PENDING_MAX)
@@ -111,14 +114,15 @@ class RedisShare:
         """Tell every process to forget this generation's entries (admin clear)."""
         if self._state == "ok":
             try:
-                marker = await self._client.xadd(stream_key(self._cache.generation), {"op": CLEAR})
-                await self._client.xtrim(stream_key(self._cache.generation), minid=marker)
+                key = stream_key(self._cache.generation, self._key_prefix)
+                marker = await self._client.xadd(key, {"op": CLEAR})
+                await self._client.xtrim(key, minid=marker)
             except Exception as exc:
                 self._down(exc)
         self._pending.clear()
 
     async def _xadd(self, entry: StoredEntry) -> None:
-        key = stream_key(entry.generation)
+        key = stream_key(entry.generation, self._key_prefix)
         await self._client.xadd(key, {"entry": encode_entry(entry)}, maxlen=self._cache.max_entries,
                                 approximate=True)
         await self._client.expire(key, int(self._cache.ttl_seconds) + 3600)
@@ -145,7 +149,7 @@ class RedisShare:
                 backoff = min(self._max_backoff, backoff * 2)
 
     async def _sync_once(self) -> None:
-        key = stream_key(self._cache.generation)
+        key = stream_key(self._cache.generation, self._key_prefix)
         if key != self._stream:
             self._stream, self._last_id = key, "0"
         while True:

@@ -10,6 +10,7 @@ from bot.voice.transcriber import (
     TranscriberUnavailable,
     Transcript,
     TranscriptionError,
+    TranscriptionSlot,
 )
 from bot.voice.whisper import WhisperTranscriber, build_transcriber
 
@@ -23,6 +24,7 @@ __all__ = [
     "TranscriberUnavailable",
     "Transcript",
     "TranscriptionError",
+    "TranscriptionSlot",
     "WhisperTranscriber",
     "build_transcriber",
 ]

@@ -8,7 +8,9 @@ once per test session.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from types import TracebackType
 from typing import Any, Literal, Protocol
 
 # Telegram's Bot API lets bots download files of up to 20 MB; the upload endpoint uses the same limit.
@@ -74,15 +76,50 @@ class TranscriberStatus:
     running: int  # transcriptions in a worker now
     transcriptions: int  # finished since start (with or without speech)
     failures: int  # undecodable audio, too long, or engine errors
-    rejected_busy: int  # refused because the queue was full
+    rejected_busy: int  # refused because the queue was full (at reservation, before any download)
     avg_rtf: float | None  # mean real-time factor of the finished transcriptions
     workers: int
     cpu_threads: int
     queue_size: int
     error: str | None = None
+    reserved: int = 0  # places held by voice notes still being downloaded
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class TranscriptionSlot:
+    """A place among the transcriber's workers and queue, held from before a download to the end.
+
+    Reserving first means a flood of voice notes costs one refusal each ("busy") instead of a
+    download each: only as many notes as there are places are ever downloaded at once. The
+    place is given back exactly once: by the transcription (when its job ends), or on leaving
+    the `async with` block unused (download failed, file refused, handler cancelled).
+    """
+
+    def __init__(self, run: Callable[[bytes], Awaitable[Transcript]], release: Callable[[], None]) -> None:
+        self._run = run  # takes the place over: gives it back when the job ends
+        self._release = release
+        self._state: Literal["held", "used", "released"] = "held"
+
+    async def transcribe(self, audio: bytes) -> Transcript:
+        if self._state != "held":
+            raise RuntimeError(f"transcription slot already {self._state}")
+        self._state = "used"
+        return await self._run(audio)
+
+    def release(self) -> None:
+        """Give the place back if it was not used (idempotent)."""
+        if self._state == "held":
+            self._state = "released"
+            self._release()
+
+    async def __aenter__(self) -> TranscriptionSlot:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.release()
 
 
 class Transcriber(Protocol):
@@ -93,8 +130,16 @@ class Transcriber(Protocol):
 
     async def stop(self) -> None: ...
 
+    def reserve(self) -> TranscriptionSlot:
+        """A place for one transcription, taken now (before the audio is fetched).
+
+        Raises TranscriberBusy when every worker and queue place is taken, TranscriberUnavailable
+        when the model is not there; the slot's transcribe() raises as transcribe() does.
+        """
+        ...
+
     async def transcribe(self, audio: bytes) -> Transcript:
-        """Encoded audio (OGG/Opus, MP3, M4A, MP4, WAV, ...) to text.
+        """Encoded audio (OGG/Opus, MP3, M4A, MP4, WAV, ...) to text (reserve and use a slot in one go).
 
         Raises TranscriberBusy, TranscriberUnavailable, AudioDecodeError or AudioTooLong.
         """

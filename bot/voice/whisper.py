@@ -6,7 +6,8 @@ does not pay for the cold start. Each transcription runs entirely in a worker:
 decoding, voice activity detection and consuming faster-whisper's lazy segment
 generator, so the event loop only awaits a future. At most `workers` run at once
 and at most `queue_size` wait; anything beyond that is refused at once
-(TranscriberBusy) instead of piling up behind a long voice note.
+(TranscriberBusy) instead of piling up behind a long voice note. A voice note takes its
+place (`reserve()`) before it is downloaded, so the bound also caps the downloads.
 
 Nothing here holds asyncio objects, so one loaded transcriber can serve several
 event loops in turn (the tests share one across the whole session).
@@ -35,6 +36,7 @@ from bot.voice.transcriber import (
     TranscriberStatus,
     TranscriberUnavailable,
     Transcript,
+    TranscriptionSlot,
 )
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ class WhisperTranscriber:
         self._model_label = settings.whisper_model or BUNDLED_MODEL
         self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="whisper")
         self._lock = threading.Lock()
-        self._pending = 0  # submitted and not finished (running + waiting)
+        self._pending = 0  # places taken: reserved (audio still downloading), waiting, running
+        self._reserved = 0
         self._running = 0
         self._transcriptions = 0
         self._failures = 0
@@ -164,7 +167,7 @@ class WhisperTranscriber:
         return model
 
     # --- transcription --------------------------------------------------------------
-    async def transcribe(self, audio: bytes) -> Transcript:
+    def reserve(self) -> TranscriptionSlot:
         if self._stopped:
             raise TranscriberUnavailable("transcriber stopped")
         if self._error is not None:
@@ -175,6 +178,22 @@ class WhisperTranscriber:
                 self._rejected += 1
                 raise TranscriberBusy("all speech workers are busy and the queue is full")
             self._pending += 1
+            self._reserved += 1
+        return TranscriptionSlot(self._run_reserved, self._release_reserved)
+
+    async def transcribe(self, audio: bytes) -> Transcript:
+        async with self.reserve() as slot:
+            return await slot.transcribe(audio)
+
+    def _release_reserved(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+            self._pending -= 1
+
+    async def _run_reserved(self, audio: bytes) -> Transcript:
+        """Submit the job of a reserved place; the place is given back when the job ends."""
+        with self._lock:
+            self._reserved -= 1
         try:
             job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter())
         except RuntimeError:  # the pool shut down in between
@@ -246,7 +265,7 @@ class WhisperTranscriber:
                 device=self._device,
                 compute_type=self._compute_type,
                 loaded=self._model is not None,
-                queue=max(0, self._pending - self._running),
+                queue=max(0, self._pending - self._running - self._reserved),
                 running=self._running,
                 transcriptions=self._transcriptions,
                 failures=self._failures,
@@ -256,6 +275,7 @@ class WhisperTranscriber:
                 cpu_threads=self._cpu_threads,
                 queue_size=self._queue_size,
                 error=self._error if self._error is not None else ("stopped" if self._stopped else None),
+                reserved=self._reserved,
             )
 
 

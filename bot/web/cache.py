@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.cache import CRITICAL, MENU, Cache
+from bot.cache.keys import clear_prefix_refusal
 from bot.web.auth import admin_required, json_error, read_json_object
 from bot.web.keys import SERVICES
 
@@ -32,10 +33,13 @@ async def _clear_prefix(cache: Cache, body: dict[str, object]) -> dict[str, Any]
         return json_error(400, "clear-prefix needs a non-empty string \"prefix\", e.g. \"user:profile:\"")
     if len(prefix) > MAX_PREFIX_CHARS:
         return json_error(400, f"prefix is longer than {MAX_PREFIX_CHARS} characters")
+    refusal = clear_prefix_refusal(prefix, cache.key_prefix)
+    if refusal is not None:
+        return json_error(400, refusal, key_prefix=cache.key_prefix)
     started = time.perf_counter()
     removed = await cache.clear_prefix(prefix)
-    return {"prefix": prefix, "removed": removed, "took_ms": round((time.perf_counter() - started) * 1000, 1),
-            "backend": cache.backend}
+    return {"prefix": prefix, "redis_prefix": cache.key_prefix + prefix, "removed": removed,
+            "took_ms": round((time.perf_counter() - started) * 1000, 1), "backend": cache.backend}
 
 
 ACTIONS: dict[str, Action] = {"warmup": _warmup, "warmup-menu": _warmup_menu, "clear-prefix": _clear_prefix}

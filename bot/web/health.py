@@ -6,15 +6,18 @@ import time
 
 from aiohttp import web
 
+from bot.web.auth import open_to_all
 from bot.web.keys import SERVICES, STATUS
 
 
+@open_to_all
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the process and its event loop answer. Always cheap, never touches I/O."""
     status = request.app[STATUS]
     return web.json_response({"status": "ok", "uptime_s": round(time.time() - status.started_at, 1)})
 
 
+@open_to_all
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: the database answers and the bot has started (and is not stopping)."""
     status = request.app[STATUS]

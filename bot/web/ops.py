@@ -1,7 +1,8 @@
 """Operations endpoints: `GET /metrics` (Prometheus text) and `GET /api/slo` (the runbook's targets).
 
-Both are read-only and carry no secrets or personal data, so, like the health probes,
-they need no token (a Prometheus scraper has none to send).
+Both are read-only and carry no secrets or personal data; with READ_TOKEN set they ask
+for it like every other read endpoint (Prometheus sends it with `authorization:
+credentials` in its scrape config), otherwise they are open.
 """
 
 from __future__ import annotations
