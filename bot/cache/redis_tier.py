@@ -56,6 +56,23 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
+# Replace KEYS[1] with the tombstone ARGV[1] (version ARGV[2]) unless it holds a value written
+# at or after that version; the tombstone keeps the key's remaining lifetime, else PX ARGV[3]
+# (0: none). A process reconciling an older write after an outage then cannot bring it back.
+_FORGET = """
+local cur = redis.call('GET', KEYS[1])
+local existed = 0
+if cur then
+  local version = tonumber(string.match(cur, '^(%d+):'))
+  if version and version >= tonumber(ARGV[2]) then return 0 end
+  existed = 1
+end
+local px = redis.call('PTTL', KEYS[1])
+if px <= 0 then px = tonumber(ARGV[3]) end
+if px > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', px) else redis.call('SET', KEYS[1], ARGV[1]) end
+return existed
+"""
+
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 
 
@@ -87,6 +104,7 @@ class RedisTier:
         self.timeout = timeout
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
         self._delete_if_older = client.register_script(_DELETE_IF_OLDER)
+        self._forget = client.register_script(_FORGET)
 
     @classmethod
     def from_url(cls, url: str, timeout: float) -> RedisTier:
@@ -138,6 +156,45 @@ class RedisTier:
             found.update(k for k in keys if k.startswith(prefix))
             if cursor == 0:
                 return sorted(found)
+
+    async def scan_some(self, prefix: str, limit: int) -> tuple[list[str], bool]:
+        """At most `limit` keys under the literal `prefix` (SCAN), and whether there were more."""
+        pattern = glob_escape(prefix) + "*"
+        found: set[str] = set()
+        cursor = 0
+        while True:
+            cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
+            found.update(k for k in keys if k.startswith(prefix))
+            if len(found) > limit:
+                return sorted(found)[:limit], True
+            if cursor == 0:
+                return sorted(found), False
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        """The raw values of `keys` (None where missing), MGET in batches."""
+        values: list[str | None] = []
+        for start in range(0, len(keys), SCAN_BATCH):
+            values.extend(await self._bounded(self.client.mget(keys[start:start + SCAN_BATCH])))
+        return values
+
+    async def forget(self, keys: list[str], tombstone: str, version_ms: int, ttl_ms: int) -> int:
+        """Replace each key by `tombstone` unless a newer value is there; how many held a value."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._forget(keys=[key], args=[tombstone, version_ms, ttl_ms], client=pipe)  # queued
+            return sum(int(r) for r in await self._bounded(pipe.execute()))
+
+    async def append_event(self, stream: str, fields: dict[str, str], maxlen: int, ttl_seconds: int) -> None:
+        """Add an event to a capped stream that expires when nobody writes to it any more."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+            pipe.expire(stream, ttl_seconds)
+            await self._bounded(pipe.execute())
+
+    async def read_events(self, stream: str, after: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Events of `stream` after the id `after` (non-blocking), oldest first."""
+        reply = await self._bounded(self.client.xread({stream: after}, count=count))
+        return [(message_id, fields) for message_id, fields in reply[0][1]] if reply else []
 
     async def delete_prefix(self, prefix: str) -> list[str]:
         keys = await self.scan_prefix(prefix)
