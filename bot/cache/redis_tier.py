@@ -125,7 +125,10 @@ class RedisTier:
         return cls(Redis.from_pool(pool), timeout)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
-        return await asyncio.wait_for(call, self.timeout)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives just
+        # as the call completes, and a background loop cancelled by stop() then never ends.
+        async with asyncio.timeout(self.timeout):
+            return await call
 
     async def ping(self) -> None:
         await self._bounded(self.client.ping())

@@ -98,7 +98,8 @@ class RedisShare:
         # Before the bot answers anyone: what was forgotten while this process was down must not
         # be served from its SQLite copy. Redis unreachable: the sync loop does it when it is back.
         try:
-            await asyncio.wait_for(self._read_tombstones(), START_TIMEOUT_SECONDS)
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                await self._read_tombstones()
         except Exception as exc:
             log.warning("semantic cache: could not read forgotten entries at start (%s); will retry",
                         type(exc).__name__)
