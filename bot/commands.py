@@ -30,6 +30,8 @@ ADMIN_COMMANDS: list[CommandInfo] = [
     CommandInfo("warmup", "Warm the critical cache keys (menu, cafe, prompt, profiles, FAQ)"),
     CommandInfo("warmup_menu", "Warm the menu keys"),
     CommandInfo("cache_clear", "Remove cache keys under a prefix: /cache_clear user:profile:"),
+    CommandInfo("cache_find", "Find cached answers by words: /cache_find lentil"),
+    CommandInfo("cache_forget", "Forget a cached answer everywhere: /cache_forget e-3fa9c01b2e, or all lentil"),
     CommandInfo("limits", "Show or lower the agent's history/token limits"),
 ]
 

@@ -14,7 +14,7 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
 from bot.agent import Agent, build_agent
-from bot.cache import Cache, ProfileCache, build_cache
+from bot.cache import Cache, CachedAnswers, ProfileCache, build_cache
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.inflight import InflightTracker
@@ -76,6 +76,7 @@ class Services:
     voice_gate: VoiceGate | None = None
     retention: RetentionJob | None = None
     semantic: SemanticCache | None = None
+    cached_answers: CachedAnswers | None = None  # admins find and forget answers in both caches
     orders: OrderService | None = None
     outbox: Outbox | None = None
     staff: StaffDirectory | None = None
@@ -118,6 +119,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         services.components.append(services.transcriber)
     services.semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, agent, cache, seams.embedder)
     services.components.extend(semantic_parts)
+    services.cached_answers = CachedAnswers(cache, services.semantic, ttl_seconds=settings.answer_cache_ttl_seconds)
     services.components.append(services.cache)  # its startup warmup runs in after_start, once all are up
     services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)

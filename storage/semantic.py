@@ -94,6 +94,12 @@ class SemanticCacheRepository:
         if rows:
             await self._db.executemany("DELETE FROM semantic_cache WHERE key = ?", rows)
 
+    async def delete_created_until(self, tombstones: Iterable[tuple[str, float]]) -> None:
+        """Forgotten entries: each key's rows created at or before its time (a newer answer stays)."""
+        rows = list(tombstones)
+        if rows:
+            await self._db.executemany("DELETE FROM semantic_cache WHERE key = ? AND created_at <= ?", rows)
+
     async def delete_other_generations(self, generation: Generation) -> int:
         """Drop what an older prompt, menu or model produced."""
         return await self._db.execute_rowcount(

@@ -106,7 +106,8 @@ async def test_clear_prefix_removes_only_the_literal_prefix_using_scan(redis_ser
         assert await cache.clear_prefix("a[b]") == 1
         assert await cache.clear_prefix("nothing:") == 0
         commands = await raw.info("commandstats")
-        remaining = sorted(await raw.keys("*"))  # the test may use KEYS; the cache must not
+        # The test may use KEYS; the cache must not. cache:events tells the other processes.
+        remaining = sorted(k for k in await raw.keys("*") if k != "cache:events")
         for key in keep:
             if key != "a[b]:1":
                 assert await cache.get(key) == key
@@ -146,7 +147,9 @@ async def test_every_key_lives_under_the_application_prefix_and_other_applicatio
             redis_server.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
         assert await cache.check_redis()
         stats = cache.stats()
-        remaining = {k: await raw.get(k) for k in await raw.keys("*")}
+        events = APP_PREFIX + "cache:events"  # the clears told the other processes, under the prefix too
+        assert await raw.type(events) == "stream"
+        remaining = {k: await raw.get(k) for k in await raw.keys("*") if k != events}
     assert remaining == FOREIGN
     assert stats["redis"]["key_prefix"] == APP_PREFIX and stats["fallback"]["pending_reconcile"] == 0
 

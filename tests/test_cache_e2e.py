@@ -163,7 +163,7 @@ async def test_post_cache_auth_and_validation(tmp_path: Path, http: aiohttp.Clie
         assert status == 400 and "JSON" in body["error"]
         assert (await post_cache(http, port, ["warmup"]))[0] == 400
         status, body = await post_cache(http, port, {"action": "explode"})
-        assert status == 400 and body["actions"] == ["clear-prefix", "warmup", "warmup-menu"]
+        assert status == 400 and body["actions"] == ["clear-prefix", "find", "forget", "warmup", "warmup-menu"]
         assert (await post_cache(http, port, {}))[0] == 400
         for bad in ({}, {"prefix": ""}, {"prefix": "   "}, {"prefix": 5}, {"prefix": "x" * 500}):
             status, body = await post_cache(http, port, {"action": "clear-prefix", **bad})

@@ -117,6 +117,6 @@ class ExactAnswerCache:
         if ctx.store_blocker(CacheKind.EXACT) is not None or not answer.strip():
             return
         value = {"answer": answer, "model": ctx.model, "prompt_version": ctx.prompt_version,
-                 "menu_version": ctx.menu_version, "question": normalise_question(question)[:200],
+                 "menu_version": ctx.menu_version, "question": question.strip()[:200],
                  "stored_at": time.time()}
         await self.kv.set(self.key(question, ctx), value, self.ttl_seconds)

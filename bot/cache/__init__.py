@@ -2,12 +2,14 @@
 
 Public surface: `Cache` (the service), `build_cache` (wiring from settings),
 `keys` (the key namespace), `ProfileCache` and `KnowledgeCache` (readers and
-warmers of `user:profile:*`, `menu:*`, `cafe:*`), and the warmup group names.
+warmers of `user:profile:*`, `menu:*`, `cafe:*`), `CachedAnswers` (admins find and
+forget cached answers), and the warmup group names.
 """
 
 from __future__ import annotations
 
 from bot.cache import keys
+from bot.cache.answers import CachedAnswers
 from bot.cache.knowledge import KnowledgeCache
 from bot.cache.profiles import ProfileCache
 from bot.cache.service import Cache
@@ -16,7 +18,7 @@ from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from storage.users import UserRepository
 
-__all__ = ["CRITICAL", "MENU", "Cache", "KnowledgeCache", "ProfileCache", "build_cache", "keys"]
+__all__ = ["CRITICAL", "MENU", "Cache", "CachedAnswers", "KnowledgeCache", "ProfileCache", "build_cache", "keys"]
 
 
 def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> tuple[Cache, ProfileCache]:

@@ -17,8 +17,10 @@ PROMPT = "prompt:"  # prompt:* — the rendered system prompt for the current me
 USER_PROFILE = "user:profile:"  # user:profile:<telegram user id> — who the customer is
 ANSWER = "answer:"  # answer:* — exact-match answers of the agent
 SEMANTIC = "semantic:"  # semantic:* — the semantic cache's entries and FAQ seeds
+CACHE = "cache:"  # cache:events — deletes every process applies to its memory copies
 
-NAMESPACES: tuple[str, ...] = (MENU, CAFE, PROMPT, USER_PROFILE, ANSWER, SEMANTIC)
+NAMESPACES: tuple[str, ...] = (MENU, CAFE, PROMPT, USER_PROFILE, ANSWER, SEMANTIC, CACHE)
+EVENTS = f"{CACHE}events"
 
 
 def user_profile(user_id: int) -> str:

@@ -63,6 +63,30 @@ class MemoryTier:
             del self._entries[key]
         return doomed
 
+    def delete_if_older(self, key: str, version_ms: int) -> bool:
+        """Drop the copy of `key` unless it was written after `version_ms` (another process's delete)."""
+        entry = self._entries.get(key)
+        if entry is None or entry.version_ms > version_ms:
+            return False
+        del self._entries[key]
+        return True
+
+    def delete_prefix_if_older(self, prefix: str, version_ms: int) -> int:
+        doomed = [k for k, e in self._entries.items() if k.startswith(prefix) and e.version_ms <= version_ms]
+        for key in doomed:
+            del self._entries[key]
+        return len(doomed)
+
+    def items(self, prefix: str, now_ms: int, limit: int) -> tuple[list[tuple[str, Entry]], bool]:
+        """At most `limit` live entries under `prefix` (LRU order untouched), and whether there were more."""
+        found: list[tuple[str, Entry]] = []
+        for key, entry in self._entries.items():
+            if key.startswith(prefix) and not self._expired(entry, now_ms):
+                if len(found) == limit:
+                    return found, True
+                found.append((key, entry))
+        return found, False
+
     def purge_expired(self, now_ms: int) -> int:
         doomed = [k for k, e in self._entries.items() if self._expired(e, now_ms)]
         for key in doomed:

@@ -61,6 +61,23 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
+# Replace KEYS[1] with the tombstone ARGV[1] (version ARGV[2]) unless it holds a value written
+# at or after that version; the tombstone keeps the key's remaining lifetime, else PX ARGV[3]
+# (0: none). A process reconciling an older write after an outage then cannot bring it back.
+_FORGET = """
+local cur = redis.call('GET', KEYS[1])
+local existed = 0
+if cur then
+  local version = tonumber(string.match(cur, '^(%d+):'))
+  if version and version >= tonumber(ARGV[2]) then return 0 end
+  existed = 1
+end
+local px = redis.call('PTTL', KEYS[1])
+if px <= 0 then px = tonumber(ARGV[3]) end
+if px > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', px) else redis.call('SET', KEYS[1], ARGV[1]) end
+return existed
+"""
+
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 
 
@@ -93,6 +110,7 @@ class RedisTier:
         self.key_prefix = key_prefix
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
         self._delete_if_older = client.register_script(_DELETE_IF_OLDER)
+        self._forget = client.register_script(_FORGET)
 
     @classmethod
     def from_url(cls, url: str, timeout: float, key_prefix: str = "") -> RedisTier:
@@ -116,7 +134,10 @@ class RedisTier:
         return self.key_prefix + key
 
     async def _bounded(self, call: Awaitable[T]) -> T:
-        return await asyncio.wait_for(call, self.timeout)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives just
+        # as the call completes, and a background loop cancelled by stop() then never ends.
+        async with asyncio.timeout(self.timeout):
+            return await call
 
     async def ping(self) -> None:
         await self._bounded(self.client.ping())
@@ -149,6 +170,48 @@ class RedisTier:
             found.update(k[len(self.key_prefix):] for k in keys if k.startswith(full))
             if cursor == 0:
                 return sorted(found)
+
+    async def scan_some(self, prefix: str, limit: int) -> tuple[list[str], bool]:
+        """At most `limit` keys under the literal `prefix` (SCAN, relative like `scan_prefix`), and whether
+        there were more."""
+        full = self._key(prefix)
+        pattern = glob_escape(full) + "*"
+        found: set[str] = set()
+        cursor = 0
+        while True:
+            cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
+            found.update(k[len(self.key_prefix):] for k in keys if k.startswith(full))
+            if len(found) > limit:
+                return sorted(found)[:limit], True
+            if cursor == 0:
+                return sorted(found), False
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        """The raw values of `keys` (None where missing), MGET in batches."""
+        values: list[str | None] = []
+        for start in range(0, len(keys), SCAN_BATCH):
+            batch = [self._key(k) for k in keys[start:start + SCAN_BATCH]]
+            values.extend(await self._bounded(self.client.mget(batch)))
+        return values
+
+    async def forget(self, keys: list[str], tombstone: str, version_ms: int, ttl_ms: int) -> int:
+        """Replace each key by `tombstone` unless a newer value is there; how many held a value."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._forget(keys=[self._key(key)], args=[tombstone, version_ms, ttl_ms], client=pipe)  # queued
+            return sum(int(r) for r in await self._bounded(pipe.execute()))
+
+    async def append_event(self, stream: str, fields: dict[str, str], maxlen: int, ttl_seconds: int) -> None:
+        """Add an event to a capped stream that expires when nobody writes to it any more."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._key(stream), fields, maxlen=maxlen, approximate=True)
+            pipe.expire(self._key(stream), ttl_seconds)
+            await self._bounded(pipe.execute())
+
+    async def read_events(self, stream: str, after: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Events of `stream` after the id `after` (non-blocking), oldest first."""
+        reply = await self._bounded(self.client.xread({self._key(stream): after}, count=count))
+        return [(message_id, fields) for message_id, fields in reply[0][1]] if reply else []
 
     async def delete_prefix(self, prefix: str) -> list[str]:
         keys = await self.scan_prefix(prefix)

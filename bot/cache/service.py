@@ -15,6 +15,13 @@ reconciles what this process wrote during the outage and closes the breaker (one
 WARNING again), then warms the critical keys. Each value carries its write time,
 so reconciliation never lets an older local value overwrite a newer one another
 process wrote to Redis meanwhile, and local deletes only remove older values.
+
+Deletes reach the other processes' memory copies too: `forget` and `clear_prefix`
+post an event on the `cache:events` stream, which every process reads about once a
+second and applies to its memory tier (only to copies older than the delete), so a
+copy of a removed value is not served by anyone when Redis fails later. `forget`
+also leaves a tombstone in Redis (JSON null with the delete's version), so a process
+reconciling an older write after an outage cannot bring the value back.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from bot.cache.keys import EVENTS
 from bot.cache.memory import Entry, MemoryTier
 from bot.cache.redis_tier import RedisTier, decode, encode, is_outage
 from bot.cache.stats import TierStats
@@ -42,6 +51,11 @@ StatsProvider = Callable[[], dict[str, Any]]
 ClearListener = Callable[[str], Awaitable[None]]  # called with the prefix an operator cleared
 
 REDIS_HIT_RATE_SLO = 0.8
+TOMBSTONE = "null"  # the JSON a forgotten key holds in Redis until it expires: read as a miss
+TOMBSTONE_TTL_SECONDS = 24 * 3600  # for a forgotten key that had no expiry of its own
+EVENTS_MAXLEN = 1000  # the events stream is capped (a copy lives local_ttl seconds anyway)
+EVENTS_TTL_SECONDS = 3600
+EVENTS_BATCH = 200
 RESERVED_STATS = frozenset({"backend", "available", "redis", "fallback", "tiers", "slo", "warmup"})
 
 
@@ -50,6 +64,22 @@ class _Failed:
 
 
 FAILED = _Failed()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One value found by `Cache.scan`."""
+
+    key: str
+    value: Any
+    written_at: float  # epoch seconds of the write
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    values: list[StoredValue]
+    truncated: bool  # more keys matched than the limit allowed to read
+    backend: str  # where they were read: "redis" or "memory"
 
 
 class Cache:
@@ -65,6 +95,7 @@ class Cache:
         local_ttl: float = 300.0,
         warm_on_start: bool = True,
         key_prefix: str = "",
+        events_poll: float = 1.0,
     ) -> None:
         """`key_prefix`: the application prefix every Redis key lives under (REDIS_KEY_PREFIX);
         keys given to and returned by this class are relative to it."""
@@ -100,6 +131,9 @@ class Cache:
         self._warmup_lock = asyncio.Lock()
         self._tripped = asyncio.Event()  # set while the breaker is open; wakes the probe
         self._last_warmup: dict[str, dict[str, Any]] = {}
+        self._events_poll = events_poll
+        self._events_after = "0"  # the last event applied (a new process reads them all: no copies yet)
+        self._unposted: deque[dict[str, str]] = deque(maxlen=EVENTS_MAXLEN)  # events Redis missed
 
     # --- state ---------------------------------------------------------------------
     @property
@@ -135,6 +169,7 @@ class Cache:
                     self._redis_state = "ok"
                     log.info("cache backend: Redis")
                 self._probe = asyncio.create_task(self._probe_loop(), name="cache-redis-probe")
+                self._spawn(self._events_loop(), "cache-events")
 
     async def after_start(self) -> None:
         """The startup warmup, in the background, once the services its warmers read are running."""
@@ -169,6 +204,9 @@ class Cache:
                     stats.errors += 1
                     stats.lookup(key, hit=False)
                     log.warning("cache key %r holds a value this cache did not write; treated as a miss", key)
+                    return None
+                if value is None:  # a tombstone: the key was forgotten
+                    stats.lookup(key, hit=False)
                     return None
                 stats.lookup(key, hit=True)
                 self._memory.put(key, self._entry(data, version, expires))
@@ -233,9 +271,60 @@ class Cache:
             self._tombstones.append((prefix, self._next_version()))
             self._count_fallback("clear_prefix")
         log.info("cache: cleared %d keys under %r", len(removed), prefix)
+        await self._post_event({"op": "prefix", "prefix": prefix, "version": str(self._next_version())})
         for listener in self._clear_listeners:
             await listener(prefix)
         return len(removed)
+
+    async def forget(self, keys: Collection[str], ttl: float | None = None) -> bool:
+        """Remove `keys` from Redis and from the memory of every process (a bad value, at once).
+
+        In Redis each key becomes a tombstone for the rest of its lifetime (else `ttl`, else a
+        day); the other processes drop their memory copies when they read the event, within
+        about a second. True when Redis took it (or there is no Redis: this process is all);
+        False in an outage: removed here, the rest is applied when Redis is back.
+        """
+        doomed = list(dict.fromkeys(keys))
+        if not doomed:
+            return True
+        version = self._next_version()
+        for key in doomed:
+            self._memory.delete(key)
+        if self._redis is None:
+            return True
+        reached = False
+        if self._redis_state == "ok":
+            ttl_ms = max(1, int((ttl or TOMBSTONE_TTL_SECONDS) * 1000))
+            tombstone = encode(TOMBSTONE, version, version + ttl_ms)
+            call = self._redis.forget(doomed, tombstone, version, ttl_ms)
+            reached = not isinstance(await self._try_redis("forget", call), _Failed)
+        if not reached:
+            for key in doomed:
+                self._journal_change(key, version)
+            self._count_fallback("forget", len(doomed))
+        await self._post_event({"op": "forget", "keys": json.dumps(doomed), "version": str(version)})
+        log.info("cache: forgot %d keys%s", len(doomed), "" if reached else " (Redis unavailable: here only for now)")
+        return reached
+
+    async def scan(self, prefix: str, limit: int) -> ScanResult:
+        """Up to `limit` live values under the literal `prefix`: from Redis while it serves, else
+        from this process's memory (what `get` would serve). Bounded: SCAN, then MGET in batches."""
+        if not prefix:
+            raise ValueError("prefix must not be empty")
+        if self._redis is not None and self._redis_state == "ok":
+            redis = self._redis
+            found = await self._try_redis("scan", redis.scan_some(prefix, limit))
+            raws = FAILED if isinstance(found, _Failed) else await self._try_redis("scan", redis.get_many(found[0]))
+            if not isinstance(found, _Failed) and not isinstance(raws, _Failed):
+                values = []
+                for key, raw in zip(found[0], raws, strict=True):
+                    item = _stored(key, raw)
+                    if item is not None:
+                        values.append(item)
+                return ScanResult(values, found[1], "redis")
+        entries, truncated = self._memory.items(prefix, _now_ms(), limit)
+        values = [v for v in (_stored(key, encode(e.data, e.version_ms, e.expires_ms)) for key, e in entries) if v]
+        return ScanResult(values, truncated, "memory")
 
     def on_clear_prefix(self, listener: ClearListener) -> None:
         """Called after every clear-prefix: a feature with its own copies of keys under a prefix
@@ -425,8 +514,11 @@ class Cache:
             try:
                 if self._redis_state == "ok":
                     good_pings = 0
-                    with contextlib.suppress(TimeoutError):  # a request saw the outage first: probe now
-                        await asyncio.wait_for(self._tripped.wait(), self._health_interval)
+                    # A request saw the outage first: probe now. Not wait_for: on Python 3.11 it swallows
+                    # a cancel (stop) that arrives as the trip wakes it, and stop() then waits forever.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._health_interval):
+                            await self._tripped.wait()
                     await self.refresh_key_count()
                     continue
                 await asyncio.sleep(self._probe_interval)
@@ -460,6 +552,11 @@ class Cache:
                 self._tombstones[:0] = tombstones
                 log.debug("reconciliation interrupted: %s", self._safe(exc))
                 return False
+        try:
+            await self._post_unposted()
+        except Exception as exc:
+            log.debug("posting cache events interrupted: %s", self._safe(exc))
+            return False
         # No await between the journal check above and this switch: nothing written in between is lost.
         down_for = time.time() - (self._fallback_since or time.time())
         self._redis_state = "ok"
@@ -488,6 +585,59 @@ class Cache:
                 applied += await redis.delete_if_older(key, version)
         return applied
 
+    # --- internals: deletes every process applies ---------------------------------------
+    async def _post_event(self, fields: dict[str, str]) -> None:
+        """Tell the other processes (Redis down: keep it for when Redis is back)."""
+        if self._redis is None:
+            return
+        if self._redis_state == "ok":
+            call = self._redis.append_event(EVENTS, fields, EVENTS_MAXLEN, EVENTS_TTL_SECONDS)
+            if not isinstance(await self._try_redis("events", call), _Failed):
+                return
+        self._unposted.append(fields)
+
+    async def _post_unposted(self) -> None:
+        assert self._redis is not None
+        while self._unposted:
+            await self._redis.append_event(EVENTS, self._unposted[0], EVENTS_MAXLEN, EVENTS_TTL_SECONDS)
+            self._unposted.popleft()
+
+    async def _events_loop(self) -> None:
+        """Forever, while Redis serves: apply the deletes other processes posted to our memory copies."""
+        assert self._redis is not None
+        while True:
+            await asyncio.sleep(self._events_poll)
+            try:
+                await self.apply_events()
+            except Exception:
+                log.exception("cache: applying events failed")
+
+    async def apply_events(self) -> int:
+        """Read and apply the events posted since the last call; how many copies were dropped."""
+        if self._redis is None or self._redis_state != "ok":
+            return 0
+        dropped = 0
+        while True:
+            events = await self._try_redis("events", self._redis.read_events(EVENTS, self._events_after, EVENTS_BATCH))
+            if isinstance(events, _Failed):
+                return dropped
+            for event_id, fields in events:
+                self._events_after = event_id
+                dropped += self._apply_event(fields)
+            if len(events) < EVENTS_BATCH:
+                return dropped
+
+    def _apply_event(self, fields: Mapping[str, str]) -> int:
+        try:
+            version = int(fields["version"])
+            if fields.get("op") == "forget":
+                return sum(self._memory.delete_if_older(key, version) for key in json.loads(fields["keys"]))
+            if fields.get("op") == "prefix" and fields.get("prefix"):
+                return self._memory.delete_prefix_if_older(fields["prefix"], version)
+        except (KeyError, ValueError, TypeError):
+            log.warning("cache: skipping a malformed event %r", dict(fields))
+        return 0
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -506,6 +656,18 @@ class Cache:
         if self._redis_password:
             text = text.replace(self._redis_password, "***")
         return text
+
+
+def _stored(key: str, raw: str | None) -> StoredValue | None:
+    """A raw Redis value as a StoredValue; None for a missing key, a tombstone or a foreign value."""
+    if raw is None:
+        return None
+    try:
+        version, _, data = decode(raw)
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return None if value is None else StoredValue(key, value, version / 1000)
 
 
 def _dumps(value: Any) -> str:

@@ -9,6 +9,11 @@ Redis is down lookups go on from the local copy.
 
 Every entry belongs to a generation (prompt version, menu version, embedding model,
 chat model). When any of them changes the old entries are neither served nor kept.
+
+An admin can forget an entry (a bad answer): it leaves the index and SQLite here and,
+through the share, in every other process. A forgotten key keeps a tombstone (the time it
+was forgotten) for the entries' lifetime, so no version created up to then comes back —
+not from another process's stream, nor from a SQLite copy after a restart.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -48,6 +53,8 @@ class SharedEntries(Protocol):
     async def publish(self, entry: StoredEntry) -> None: ...
 
     async def clear(self) -> None: ...
+
+    async def forget(self, tombstones: Mapping[str, float]) -> None: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -114,6 +121,8 @@ class SemanticCache:
         # Recent question vectors: a repeated question, or the store after a missed lookup, skips the model.
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._flusher: asyncio.Task[None] | None = None
+        # Forgotten keys → the time up to which their versions stay forgotten (for ttl_seconds).
+        self._forgotten: dict[str, float] = {}
 
     # --- lifetime -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -271,7 +280,7 @@ class SemanticCache:
         fresh = [
             e for e in entries
             if e.generation == self._generation and e.expires_at > now and e.key not in self._entries
-            and e.vector.shape == (self.embedder.dim,)
+            and e.vector.shape == (self.embedder.dim,) and not self._is_forgotten(e)
         ]
         if not fresh:
             return 0
@@ -284,6 +293,56 @@ class SemanticCache:
 
     def local_entries(self) -> list[StoredEntry]:
         return [e.stored for e in self._entries.values()]
+
+    # --- forgetting a bad answer -------------------------------------------------------------------
+    async def forget(self, keys: Collection[str]) -> int:
+        """Remove entries here and in SQLite, and tell every other process; how many were here.
+
+        The tombstone's time is now, or the entry's own creation time when that is later (the
+        process that stored it may run a clock ahead of ours), so this version is gone everywhere
+        while an answer stored again afterwards is shared as usual.
+        """
+        now = self._clock()
+        async with self._lock:
+            tombstones = {}
+            for key in keys:
+                entry = self._entries.get(key)
+                tombstones[key] = max(now, entry.stored.created_at) if entry is not None else now
+            removed = await self._apply_forgotten_locked(tombstones)
+        self.stats.forgotten += removed
+        log.info("semantic cache: forgot %d entries (%d were here)", len(tombstones), removed)
+        if self.shared is not None:
+            await self.shared.forget(tombstones)
+        return removed
+
+    async def apply_forgotten(self, tombstones: Mapping[str, float]) -> int:
+        """Entries another process forgot (live, or learnt after a restart or an outage): drop the
+        versions created up to each time, here and in SQLite, and refuse them from now on."""
+        async with self._lock:
+            removed = await self._apply_forgotten_locked(tombstones)
+        self.stats.forgotten += removed
+        return removed
+
+    async def _apply_forgotten_locked(self, tombstones: Mapping[str, float]) -> int:
+        oldest = self._clock() - self.ttl_seconds  # older tombstones cannot match a live entry
+        for key, when in tombstones.items():
+            if when > self._forgotten.get(key, float("-inf")):
+                self._forgotten[key] = when
+        for key in [k for k, when in self._forgotten.items() if when < oldest]:
+            del self._forgotten[key]
+        removed = 0
+        for key, when in tombstones.items():
+            entry = self._entries.get(key)
+            if entry is not None and entry.stored.created_at <= when:
+                self._index.remove(key)
+                self._forget(key)
+                removed += 1
+        await self._repo.delete_created_until(tombstones.items())
+        return removed
+
+    def _is_forgotten(self, entry: StoredEntry) -> bool:
+        when = self._forgotten.get(entry.key)
+        return when is not None and entry.created_at <= when
 
     @property
     def generation(self) -> Generation:
@@ -452,7 +511,7 @@ class SemanticCache:
 
     async def _load_locked(self) -> None:
         for entry in await self._repo.load(self._generation, self._clock()):
-            if entry.vector.shape == (self.embedder.dim,):
+            if entry.vector.shape == (self.embedder.dim,) and not self._is_forgotten(entry):
                 self._add(entry, self._lexicon.analyse(entry.question))
         await self._evict()
 

@@ -22,6 +22,7 @@ class SemanticStats:
     evictions: int = 0
     expired: int = 0
     dropped_stale: int = 0
+    forgotten: int = 0  # entries an admin removed (here or in another process)
     errors: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
 
@@ -48,5 +49,6 @@ class SemanticStats:
             "evictions": self.evictions,
             "expired": self.expired,
             "dropped_stale": self.dropped_stale,
+            "forgotten": self.forgotten,
             "errors": self.errors,
         }

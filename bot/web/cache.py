@@ -1,5 +1,6 @@
 """The runbook's cache endpoints: `GET /api/cache` (availability and stats) and
-`POST /api/cache` (warmup, warmup-menu, clear-prefix; admin token required)."""
+`POST /api/cache` (warmup, warmup-menu, clear-prefix, and find / forget of cached answers;
+admin token required)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,31 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.cache import CRITICAL, MENU, Cache
+from bot.cache import CRITICAL, MENU, CachedAnswers
+from bot.cache.answers import Forgotten, query_words
 from bot.cache.keys import clear_prefix_refusal
+from bot.services import Services
 from bot.web.auth import admin_required, json_error, read_json_object
 from bot.web.keys import SERVICES
 
 MAX_PREFIX_CHARS = 200
+MAX_QUERY_CHARS = 200
+FIND_LIMIT = 20  # entries listed by default; "limit" asks for up to MAX_FIND_LIMIT
+MAX_FIND_LIMIT = 200
 
-Action = Callable[[Cache, dict[str, object]], Awaitable[dict[str, Any] | web.Response]]
-
-
-async def _warmup(cache: Cache, body: dict[str, object]) -> dict[str, Any]:
-    return await cache.warmup(CRITICAL)
-
-
-async def _warmup_menu(cache: Cache, body: dict[str, object]) -> dict[str, Any]:
-    return await cache.warmup(MENU)
+Action = Callable[[Services, dict[str, object]], Awaitable[dict[str, Any] | web.Response]]
 
 
-async def _clear_prefix(cache: Cache, body: dict[str, object]) -> dict[str, Any] | web.Response:
+async def _warmup(services: Services, body: dict[str, object]) -> dict[str, Any]:
+    return await services.cache.warmup(CRITICAL)
+
+
+async def _warmup_menu(services: Services, body: dict[str, object]) -> dict[str, Any]:
+    return await services.cache.warmup(MENU)
+
+
+async def _clear_prefix(services: Services, body: dict[str, object]) -> dict[str, Any] | web.Response:
+    cache = services.cache
     prefix = body.get("prefix")
     if not isinstance(prefix, str) or not prefix.strip():
         return json_error(400, "clear-prefix needs a non-empty string \"prefix\", e.g. \"user:profile:\"")
@@ -42,7 +49,67 @@ async def _clear_prefix(cache: Cache, body: dict[str, object]) -> dict[str, Any]
             "took_ms": round((time.perf_counter() - started) * 1000, 1), "backend": cache.backend}
 
 
-ACTIONS: dict[str, Action] = {"warmup": _warmup, "warmup-menu": _warmup_menu, "clear-prefix": _clear_prefix}
+def _query(body: dict[str, object], action: str) -> str | web.Response:
+    query = body.get("query")
+    if not isinstance(query, str) or not query_words(query):
+        return json_error(400, f"{action} needs \"query\": words of the question or answer, e.g. \"lentil\"")
+    if len(query) > MAX_QUERY_CHARS:
+        return json_error(400, f"query is longer than {MAX_QUERY_CHARS} characters")
+    return query
+
+
+def _answers(services: Services) -> CachedAnswers:
+    assert services.cached_answers is not None  # always wired by build_services
+    return services.cached_answers
+
+
+async def _find(services: Services, body: dict[str, object]) -> dict[str, Any] | web.Response:
+    query = _query(body, "find")
+    if isinstance(query, web.Response):
+        return query
+    limit = body.get("limit", FIND_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_FIND_LIMIT:
+        return json_error(400, f"limit must be an integer from 1 to {MAX_FIND_LIMIT}")
+    found = await _answers(services).find(query)
+    shown = found.answers[:limit]
+    return {"query": query, "total": len(found.answers), "shown": len(shown), "more": len(found.answers) - len(shown),
+            "truncated": found.truncated, "entries": [a.as_dict() for a in shown]}
+
+
+async def _forget(services: Services, body: dict[str, object]) -> dict[str, Any] | web.Response:
+    """`{"id": "e-..."}` forgets that entry (404 if none has it); `{"query": "..."}` every match."""
+    if ("id" in body) == ("query" in body):
+        return json_error(400, "forget needs either \"id\" (from find) or \"query\" (every match)")
+    answers = _answers(services)
+    if "id" in body:
+        given = body["id"]
+        try:
+            if not isinstance(given, str):
+                raise ValueError(given)
+            forgotten = await answers.forget_id(given)
+        except ValueError:
+            return json_error(400, "id must be an id from find, e.g. \"e-3fa9c01b2e\" or \"s-91ab04c7d2\"")
+        if forgotten.ambiguous:
+            return json_error(409, "the id names several entries: give the whole id",
+                              entries=[a.as_dict() for a in forgotten.ambiguous])
+        if not forgotten.answers:
+            return json_error(404, f"no cached answer has the id {given!r}")
+        return _forgotten(forgotten)
+    query = _query(body, "forget")
+    if isinstance(query, web.Response):
+        return query
+    return {"query": query, **_forgotten(await answers.forget_matching(query))}
+
+
+def _forgotten(forgotten: Forgotten) -> dict[str, Any]:
+    return {"forgotten": [a.as_dict() for a in forgotten.answers], "exact": forgotten.count("exact"),
+            "semantic": forgotten.count("semantic"), "everywhere": forgotten.everywhere,
+            "truncated": forgotten.truncated}
+
+
+ACTIONS: dict[str, Action] = {
+    "warmup": _warmup, "warmup-menu": _warmup_menu, "clear-prefix": _clear_prefix, "find": _find, "forget": _forget,
+}
 
 
 async def cache_status(request: web.Request) -> web.Response:
@@ -58,7 +125,7 @@ async def cache_action(request: web.Request) -> web.Response:
     action = ACTIONS.get(name) if isinstance(name, str) else None
     if action is None:
         return json_error(400, "unknown or missing \"action\"", actions=sorted(ACTIONS))
-    result = await action(request.app[SERVICES].cache, body)
+    result = await action(request.app[SERVICES], body)
     if isinstance(result, web.Response):
         return result
     return web.json_response({"action": name, "ok": not result.get("errors"), **result})
