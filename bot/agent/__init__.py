@@ -26,6 +26,7 @@ from bot.agent.prompt_cache import PromptCache
 from bot.agent.service import Agent, AgentReply
 from bot.agent.tools import ToolRegistry
 from bot.cache import Cache
+from bot.clock import Clock
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
@@ -48,6 +49,7 @@ BREAKER_RESET_SECONDS = 30.0
 def build_agent(
     settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
     cache: Cache | None = None, *, openai_client: Any = None, metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> Agent:
     """The agent with its model (None without an API key or client: limited mode) and the exact cache.
 
@@ -65,7 +67,7 @@ def build_agent(
         )
     agent = Agent(
         settings, knowledge, DialogRepository(db), AgentEventRepository(db),
-        LimitsService(settings, runtime_settings), model, metrics,
+        LimitsService(settings, runtime_settings), model, metrics, clock,
     )
     agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
                                           settings.answer_cache_ttl_seconds))
