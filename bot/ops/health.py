@@ -32,6 +32,10 @@ def degraded_reasons(services: Any) -> list[str]:
         if stats["redis"]["configured"] and not cache.available:
             reason = stats["fallback"]["reason"] or stats["redis"]["state"]
             reasons.append(f"Redis down: the cache serves from process memory ({reason})")
+    semantic = getattr(services, "semantic", None)
+    if semantic is not None and getattr(semantic, "load_error", None):
+        reasons.append(f"Semantic cache off: the embedding model failed to load ({semantic.load_error}); "
+                       "trying again by itself")
     telegram = getattr(services, "telegram", None)
     if telegram is not None:
         reasons += telegram.reasons()
