@@ -157,7 +157,8 @@ class TelegramHealth:
                 self.flowing = False
             self._notify()
             return
-        self.record_ok(method)  # 400, 403, 404, 429...: Telegram is there and answered
+        self._set_error(f"{name}: {self._describe(exc)}", now)  # Telegram said no (400, 403, 404, 429...)
+        self.record_ok(method)  # ...but it is there and answered
 
     def record_unauthorized_cleared(self) -> None:
         self._clear_unauthorized()
@@ -283,9 +284,9 @@ class TelegramHealth:
                 f"{self.last_error}")
 
     def _unreachable_suffix(self) -> str:
-        if self.unreachable_since is None:
-            return ""
-        return f"; unreachable since {iso(self.unreachable_since)}: {self.last_error}"
+        if self.unreachable_since is not None:
+            return f"; unreachable since {iso(self.unreachable_since)}: {self.last_error}"
+        return f"; last error: {self.last_error}" if self.last_error else ""  # e.g. setWebhook refused the URL
 
     def _clear_unauthorized(self) -> None:
         if self.unauthorized_since is not None:

@@ -5,6 +5,7 @@ Deterministic: the jitter's random source, the sleep and the clock are injected.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from bot.telegram import create_bot
 from bot.telegram_health import TelegramHealth
 from bot.telegram_supervisor import Backoff, TelegramSupervisor, Unauthorized
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ManualClock, make_settings
+from tests.helpers import ManualClock, make_settings, poll_until
 
 
 def test_backoff_doubles_from_one_second_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
@@ -137,3 +138,38 @@ def test_bypassed_telegram_is_ready_but_said_plainly(tmp_path: Path, overrides: 
     assert link.state == "bypassed" and link.readiness() == []
     assert link.reasons() == [f"Telegram bypassed ({why}): nothing is received from Telegram and staff "
                               "notifications are recorded as skipped"]
+
+
+async def test_a_refused_setwebhook_is_retried_and_its_error_shown_while_not_ready(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, telegram.url, bot_mode="webhook", webhook_base_url="https://bot.example",
+                             webhook_secret="s3cret")
+    link = TelegramHealth(settings)
+    bot = create_bot(settings, health=link)
+    slept: list[float] = []
+    go_on = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the supervisor waits here until the test has looked
+        slept.append(seconds)
+        await go_on.wait()
+
+    supervisor = TelegramSupervisor(bot, Dispatcher(), settings, link, webhook_url="https://bot.example/telegram/webhook",
+                                    sleep=sleep, rand=lambda: 0.0)
+    telegram.fail("setWebhook", status=400, description="Bad Request: bad webhook: Failed to resolve host", times=2)
+    try:
+        assert link.readiness() == ["Telegram: waiting for setWebhook to succeed"]
+        task = asyncio.create_task(supervisor._set_webhook())
+        await poll_until(lambda: _true(slept), timeout=5, interval=0.01)
+        [reason] = link.readiness()
+        assert reason.endswith("last error: SetWebhook: Bad Request: bad webhook: Failed to resolve host"), reason
+        go_on.set()
+        await task
+        assert slept == [0.5, 1.0] and link.readiness() == [] and link.state == "ok"
+        assert telegram.webhook["url"] == "https://bot.example/telegram/webhook"
+    finally:
+        await bot.session.close()
+
+
+async def _true(value: object) -> bool:
+    return bool(value)
