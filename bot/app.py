@@ -1,8 +1,9 @@
 """The application: the bot and the side server in one process, one event loop.
 
 `Application.start()` opens storage, wires services, starts the side server and
-then the Telegram side (polling or webhook). `stop()` undoes it in reverse and
-lets in-flight handlers finish first, so nothing written is lost on SIGTERM.
+then the Telegram supervisor (polling or webhook, retried for as long as the process
+runs: bot/telegram_supervisor.py). `stop()` undoes it in reverse and lets in-flight
+handlers finish first, so nothing written is lost on SIGTERM, within a fixed budget.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import signal
 import time
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
 from bot.services import Seams, Services, build_services
-from bot.telegram import create_bot
+from bot.telegram import WEBHOOK_PATH, create_bot, webhook_url
+from bot.telegram_supervisor import TelegramSupervisor
 from bot.web import create_web_app
 from bot.web.keys import RuntimeStatus
 from handlers import all_routers
@@ -32,7 +33,16 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/telegram/webhook"
+# Shutdown budget (see Application.stop): after SHUTDOWN_TIMEOUT_SECONDS of draining, at most
+# STOP_AFTER_DRAIN_SECONDS more; docker-compose's stop_grace_period must exceed the sum.
+POLLING_STOP_SECONDS = 5.0
+CONFIRM_SECONDS = 2.0
+SIDE_SERVER_STOP_SECONDS = 2.0
+SERVICES_STOP_SECONDS = 4.0
+MIN_COMPONENT_STOP_SECONDS = 0.2
+# The confirm's last half second, the side server, the services (each at least MIN_...), closing the session and db.
+STOP_AFTER_DRAIN_SECONDS = 8.0
+TELEGRAM_START_WAIT_SECONDS = 5.0
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -57,7 +67,7 @@ class Application:
         self.dp: Dispatcher | None = None
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._polling: asyncio.Task[None] | None = None
+        self._supervisor: TelegramSupervisor | None = None
         self._started_components: list[object] = []
         self._stop_requested = asyncio.Event()
 
@@ -77,8 +87,11 @@ class Application:
 
         self.dp = build_dispatcher(services)
         web_app = create_web_app(services, self.status)
+        web_app.middlewares.append(self._refuse_while_stopping)
+        health = services.telegram
+        assert health is not None
         if self.settings.telegram_enabled:
-            self.bot = services.bot = create_bot(self.settings, self.seams.telegram_session)
+            self.bot = services.bot = create_bot(self.settings, self.seams.telegram_session, health)
             if self.settings.bot_mode == "webhook":
                 handler = SimpleRequestHandler(
                     dispatcher=self.dp,
@@ -86,11 +99,13 @@ class Application:
                     secret_token=self.settings.webhook_secret_value,
                 )
                 handler.register(web_app, path=WEBHOOK_PATH)
-                web_app.middlewares.append(self._refuse_webhook_while_stopping)
         else:
-            log.warning("Telegram disabled (BOT_MODE=off or no TELEGRAM_BOT_TOKEN): notifications are skipped")
+            log.warning("Telegram bypassed (%s): the side server, the agent and the jobs run, nothing is received "
+                        "from Telegram and staff notifications are recorded as skipped (the runbook's test-only "
+                        "mitigation)", self.settings.telegram_bypass_reason)
 
-        self._runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(web_app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=SIDE_SERVER_STOP_SECONDS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
         await site.start()
@@ -98,101 +113,81 @@ class Application:
         log.info("side server listening on %s:%s", self.settings.http_host, self.port)
 
         if self.bot is not None:
-            await self._start_telegram()
+            self._supervisor = TelegramSupervisor(
+                self.bot, self.dp, self.settings, health, webhook_url=webhook_url(self.settings),
+                after_connect=self._set_commands,
+            )
+            # A healthy start is fully up when start() returns; a sick Telegram never holds it longer than this.
+            await self._supervisor.start(wait_seconds=TELEGRAM_START_WAIT_SECONDS)
         self.status.ready = True
 
-    async def _start_telegram(self) -> None:
-        assert self.bot is not None and self.dp is not None
-        self.status.telegram = "starting"
-        try:
-            me = await self.bot.get_me()
-            self.status.telegram = "ok"
-            log.info("bot @%s (id %s) started in %s mode", me.username, me.id, self.settings.bot_mode)
-        except TelegramUnauthorizedError:
-            raise ConfigError("TELEGRAM_BOT_TOKEN: rejected by the Bot API (Unauthorized)") from None
-        except Exception as exc:
-            self.status.telegram = "unreachable"
-            log.warning("Bot API unreachable at start (%s); will keep retrying", type(exc).__name__)
-        await self._set_commands()
-        if self.settings.bot_mode == "webhook":
-            url = self.settings.webhook_base_url + WEBHOOK_PATH
-            try:
-                await self.bot.set_webhook(
-                    url=url,
-                    secret_token=self.settings.webhook_secret_value,
-                    allowed_updates=self.dp.resolve_used_update_types(),
-                    drop_pending_updates=False,
-                )
-                log.info("webhook set to %s", url)
-            except Exception as exc:
-                log.error("setWebhook failed: %s", exc)
-        else:
-            # A webhook left over from a previous deployment would make getUpdates fail.
-            with contextlib.suppress(Exception):
-                await self.bot.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.create_task(
-                self.dp.start_polling(
-                    self.bot,
-                    handle_signals=False,
-                    close_bot_session=False,
-                    polling_timeout=25,
-                    allowed_updates=self.dp.resolve_used_update_types(),
-                ),
-                name="telegram-polling",
-            )
-
     async def _set_commands(self) -> None:
+        """The command menus per scope; the supervisor calls it after getMe and retries it on a later connect."""
         assert self.bot is not None
 
         def as_bot_commands(items: list[CommandInfo]) -> list[BotCommand]:
             return [BotCommand(command=c.name, description=c.description) for c in items]
 
-        try:
-            await self.bot.set_my_commands(as_bot_commands(CUSTOMER_COMMANDS), scope=BotCommandScopeDefault())
-            for admin_id in self.settings.admin_ids:
-                await self.bot.set_my_commands(
-                    as_bot_commands(CUSTOMER_COMMANDS + ADMIN_COMMANDS), scope=BotCommandScopeChat(chat_id=admin_id)
-                )
-            if self.settings.staff_chat_id is not None and STAFF_COMMANDS:
-                await self.bot.set_my_commands(
-                    as_bot_commands(STAFF_COMMANDS), scope=BotCommandScopeChat(chat_id=self.settings.staff_chat_id)
-                )
-        except Exception as exc:
-            log.warning("setMyCommands failed: %s", exc)
+        await self.bot.set_my_commands(as_bot_commands(CUSTOMER_COMMANDS), scope=BotCommandScopeDefault())
+        for admin_id in self.settings.admin_ids:
+            await self.bot.set_my_commands(
+                as_bot_commands(CUSTOMER_COMMANDS + ADMIN_COMMANDS), scope=BotCommandScopeChat(chat_id=admin_id)
+            )
+        if self.settings.staff_chat_id is not None and STAFF_COMMANDS:
+            await self.bot.set_my_commands(
+                as_bot_commands(STAFF_COMMANDS), scope=BotCommandScopeChat(chat_id=self.settings.staff_chat_id)
+            )
 
     @web.middleware
-    async def _refuse_webhook_while_stopping(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        """While stopping, Telegram is told to retry later instead of handing us new work."""
-        if self.status.stopping and request.path == WEBHOOK_PATH:
-            return web.json_response({"error": "shutting down"}, status=503)
+    async def _refuse_while_stopping(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        """While stopping, no new work: Telegram is told to retry later, admin requests are refused.
+
+        The probes and read-only endpoints keep answering until the side server closes, which
+        happens before the services they call stop.
+        """
+        if self.status.stopping and (request.path == WEBHOOK_PATH or request.method not in ("GET", "HEAD")):
+            return web.json_response({"error": "shutting down"}, status=503, headers={"Retry-After": "5"})
         return await handler(request)
 
     async def stop(self) -> None:
+        """Stop in an order that loses nothing, within SHUTDOWN_TIMEOUT_SECONDS + STOP_AFTER_DRAIN_SECONDS.
+
+        1. No new work: polling stops, the webhook and admin POSTs answer 503 (probes still answer).
+        2. Handlers in flight finish (until SHUTDOWN_TIMEOUT_SECONDS after the stop began).
+        3. The side server closes (requests in flight get SIDE_SERVER_STOP_SECONDS), before the
+           services it calls stop.
+        4. The services stop in reverse order, together within SERVICES_STOP_SECONDS.
+        docker-compose's stop_grace_period leaves room for all of it (tests/test_shutdown.py).
+        """
+        loop = asyncio.get_running_loop()
+        drain_deadline = loop.time() + self.settings.shutdown_timeout_seconds
         self.status.stopping = True
         self.status.ready = False
-        if self._polling is not None and self.dp is not None:
-            try:
-                await asyncio.wait_for(self.dp.stop_polling(), 10)
-            except (RuntimeError, TimeoutError):  # polling had not started yet, or hangs
-                self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._polling
+        if self._supervisor is not None:
+            await self._supervisor.stop(timeout=min(POLLING_STOP_SECONDS, self.settings.shutdown_timeout_seconds))
         if self.services is not None:
-            finished = await self.services.inflight.wait_idle(self.settings.shutdown_timeout_seconds)
+            left = max(0.0, drain_deadline - loop.time())
+            finished = await self.services.inflight.wait_idle(left)
             if not finished:
                 log.warning("shutdown: %d handlers still running after %.0fs",
                             self.services.inflight.count, self.settings.shutdown_timeout_seconds)
-        if self._polling is not None:
-            await self._confirm_polled_updates()
-        for component in reversed(self._started_components):
-            try:
-                await component.stop()  # type: ignore[attr-defined]
-            except Exception:
-                log.exception("error stopping %s", type(component).__name__)
-        self._started_components.clear()
+        if self._supervisor is not None and self._supervisor.polled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._confirm_polled_updates(),
+                                       max(0.5, min(CONFIRM_SECONDS, drain_deadline - loop.time())))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        services_deadline = loop.time() + SERVICES_STOP_SECONDS
+        for component in reversed(self._started_components):
+            budget = max(MIN_COMPONENT_STOP_SECONDS, services_deadline - loop.time())
+            try:
+                await asyncio.wait_for(component.stop(), budget)  # type: ignore[attr-defined]
+            except TimeoutError:
+                log.warning("shutdown: %s did not stop within %.1f s; going on", type(component).__name__, budget)
+            except Exception:
+                log.exception("error stopping %s", type(component).__name__)
+        self._started_components.clear()
         if self.bot is not None:
             await self.bot.session.close()
         await self.db.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -47,6 +48,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     staff_chat_id: int | None = None
+    # The link to the Bot API is supervised (bot/telegram_supervisor.py): every step is retried with
+    # exponential backoff and jitter up to this many seconds, for as long as the process runs.
+    telegram_retry_max_seconds: float = Field(default=5.0, gt=0, le=300)
+    telegram_unauthorized_retry_seconds: float = Field(default=300.0, gt=0)  # a rejected token is retried this slowly
+    telegram_unreachable_seconds: float = Field(default=60.0, gt=0)  # /readyz turns 503 after this long unreachable
+    webhook_check_seconds: float = Field(default=60.0, gt=0)  # getWebhookInfo interval in webhook mode
 
     # --- OpenAI-compatible model server ---------------------------------------
     openai_api_key: SecretStr | None = None
@@ -125,6 +132,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+    # The calendar "now" (opening hours, pickup times, the order day, the model's clock) frozen at
+    # this ISO 8601 instant, for tests and demos only; unset = the system clock.
+    clock_frozen_at: datetime | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -139,7 +149,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "read_token", "openai_base_url",
-        "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days",
+        "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days", "clock_frozen_at",
         mode="before",
     )
     @classmethod
@@ -174,6 +184,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must not overlap the bot's own key namespaces ({', '.join(clash)}); e.g. cafebot:")
         return value
 
+    @field_validator("clock_frozen_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("must name its UTC offset, e.g. 2026-06-07T15:45:00+02:00")
+        return value
+
     @field_validator("telegram_api_url", "openai_base_url", "webhook_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -202,6 +219,13 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return self.bot_mode != "off" and self.telegram_bot_token is not None
+
+    @property
+    def telegram_bypass_reason(self) -> str | None:
+        """Why Telegram is bypassed (the runbook's test-only mitigation), or None when it is on."""
+        if self.telegram_bot_token is None:
+            return "no TELEGRAM_BOT_TOKEN"
+        return "BOT_MODE=off" if self.bot_mode == "off" else None
 
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log filter can blank them out wherever they appear."""

@@ -15,6 +15,7 @@ from aiogram.client.session.base import BaseSession
 
 from bot.agent import Agent, build_agent
 from bot.cache import Cache, CachedAnswers, ProfileCache, build_cache
+from bot.clock import Clock, SystemClock, clock_from_settings
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.inflight import InflightTracker
@@ -25,6 +26,7 @@ from bot.ops.retention import RetentionJob
 from bot.orders import OrderService, StaffDirectory, build_orders
 from bot.outbox import Outbox
 from bot.semantic import SemanticCache, build_semantic_cache
+from bot.telegram_health import TelegramHealth
 from bot.voice import Transcriber, build_transcriber
 from bot.voice.gate import VoiceGate
 from storage.db import Database
@@ -57,6 +59,7 @@ class Seams:
     openai_client: Any = None  # an openai.AsyncOpenAI (or compatible) client
     transcriber: Any = None  # a bot.voice Transcriber
     embedder: Any = None  # a bot.semantic Embedder
+    clock: Clock | None = None  # the calendar "now" (None: CLOCK_FROZEN_AT or the system clock)
 
 
 @dataclass
@@ -81,6 +84,8 @@ class Services:
     outbox: Outbox | None = None
     staff: StaffDirectory | None = None
     bot: Bot | None = None
+    telegram: TelegramHealth | None = None  # the link to the Bot API, as the calls see it
+    clock: Clock = field(default_factory=SystemClock)
     components: list[Component] = field(default_factory=list)
 
     def handler_data(self) -> dict[str, Any]:
@@ -96,8 +101,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
     cache, profiles = build_cache(settings, users, knowledge)
     metrics = Metrics()
+    clock = seams.clock or clock_from_settings(settings)
     agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client,
-                        metrics=metrics)
+                        metrics=metrics, clock=clock)
     services = Services(
         settings=settings,
         db=db,
@@ -110,6 +116,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         cache=cache,
         agent=agent,
         conversation=Conversation(agent, settings),
+        telegram=TelegramHealth(settings),
+        clock=clock,
     )
     services.components.append(services.knowledge)
     # A transcriber handed in through the seams is started and stopped by whoever built it.
@@ -125,7 +133,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)
     services.outbox, services.staff, services.orders = build_orders(
-        settings, db, services.knowledge, services.users, lambda: services.bot, agent.tools
+        settings, db, services.knowledge, services.users, lambda: services.bot, agent.tools, clock
     )
     services.components.append(services.outbox)
     install_exporters(services.metrics, services)  # last: it reads the services wired above

@@ -24,6 +24,7 @@ from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response
 
 from bot.config import Settings
+from bot.telegram_health import WEBHOOK_PATH, LinkRecorder, TelegramHealth
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,19 @@ def api_server(base_url: str) -> TelegramAPIServer:
     return TelegramAPIServer.from_base(base_url.rstrip("/"))
 
 
-def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+def webhook_url(settings: Settings) -> str:
+    return settings.webhook_base_url + WEBHOOK_PATH
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None,
+               health: TelegramHealth | None = None) -> Bot:
+    """The bot on its session; with `health`, every call's outcome is recorded there (innermost, per attempt)."""
     if session is None:
         session = AiohttpSession(api=api_server(settings.telegram_api_url), timeout=60)
     if not any(isinstance(m, RetryAfterMiddleware) for m in session.middleware):
         session.middleware(RetryAfterMiddleware())
+    if health is not None and not any(isinstance(m, LinkRecorder) for m in session.middleware):
+        session.middleware(LinkRecorder(health))
     return Bot(
         token=settings.bot_token,
         session=session,

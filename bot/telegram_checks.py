@@ -20,7 +20,7 @@ from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot.config import Settings, require
 from bot.outbox import Outbox
-from bot.telegram import create_bot
+from bot.telegram import create_bot, webhook_url
 from bot.text import escape
 from storage.db import Database
 
@@ -81,12 +81,10 @@ def _webhook_check(settings: Settings, url: str, pending: int, error: str | None
         last_error = f"; last error {when}: {error}"
     status = f"{pending} pending update(s){last_error}"
     if settings.bot_mode == "webhook":
-        from bot.app import WEBHOOK_PATH
-
-        expected = settings.webhook_base_url + WEBHOOK_PATH
+        expected = webhook_url(settings)
         if url != expected:
-            return Check("webhook", False, f"set to {url or 'nothing'}, expected {expected} "
-                                           f"(restart the bot to set it); {status}")
+            return Check("webhook", False, f"set to {url or 'nothing'}, expected {expected} (a running bot sets it "
+                                           f"again within WEBHOOK_CHECK_SECONDS); {status}")
         return Check("webhook", not error, f"{url}; {status}")
     if url:
         return Check("webhook", False, f"a webhook is set ({url}) but BOT_MODE={settings.bot_mode}: "

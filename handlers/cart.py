@@ -16,7 +16,6 @@ from aiogram.types import CallbackQuery, Message
 from bot.orders import Cart, Checkout, OrderService, OrderStatus, keyboards, texts
 from bot.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
 from bot.orders.filters import CheckoutStep
-from bot.orders.pickup import is_open_now, suggested_times
 from bot.orders.views import person, show
 from handlers.order_errors import reply_to_order_errors
 
@@ -55,9 +54,8 @@ async def on_cart_button(callback: CallbackQuery, callback_data: CartCb, orders:
 
 
 async def _ask_pickup(callback: CallbackQuery, orders: OrderService, token: str, cart: Cart) -> None:
-    cafe = orders.cafe
-    await show(callback, texts.ask_pickup(orders.menu, cart),
-               keyboards.pickup(token, suggested_times(cafe), is_open_now(cafe)))
+    times, open_now = orders.pickup_choices()
+    await show(callback, texts.ask_pickup(orders.menu, cart), keyboards.pickup(token, times, open_now))
 
 
 async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb, orders: OrderService) -> None:

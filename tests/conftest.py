@@ -1,16 +1,19 @@
-"""Fixtures: the fake Telegram server, per-test settings, a private Redis."""
+"""Fixtures: the fake Telegram server, per-test settings, a private Redis, the calendar clock."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.clock import FrozenClock
 from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
 from tests.fakes.openai import FakeOpenAI
@@ -75,3 +78,63 @@ def embedder() -> Iterator[SentenceTransformerEmbedder]:
     model.load()
     yield model
     asyncio.run(model.stop())
+
+
+# --- the calendar clock ---------------------------------------------------------------------------
+# A test that depends on the date, weekday or hour asks for `wall_clock`: the application's calendar
+# "now" is then frozen for that test (CLOCK_FROZEN_AT, read by every Settings and inherited by child
+# processes), by default at the moment the test starts. `--clock 2026-06-07T23:59:30+02:00@Pacific/Kiritimati`
+# (repeatable; or TEST_CLOCKS="iso[@tz],...") runs those tests once per given instant, with the process
+# time zone (TZ) set as given: CI runs them on a Sunday night, at midnight and across a DST change.
+# `-m clock` selects them.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock", action="append", default=[], metavar="ISO[@TZ]",
+        help="run the time-dependent tests (fixture wall_clock, marker clock) with the calendar clock frozen at "
+             "this instant and the process time zone TZ; repeat for several",
+    )
+
+
+def _clock_cases(config: pytest.Config) -> list[str | None]:
+    given = list(config.getoption("--clock")) or [
+        c.strip() for c in os.environ.get("TEST_CLOCKS", "").split(",") if c.strip()]
+    return given or [None]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "wall_clock" in metafunc.fixturenames:
+        cases = _clock_cases(metafunc.config)
+        metafunc.parametrize("wall_clock", cases, indirect=True,
+                             ids=[c or "now" for c in cases])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "wall_clock" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.clock)
+
+
+@pytest.fixture
+def wall_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[FrozenClock]:
+    """The frozen calendar clock of this test (see above); the app, its settings and child processes share it."""
+    case: str | None = request.param
+    instant, _, zone = (case or "").partition("@")
+    at = datetime.fromisoformat(instant) if instant else datetime.now(UTC).replace(microsecond=0)
+    if at.utcoffset() is None:
+        raise pytest.UsageError(f"--clock {case}: the instant needs a UTC offset")
+    monkeypatch.setenv("CLOCK_FROZEN_AT", at.isoformat())
+    old_tz = os.environ.get("TZ")
+    if zone:
+        os.environ["TZ"] = zone
+        time.tzset()
+    try:
+        yield FrozenClock(at)
+    finally:
+        if zone:
+            if old_tz is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = old_tz
+            time.tzset()

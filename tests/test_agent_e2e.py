@@ -263,9 +263,9 @@ async def test_too_long_input_gets_a_clear_answer(
 
 
 async def test_agent_chat_endpoint(
-    seams: Seams, openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession
+    seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    async with running_app(make_settings(tmp_path, **with_openai(openai_server)), seams) as app:
+    async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         url = f"http://127.0.0.1:{app.port}/api/agent/chat"
         async with http.post(url, json={"user_id": 5, "text": "hi"}) as r:
             assert r.status == 401

@@ -23,8 +23,10 @@ def run_main(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
-        ({}, "TELEGRAM_BOT_TOKEN"),
         ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_RETRY_MAX_SECONDS": "0"}, "TELEGRAM_RETRY_MAX_SECONDS"),
+        ({"TELEGRAM_UNREACHABLE_SECONDS": "soon"}, "TELEGRAM_UNREACHABLE_SECONDS"),
+        ({"CLOCK_FROZEN_AT": "2026-06-07T15:45:00"}, "CLOCK_FROZEN_AT"),
         ({"TELEGRAM_BOT_TOKEN": "1:abc", "HTTP_PORT": "eighty"}, "HTTP_PORT"),
         ({"TELEGRAM_BOT_TOKEN": "1:abc", "HTTP_PORT": "70000"}, "HTTP_PORT"),
         ({"TELEGRAM_BOT_TOKEN": "1:abc", "ADMIN_IDS": "12,bob"}, "ADMIN_IDS"),

@@ -11,7 +11,18 @@ import aiohttp
 import pytest
 
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, TEST_TOKEN, make_settings, running_app, start_main, subprocess_env
+from tests.helpers import (
+    ADMIN_ID,
+    ADMIN_TOKEN,
+    CUSTOMER_ID,
+    TEST_TOKEN,
+    free_port,
+    make_settings,
+    poll_until,
+    running_app,
+    start_main,
+    subprocess_env,
+)
 
 
 async def test_start_command_gets_a_welcome_reply(telegram: FakeTelegram, tmp_path: Path) -> None:
@@ -143,3 +154,44 @@ async def test_run_command_answers_start_then_exits_0_on_sigterm_after_finishing
     assert code == 0, output
     assert len(telegram.sent_to(CUSTOMER_ID)) == 1  # the handler finished before exit
     assert TEST_TOKEN not in output
+
+
+async def test_run_without_a_token_serves_the_side_server_and_says_telegram_is_bypassed(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """The runbook's "Bypass Telegram notify: unset TELEGRAM_BOT_TOKEN" as an operator would do it."""
+    port = free_port()
+    env = subprocess_env(DATABASE_PATH=str(tmp_path / "bot.db"), HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
+                         ADMIN_API_TOKEN=ADMIN_TOKEN, STAFF_CHAT_ID="-100123")
+    proc = start_main(["run"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+
+    async def ready() -> bool:
+        try:
+            async with http.get(f"{base}/readyz") as r:
+                return r.status == 200
+        except aiohttp.ClientConnectionError:
+            return False
+
+    try:
+        await poll_until(ready, timeout=60, interval=0.2)
+        async with http.get(f"{base}/api/agent/chat") as r:
+            chat = await r.json()
+        async with http.post(f"{base}/api/telegram/notify", json={"text": "order #1"},
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
+            notify = await r.json()
+        async with http.post(f"{base}/api/agent/chat", json={"user_id": 5, "text": "wifi password?"},
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
+            answer = await r.json()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+        output = proc.stdout.read() if proc.stdout else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, output
+    assert chat["status"] == "degraded"
+    assert any(r.startswith("Telegram bypassed (no TELEGRAM_BOT_TOKEN)") for r in chat["reasons"]), chat["reasons"]
+    assert notify["status"] == "skipped"  # recorded, not sent
+    assert "flatwhite2024" in answer["answer"]  # the agent runs (offline answers without OPENAI_API_KEY)
+    assert "WARNING" in output and "Telegram bypassed (no TELEGRAM_BOT_TOKEN)" in output

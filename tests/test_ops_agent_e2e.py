@@ -66,12 +66,12 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 async def test_health_slo_and_metrics_agree_with_hand_computed_values_from_the_turns(
-    openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber,
-    embedder: SentenceTransformerEmbedder,
+    openai_server: FakeOpenAI, telegram: FakeTelegram, tmp_path: Path, http: aiohttp.ClientSession,
+    whisper: WhisperTranscriber, embedder: SentenceTransformerEmbedder,
 ) -> None:
     """Model, exact-cache, semantic and failed model turns; every figure recomputed from agent_events."""
     (tmp_path / "faq.yaml").write_text("questions: []\n")  # no FAQ seeding: every model request is a turn's
-    settings = make_settings(tmp_path, **with_openai(openai_server, openai_max_retries=0),
+    settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server, openai_max_retries=0),
                              semantic_cache_enabled=True, faq_path=tmp_path / "faq.yaml")
     async with running_app(settings, Seams(transcriber=whisper, embedder=embedder)) as app:
         base = f"http://127.0.0.1:{app.port}"

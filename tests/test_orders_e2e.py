@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.clock import FrozenClock
 from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from bot.orders.models import OrderStatus
 from tests.fakes.telegram import FakeTelegram, SentMessage
@@ -55,8 +56,9 @@ async def _buttons_order(telegram: FakeTelegram, user_id: int = CUSTOMER_ID) -> 
 
 
 async def test_buttons_order_reaches_staff_who_accept_and_mark_ready_and_the_customer_hears_each_step(
-    telegram: FakeTelegram, tmp_path: Path
+    telegram: FakeTelegram, tmp_path: Path, wall_clock: FrozenClock
 ) -> None:
+    """At any hour of any day (wall_clock: CI runs it at Sunday midnight, a DST switch, New Year)."""
     telegram.set_chat_member(STAFF_CHAT, STAFF_MEMBER, "member")
     async with running_app(order_settings(tmp_path, telegram.url)) as app:
         placed = await _buttons_order(telegram)

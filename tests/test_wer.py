@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wer import edit_distance, normalize, word_error_rate
+from tests.wer import edit_distance, key_words_heard, normalize, word_error_rate
 
 
 def test_normalize_ignores_case_punctuation_and_hyphens() -> None:
@@ -32,3 +32,9 @@ def test_word_error_rate_sums_over_the_set() -> None:
     assert word_error_rate([("one two", "")]) == 1.0
     with pytest.raises(ValueError):
         word_error_rate([("", "anything")])
+
+
+def test_key_words_are_found_after_normalisation() -> None:
+    assert key_words_heard(["table", "window"], "Is there a table for 4x1 though?") == ["table"]
+    assert key_words_heard(["gluten", "cakes"], "Any Gluten-free cakes?") == ["gluten", "cakes"]
+    assert key_words_heard(["three"], "3 flat whites") == ["three"]

@@ -35,6 +35,11 @@ def speech_fixtures() -> list[SpeechFixture]:
     return [SpeechFixture(item["file"], item["text"]) for item in spec["speech"]]
 
 
+def reference(name: str) -> str:
+    """What was said in a speech fixture (references.yaml)."""
+    return next(f.text for f in speech_fixtures() if f.file == name)
+
+
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

@@ -61,3 +61,9 @@ def word_error_rate(pairs: Iterable[tuple[str, str]]) -> float:
     if words == 0:
         raise ValueError("the references hold no words")
     return edits / words
+
+
+def key_words_heard(key_words: Iterable[str], hypothesis: str) -> list[str]:
+    """The key words (menu words, the point of the question) found in a transcript, after normalisation."""
+    heard = set(normalize(hypothesis))
+    return [word for word in key_words if normalize(word)[0] in heard]

@@ -27,6 +27,7 @@ from bot.agent.prompt_cache import PromptCache
 from bot.agent.service import Agent, AgentReply
 from bot.agent.tools import ToolRegistry
 from bot.cache import Cache
+from bot.clock import Clock
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
@@ -49,6 +50,7 @@ BREAKER_RESET_SECONDS = 30.0
 def build_agent(
     settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
     cache: Cache | None = None, *, openai_client: Any = None, metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> Agent:
     """The agent with its model (None without an API key or client: limited mode), its daily token budgets
     and the exact cache.
@@ -67,10 +69,11 @@ def build_agent(
         )
     events = AgentEventRepository(db)
     budget = TokenBudget(events, settings.user_daily_token_budget, settings.daily_token_budget,
-                         lambda: zone_of(knowledge.cafe.timezone), metrics=metrics)
+                         lambda: zone_of(knowledge.cafe.timezone), metrics=metrics,
+                         **({"clock": lambda: clock.now().timestamp()} if clock is not None else {}))
     agent = Agent(
         settings, knowledge, DialogRepository(db), events,
-        LimitsService(settings, runtime_settings), model, metrics, budget=budget,
+        LimitsService(settings, runtime_settings), model, metrics, clock, budget=budget,
     )
     agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
                                           settings.answer_cache_ttl_seconds))

@@ -29,6 +29,7 @@ from bot.agent.limits import AgentLimits, LimitsService
 from bot.agent.llm import ChatModel, ModelError
 from bot.agent.offline import OfflineAnswerer
 from bot.agent.tools import ToolRegistry
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.logging_setup import kv
@@ -100,9 +101,10 @@ class Agent:
     def __init__(
         self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
         events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
-        metrics: Metrics | None = None, *, budget: TokenBudget | None = None,
+        metrics: Metrics | None = None, clock: Clock | None = None, *, budget: TokenBudget | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()  # "now" for the offline hours answers and the model's clock line
         self.knowledge = knowledge
         self.dialogs = dialogs
         self.events = events
@@ -212,7 +214,7 @@ class Agent:
                 error_class = "internal"
 
         if answer is None:
-            offline = self.offline.answer(question)
+            offline = self.offline.answer(question, now=self.clock.now())
             over_budget = error_class == "budget"
             answer = offline or (BUDGET_APOLOGY if over_budget else APOLOGY)
             if self.model is None and new_dialog:
@@ -237,7 +239,7 @@ class Agent:
         self, user_id: int, question: str, history: list[DialogMessage], limits: AgentLimits, turn: _Turn
     ) -> None:
         assert self.model is not None
-        system = f"{self.system_prompt()}\n{clock_message(self.knowledge.cafe)}"
+        system = f"{self.system_prompt()}\n{clock_message(self.knowledge.cafe, self.clock.now())}"
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
         messages += [{"role": m.role, "content": m.content} for m in history]
         messages.append({"role": "user", "content": question})

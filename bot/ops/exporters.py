@@ -91,6 +91,38 @@ def breaker_families(agent: Any) -> Iterable[Metric]:
     yield CounterMetricFamily("bot_openai_circuit_trips", "Times the circuit breaker opened", value=snapshot.trips)
 
 
+def telegram_families(health: Any) -> Iterable[Metric]:
+    """The link to the Bot API (bot/telegram_health.py): how long since Telegram last answered, and why not."""
+    yield _gauge("bot_telegram_seconds_since_last_success", "Seconds since the last successful Bot API call "
+                 "(NaN: none yet)", health.seconds_since_ok())
+    yield _gauge("bot_telegram_up", "1 while updates reach the bot (polling works or the webhook is confirmed) and "
+                 "Telegram answers", 1 if health.state == "ok" else 0)
+    yield _gauge("bot_telegram_unreachable_seconds", "How long Telegram has been unreachable (0: reachable)",
+                 health.unreachable_for())
+    yield _gauge("bot_telegram_unauthorized", "1 while the Bot API rejects TELEGRAM_BOT_TOKEN (401)",
+                 1 if health.unauthorized_since is not None else 0)
+    failures = CounterMetricFamily("bot_telegram_failures", "Failed Bot API calls, by kind (network, server, "
+                                   "unauthorized, conflict)", labels=["kind"])
+    for kind in ("network", "server", "unauthorized", "conflict"):
+        failures.add_metric([kind], health.failures[kind])
+    yield failures
+    yield CounterMetricFamily("bot_telegram_polling_restarts", "Times polling was started again after it ended "
+                              "or was stopped by a 401 or conflict", value=health.polling_restarts)
+    webhook = health.webhook
+    if webhook is not None:
+        yield _gauge("bot_telegram_webhook_pending_updates", "pending_update_count from the last getWebhookInfo",
+                     webhook.pending_update_count)
+        yield _gauge("bot_telegram_webhook_last_error_timestamp_seconds", "last_error_date from the last "
+                     "getWebhookInfo (epoch; NaN: none)", webhook.last_error_date)
+        info = GaugeMetricFamily("bot_telegram_webhook_last_error", "last_error_message from the last "
+                                 "getWebhookInfo (1 with the message as a label; absent: none)", labels=["message"])
+        if webhook.last_error_message:
+            info.add_metric([webhook.last_error_message[:200]], 1)
+        yield info
+        yield CounterMetricFamily("bot_telegram_webhook_resets", "Times the webhook was found missing or different "
+                                  "and set again", value=webhook.resets)
+
+
 class OutboxExporter:
     """Backlog of the Telegram outbox; its stats are a database query, refreshed before each scrape."""
 
@@ -137,6 +169,8 @@ def install(metrics: Metrics, services: Any) -> None:
         metrics.register_callback("voice_gate", lambda: voice_gate_families(services.voice_gate))
     if getattr(services, "retention", None) is not None:
         metrics.register_callback("retention", lambda: retention_families(services.retention))
+    if getattr(services, "telegram", None) is not None:
+        metrics.register_callback("telegram", lambda: telegram_families(services.telegram))
     # The transcriber may be attached after this runs (tests hand one in): read it at scrape time.
     metrics.register_callback(
         "transcriber", lambda: transcriber_families(services.transcriber) if services.transcriber else ())

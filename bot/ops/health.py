@@ -1,11 +1,12 @@
 """The runbook's agent health check: `GET /api/agent/chat` → status and cache info.
 
 `ok` or `degraded` with the reasons an operator can act on (the OpenAI circuit is open,
-Redis is down, Whisper is not loaded, no model is configured, the cafe's daily token
-budget is spent), the model, prompt and menu versions, chat latency and error rate over
-the last 5 minutes, the cache block (where cache reads are served from and the exact and
-semantic hit rates) and the budget block (tokens spent today, users over their own
-budget: one customer's limit is not a degradation of the service). Degraded still
+Redis is down, Telegram unreachable, rejecting the token or bypassed, Whisper is not
+loaded, no model is configured, the cafe's daily token budget is spent), the model, prompt
+and menu versions, chat latency and error rate over the last 5 minutes, the cache block
+(where cache reads are served from and the exact and semantic hit rates) and the budget
+block (tokens spent today, users over their own budget: one customer's limit is not a
+degradation of the service). Degraded still
 answers 200: the bot keeps serving customers from caches and its own data.
 """
 
@@ -38,6 +39,13 @@ def degraded_reasons(services: Any) -> list[str]:
         if stats["redis"]["configured"] and not cache.available:
             reason = stats["fallback"]["reason"] or stats["redis"]["state"]
             reasons.append(f"Redis down: the cache serves from process memory ({reason})")
+    semantic = getattr(services, "semantic", None)
+    if semantic is not None and getattr(semantic, "load_error", None):
+        reasons.append(f"Semantic cache off: the embedding model failed to load ({semantic.load_error}); "
+                       "trying again by itself")
+    telegram = getattr(services, "telegram", None)
+    if telegram is not None:
+        reasons += telegram.reasons()
     transcriber = getattr(services, "transcriber", None)
     if transcriber is None:
         reasons.append("Whisper not loaded: voice is not configured")

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiogram import Bot
 
+from bot.clock import Clock
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.orders.models import Cart, CartLine, Checkout, Order, OrderError, OrderStatus, Summary
@@ -24,14 +25,14 @@ __all__ = [
 
 def build_orders(
     settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, bot: Callable[[], Bot | None],
-    agent_tools: Any = None,
+    agent_tools: Any = None, clock: Clock | None = None,
 ) -> tuple[Outbox, StaffDirectory, OrderService]:
     """The outbox (a Component: its worker starts and stops with the app), staff directory and order service.
 
     With the agent's tool registry, ordering in plain words is switched on too.
     """
     outbox = Outbox(settings, db, bot)
-    orders = OrderService(settings, db, knowledge, users, outbox)
+    orders = OrderService(settings, db, knowledge, users, outbox, clock)
     if agent_tools is not None:
         from bot.orders.tools import OrderTools
 

@@ -19,6 +19,7 @@ import time
 
 import aiosqlite
 
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
 from bot.orders import keyboards, texts
@@ -39,7 +40,7 @@ from bot.orders.models import (
     Summary,
     can_transition,
 )
-from bot.orders.pickup import ASAP, cafe_zone, local_now, validate_pickup
+from bot.orders.pickup import ASAP, cafe_zone, is_open_now, local_now, suggested_times, validate_pickup
 from bot.outbox import NORMAL, URGENT, Outbox, OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
 from storage.db import Database
@@ -55,8 +56,10 @@ STALE_CHECKOUT = "This checkout is out of date. Open /cart to check out again."
 class OrderService:
     def __init__(
         self, settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, outbox: Outbox,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock = clock or SystemClock()  # the calendar "now": today's hours, pickup times, the order day
         self._db = db
         self._knowledge = knowledge
         self._users = users
@@ -71,6 +74,11 @@ class OrderService:
     @property
     def cafe(self) -> CafeInfo:
         return self._knowledge.cafe
+
+    def pickup_choices(self) -> tuple[list[str], bool]:
+        """The pickup times worth a button now, and whether "as soon as possible" can be offered."""
+        now = self._clock.now()
+        return suggested_times(self.cafe, now), is_open_now(self.cafe, now)
 
     # --- menu lookups --------------------------------------------------------------------
     def resolve(self, item_id: str, size: str | None) -> tuple[MenuItem, str, int]:
@@ -184,7 +192,7 @@ class OrderService:
 
     async def set_pickup(self, user_id: int, token: str, value: str) -> Checkout:
         await self._current(user_id, token)
-        pickup = validate_pickup(value, self._knowledge.cafe)
+        pickup = validate_pickup(value, self._knowledge.cafe, self._clock.now())
         if not await self.repo.update_checkout(user_id, token, pickup=pickup, step="note"):
             raise OrderError(STALE_CHECKOUT)
         return await self._current(user_id, token)
@@ -248,14 +256,15 @@ class OrderService:
             pickup, note = checkout.pickup or ASAP, checkout.note or ""
             if self._fingerprint(cart, pickup, note) != checkout.fingerprint:
                 raise OrderError("Your cart or our menu changed since this summary. Open /cart to check out again.")
-            if pickup != ASAP and pickup < local_now(self._knowledge.cafe).strftime("%H:%M"):
+            today = local_now(self._knowledge.cafe, self._clock.now())
+            if pickup != ASAP and pickup < today.strftime("%H:%M"):
                 raise OrderError(f"The pickup time {pickup} has passed. Open /cart to choose another.")
             lines = [OrderLine(item_id=li.item_id, name=li.name, size=li.size, quantity=li.quantity,
                                unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents)
                      for li in cart.lines]
             name = await self._customer_name(user_id)
             order_id = await self.repo.insert_order(
-                tx, business_day=local_now(self._knowledge.cafe).date().isoformat(), user_id=user_id,
+                tx, business_day=today.date().isoformat(), user_id=user_id,
                 chat_id=checkout.chat_id, customer_name=name, pickup=pickup, note=note, currency=cart.currency,
                 menu_version=self.menu.version, source=checkout.source, checkout_token=token,
                 staff_chat_id=self._settings.staff_chat_id, lines=lines, changed_by_name=name,

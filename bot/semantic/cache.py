@@ -45,6 +45,8 @@ MAX_ANSWER_CHARS = 4000
 VECTOR_MEMO = 4096
 DUPLICATE_SIMILARITY = 0.985  # a new question this close (same entities) to a stored one adds nothing
 FLUSH_INTERVAL_SECONDS = 30.0
+LOAD_RETRY_FIRST_SECONDS = 2.0  # an embedding model that failed to load is tried again after this, doubling
+LOAD_RETRY_MAX_SECONDS = 300.0
 
 
 class SharedEntries(Protocol):
@@ -123,6 +125,7 @@ class SemanticCache:
         self._flusher: asyncio.Task[None] | None = None
         # Forgotten keys → the time up to which their versions stay forgotten (for ttl_seconds).
         self._forgotten: dict[str, float] = {}
+        self.load_error: str | None = None  # the last failed model load, until one succeeds
 
     # --- lifetime -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -165,12 +168,22 @@ class SemanticCache:
             await self._flush_uses()
 
     async def _load_when_ready(self) -> None:
-        try:
-            await self.embedder.wait_ready()  # type: ignore[attr-defined]
-        except Exception:
-            log.exception("semantic cache: the embedding model failed to load; the cache stays off")
-            self.stats.errors += 1
-            return
+        """Load the model; a failure is retried by itself (2 s doubling to 5 min), questions go to the model."""
+        delay = LOAD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self.embedder.wait_ready()  # type: ignore[attr-defined]
+                break
+            except Exception as exc:
+                self.load_error = f"{type(exc).__name__}: {exc}"[:200]
+                log.exception("semantic cache: the embedding model failed to load; questions go to the model "
+                              "meanwhile; trying again in %.0f s", delay)
+                self.stats.errors += 1
+                await asyncio.sleep(delay)
+                delay = min(LOAD_RETRY_MAX_SECONDS, delay * 2)
+        if self.load_error is not None:
+            log.warning("semantic cache: the embedding model loaded after earlier failures")
+            self.load_error = None
         await self._become_ready()
 
     async def _become_ready(self) -> None:

@@ -107,7 +107,8 @@ class SentenceTransformerEmbedder:
 
     def _ensure_loading(self) -> Future[None]:
         with self._lock:
-            if self._loading is None:
+            failed = self._loading is not None and self._loading.done() and self._loading.exception() is not None
+            if self._loading is None or failed:  # a failed load is tried again when asked again
                 self._loading = self._executor.submit(self._load)
             return self._loading
 

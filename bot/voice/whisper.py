@@ -42,6 +42,10 @@ from bot.voice.transcriber import (
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "tiny.en (bundled)"
+# A model that failed to load is tried again by itself (a file still being copied, a full disk, memory):
+# after 2 s, then doubling up to 10 minutes. Voice notes meanwhile get "please type your question".
+RELOAD_FIRST_SECONDS = 2.0
+RELOAD_MAX_SECONDS = 600.0
 # Whisper writes these for music, noise or silence; a transcript of nothing but them is "nothing heard".
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 
@@ -106,6 +110,9 @@ class WhisperTranscriber:
         self._stopped = False
         self._model = model
         self._loading: Future[Any] | None = None
+        self._reload_delay = RELOAD_FIRST_SECONDS
+        self._reload_at: float | None = None  # time.monotonic() of the next load attempt after a failure
+        self._reload_timer: threading.Timer | None = None
         if model is not None:
             done: Future[Any] = Future()
             done.set_result(model)
@@ -130,6 +137,9 @@ class WhisperTranscriber:
 
     async def stop(self) -> None:
         self._stopped = True
+        with self._lock:
+            if self._reload_timer is not None:
+                self._reload_timer.cancel()
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
 
     def _ensure_loading(self) -> Future[Any]:
@@ -156,8 +166,12 @@ class WhisperTranscriber:
                 pass
         except Exception as exc:
             self._error = f"{type(exc).__name__}: {exc}"[:300]
-            log.error("whisper model %s failed to load: %s", self._model_label, self._error)
+            delay = self._schedule_reload()
+            log.error("whisper model %s failed to load: %s; trying again in %.0f s", self._model_label, self._error,
+                      delay)
             raise TranscriberUnavailable(f"speech model failed to load ({type(exc).__name__})") from None
+        with self._lock:
+            self._error, self._reload_at, self._reload_delay = None, None, RELOAD_FIRST_SECONDS
         self._model = model
         log.info(
             "whisper model %s loaded in %.2fs (warmup %.2fs; device=%s compute_type=%s cpu_threads=%d workers=%d)",
@@ -165,6 +179,29 @@ class WhisperTranscriber:
             self._cpu_threads, self._workers,
         )
         return model
+
+    def _schedule_reload(self) -> float:
+        """Try loading again later, off the event loop (a timer thread only queues the load on the pool)."""
+        with self._lock:
+            if self._stopped:
+                return 0.0
+            delay = self._reload_delay
+            self._reload_at = time.monotonic() + delay
+            self._reload_delay = min(RELOAD_MAX_SECONDS, delay * 2)
+            self._reload_timer = threading.Timer(delay, self._reload)
+            self._reload_timer.daemon = True
+            self._reload_timer.start()
+            return delay
+
+    def _reload(self) -> None:
+        with self._lock:
+            if self._stopped or self._error is None:
+                return
+            try:
+                self._loading = self._executor.submit(self._load_model)
+            except RuntimeError:  # the pool shut down in between
+                return
+        log.info("whisper model %s: loading again", self._model_label)
 
     # --- transcription --------------------------------------------------------------
     def reserve(self) -> TranscriptionSlot:
@@ -250,6 +287,15 @@ class WhisperTranscriber:
         return transcript
 
     # --- status -------------------------------------------------------------------------
+    def _error_text(self) -> str | None:
+        if self._stopped:
+            return self._error or "stopped"
+        if self._error is None:
+            return None
+        if self._reload_at is None:
+            return self._error
+        return f"{self._error} (trying again in {max(0.0, self._reload_at - time.monotonic()):.0f} s)"
+
     def status(self) -> TranscriberStatus:
         with self._lock:
             state: Literal["ok", "loading", "error"]
@@ -274,7 +320,7 @@ class WhisperTranscriber:
                 workers=self._workers,
                 cpu_threads=self._cpu_threads,
                 queue_size=self._queue_size,
-                error=self._error if self._error is not None else ("stopped" if self._stopped else None),
+                error=self._error_text(),
                 reserved=self._reserved,
             )
 

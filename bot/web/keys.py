@@ -11,12 +11,11 @@ from bot.services import Services
 
 @dataclass
 class RuntimeStatus:
-    """What the probes report: set by the Application as it starts and stops."""
+    """What the probes report: set by the Application as it starts and stops (Telegram: services.telegram)."""
 
     started_at: float = 0.0
     ready: bool = False
     stopping: bool = False
-    telegram: str = "disabled"  # disabled | starting | ok | unreachable
     details: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,20 +8,32 @@ JSON bodies, `{"ok": true, "result": ...}` answers and Telegram's error shapes
 Tests inject updates (text, commands, voice notes with file bytes, callback
 queries), read what the bot sent, wait for it with a deadline, and inject
 failures per method and chat.
+
+Outages, as a deploy or a network meets them: the server can stop listening (connection
+refused, open connections cut: `go_offline`/`go_online`, or `FakeTelegram(listening=False)`
+to be down from the start), answer a proxy's "502 Bad Gateway" HTML page to some methods for
+a while (`outage`/`end_outage`, in-flight long polls included), or lose the webhook behind
+the bot's back (`delete_webhook_behind_back`). `after(seconds, action)` schedules the end
+of an outage; `recovered_at` records when it ended (time.monotonic()). With
+`deliver_webhook=True` it POSTs updates to the webhook URL the bot set, like Telegram does,
+and reports delivery failures in getWebhookInfo.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import itertools
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.waiting import wait_until
@@ -135,11 +147,25 @@ class FakeFile:
     content: bytes
 
 
+BAD_GATEWAY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+                    "Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
 class FakeTelegram:
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, *, listening: bool = True, deliver_webhook: bool = False) -> None:
         self.token = token  # when set, other tokens get 401
         self.port = 0
+        self._listen_at_start = listening
+        self.deliver_webhook = deliver_webhook
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._outage: tuple[int, frozenset[str]] | None = None  # (status, methods in lower case)
+        self.recovered_at: float | None = None  # time.monotonic() when the last outage ended
+        self.webhook_deliveries: list[tuple[float, int]] = []  # (time.monotonic(), update_id) delivered
+        self.webhook_error: tuple[float, str] | None = None  # (epoch, message) of the last failed delivery
+        self._delivery: asyncio.Task[None] | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.unauthorized_calls: list[tuple[str, float]] = []  # (method, time.monotonic()) refused with 401
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
@@ -172,17 +198,116 @@ class FakeTelegram:
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        if not port and not self._listen_at_start:
+            with socket.socket() as s:  # reserve a port to come up on later
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = port
+        if self._listen_at_start:
+            await self.go_online()
+            self.recovered_at = None  # coming up at start is not a recovery
+        if self.deliver_webhook:
+            self._delivery = asyncio.create_task(self._deliver_webhook_updates(), name="fake-telegram-webhook")
 
     async def stop(self) -> None:
         self._closing = True
+        for timer in self._timers:
+            timer.cancel()
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
         async with self._changed:
             self._changed.notify_all()  # release long polls at once
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    # --- outages ------------------------------------------------------------------------
+    @property
+    def listening(self) -> bool:
+        return self._site is not None
+
+    async def go_online(self) -> None:
+        """Listen (again) on the same port."""
+        assert self._runner is not None
+        if self._site is None:
+            self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            await self._site.start()
+            self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._recovered()
+
+    async def go_offline(self) -> None:
+        """Stop listening and cut every open connection: the Bot API is unreachable (connection refused)."""
+        assert self._runner is not None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        server = self._runner.server
+        for connection in server.connections if server is not None else []:
+            connection.force_close()
+
+    def outage(self, status: int = 502, methods: tuple[str, ...] = ("getMe", "getUpdates")) -> None:
+        """Until `end_outage`, these methods answer `status` with a proxy's HTML page (long polls in flight too)."""
+        self._outage = (status, frozenset(m.lower() for m in methods))
+        self._notify()
+
+    def end_outage(self) -> None:
+        self._outage = None
+        self._recovered()
+
+    def after(self, seconds: float, action: Callable[[], Any]) -> None:
+        """Run `action` (plain or async) in `seconds`: how a test says how long an outage lasts."""
+        def fire() -> None:
+            result = action()
+            if asyncio.iscoroutine(result):
+                asyncio.get_running_loop().create_task(result)
+
+        self._timers.append(asyncio.get_running_loop().call_later(seconds, fire))
+
+    def delete_webhook_behind_back(self) -> None:
+        """Someone (another deployment, a script, Telegram itself) removed the webhook; updates now wait."""
+        self.webhook = {"url": ""}
+        self._notify()
+
+    def _recovered(self) -> None:
+        self.recovered_at = time.monotonic()
+        self._notify()
+
+    def _outage_status(self, method: str) -> int | None:
+        if self._outage is not None and method.lower() in self._outage[1]:
+            return self._outage[0]
+        return None
+
+    async def _deliver_webhook_updates(self) -> None:
+        """Like Telegram: POST each pending update to the webhook, in order; keep it until answered with 200."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            while True:
+                url = self.webhook.get("url")
+                pending = [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
+                if not url or not pending:
+                    async with self._changed:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), 0.5)
+                    continue
+                update = pending[0]
+                headers = {}
+                if self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(self.webhook["secret_token"])
+                try:
+                    async with session.post(url, json=update, headers=headers) as response:
+                        ok = response.status == 200
+                        error = f"Wrong response from the webhook: {response.status} {response.reason}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    ok, error = False, f"Connection failed: {type(exc).__name__}"
+                if ok and self.webhook.get("url") == url:
+                    self._confirmed_offset = update["update_id"] + 1
+                    self._updates = [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
+                    self.webhook_deliveries.append((time.monotonic(), update["update_id"]))
+                    self._notify()
+                elif not ok:
+                    self.webhook_error = (time.time(), error)
+                    await asyncio.sleep(0.5)
 
     async def __aenter__(self) -> FakeTelegram:
         await self.start()
@@ -393,6 +518,9 @@ class FakeTelegram:
         return web.json_response(body, status=status)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if self._outage_status("getFile") is not None:
+            return web.Response(status=self._outage_status("getFile") or 502, text=BAD_GATEWAY_PAGE,
+                                content_type="text/html")
         if self.token is not None and request.match_info["token"] != self.token:
             return web.Response(status=401)
         path = request.match_info["path"]
@@ -406,12 +534,17 @@ class FakeTelegram:
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         token, method = request.match_info["token"], request.match_info["method"]
         if self.token is not None and token != self.token:
+            self.unauthorized_calls.append((method, time.monotonic()))
+            self._notify()
             return self._error(401, "Unauthorized")
         params = await self._params(request)
         if method.lower() != "getupdates":
             self.requests.append((method, params))
             self.request_times.append(time.monotonic())
             self._notify()
+        outage = self._outage_status(method)
+        if outage is not None:
+            return web.Response(status=outage, text=BAD_GATEWAY_PAGE, content_type="text/html")
         failure = self._take_failure(method, params)
         if failure is not None:
             self._notify()
@@ -425,6 +558,10 @@ class FakeTelegram:
             result = await handler(params)
         except EntityError as exc:
             return self._error(400, f"Bad Request: can't parse entities: {exc}")
+        except _Conflict as exc:
+            return self._error(409, f"Conflict: {exc}")
+        except _OutageStarted as exc:
+            return web.Response(status=exc.status, text=BAD_GATEWAY_PAGE, content_type="text/html")
         except _BadRequest as exc:
             return self._error(400, f"Bad Request: {exc}")
         finally:
@@ -438,7 +575,8 @@ class FakeTelegram:
 
     async def _m_getupdates(self, p: dict[str, Any]) -> Any:
         if self.webhook["url"]:
-            raise _BadRequest("Conflict: can't use getUpdates method while webhook is active")
+            raise _Conflict("can't use getUpdates method while webhook is active; use deleteWebhook to delete the "
+                            "webhook first")
         offset = int(p.get("offset") or 0)
         limit = int(p.get("limit") or 100)
         timeout = float(p.get("timeout") or 0)
@@ -448,6 +586,8 @@ class FakeTelegram:
         deadline = time.monotonic() + timeout
         async with self._changed:
             while True:
+                if self._outage_status("getUpdates") is not None:
+                    raise _OutageStarted(self._outage_status("getUpdates") or 502)
                 pending = [u for u in self._updates if u["update_id"] >= offset]
                 if (pending and not self.hang_getupdates) or time.monotonic() >= deadline or self._closing:
                     return pending[:limit] if not self.hang_getupdates else []
@@ -554,6 +694,8 @@ class FakeTelegram:
     async def _m_getwebhookinfo(self, p: dict[str, Any]) -> Any:
         info: dict[str, Any] = {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
                                 "pending_update_count": len(self.pending_updates())}
+        if self.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = int(self.webhook_error[0]), self.webhook_error[1]
         if self.webhook.get("allowed_updates"):
             info["allowed_updates"] = self.webhook["allowed_updates"]
         return info
@@ -585,3 +727,15 @@ class FakeTelegram:
 
 class _BadRequest(Exception):
     pass
+
+
+class _Conflict(Exception):
+    pass
+
+
+class _OutageStarted(Exception):
+    """An outage began while a long poll waited: it ends with the proxy's error, as a real one would."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
