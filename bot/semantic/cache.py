@@ -40,6 +40,7 @@ MAX_ANSWER_CHARS = 4000
 VECTOR_MEMO = 4096
 DUPLICATE_SIMILARITY = 0.985  # a new question this close (same entities) to a stored one adds nothing
 FLUSH_INTERVAL_SECONDS = 30.0
+WARM_TIMEOUT_SECONDS = 180.0  # the warmer gives up if the embedding model never loads
 KEY_FORM = "key2"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
 
 
@@ -133,6 +134,17 @@ class SemanticCache:
         # Otherwise the model loads in the background on first need (the FAQ warmup at start,
         # or the first question); until then every question simply goes to the model.
         self._flusher = asyncio.create_task(self._flush_loop(), name="semantic-cache-flush")
+
+    async def warm(self) -> int:
+        """The warmer of `warmup-menu`: the model loaded and run once, this menu's entries in; returns how many.
+
+        Without it the model loads on the first question, which (and every question until
+        it is in, several seconds on a busy machine) goes to the model instead of the cache.
+        """
+        await asyncio.wait_for(self.wait_ready(), WARM_TIMEOUT_SECONDS)
+        await self._ensure_generation(None)
+        await self.embedder.aencode([self.embedding_text("are you open on sunday")])  # torch's first-call costs
+        return len(self._entries)
 
     async def wait_ready(self, *, load: bool = True) -> None:
         """Until the model is loaded and the entries are in; `load=False` waits without asking for it."""

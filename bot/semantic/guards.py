@@ -33,16 +33,22 @@ PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.UNKNOWN_
                 Reason.NO_ENTRY)
 
 
+HOURS_ASPECTS = frozenset({"open", "close", "hours"})
+
+
 def asks_more(question: frozenset[str], cached: frozenset[str]) -> bool:
     """Whether the question asks for something the cached question's answer need not say.
 
-    Which opening-hours fact is asked must be the same on both sides: the answer to "what
-    time do you open on Sunday" does not say when it closes, and the answer to "are you open
-    on Sunday" may be a plain "yes". How long something takes is never the answer to
-    anything else, nor anything else to it.
+    A question that asks which opening-hours fact (the opening time, the closing time, the
+    hours) needs a cached question that asked the same: the answer to "what time do you open
+    on Sunday" does not say when it closes, and the answer to "are you open on Sunday" may be a
+    plain "yes". How long something takes is never the answer to anything else, nor anything
+    else to it ("how do I order for pickup" / "how long does a pickup order take").
     """
-    exact = {"open", "close", "hours", "duration"}
-    return bool(question - cached) or (question & exact) != (cached & exact)
+    hours = question & HOURS_ASPECTS
+    if hours and hours != cached & HOURS_ASPECTS:
+        return True
+    return bool(question - cached) or ("duration" in question) != ("duration" in cached)
 
 
 def pair_rule(question: Analysis, cached: Analysis, skip: Reason | None = None) -> Reason | None:
