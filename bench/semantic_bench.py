@@ -7,7 +7,7 @@
 Four sets, each against its own cafe's menu and facts (the dictionary follows the data):
 
 - dev / bundled: bench/data/semantic_eval.yaml (clusters, its `holdout` part, unsafe
-  questions) against data/menu.yaml + data/cafe.yaml;
+  questions) and semantic_dev_bundled2.yaml against data/menu.yaml + data/cafe.yaml;
 - dev / cafe2: bench/data/semantic_dev_cafe2.yaml against bench/data/cafe2;
 - held-out / bundled and cafe2: bench/data/semantic_heldout.yaml, written without seeing
   the rules; its sha256 must be the one in the README.
@@ -70,6 +70,7 @@ from storage.semantic import SemanticCacheRepository  # noqa: E402
 DATA = ROOT / "bench" / "data"
 EVAL_PATH = DATA / "semantic_eval.yaml"
 DEV_CAFE2_PATH = DATA / "semantic_dev_cafe2.yaml"
+DEV_BUNDLED2_PATH = DATA / "semantic_dev_bundled2.yaml"
 HELDOUT_PATH = DATA / "semantic_heldout.yaml"
 README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "results"
@@ -125,10 +126,13 @@ def _check(data: EvalSet, path: Path) -> EvalSet:
     return data
 
 
-def load_dev_bundled(path: Path = EVAL_PATH, ci_only: bool = False) -> EvalSet:
-    """semantic_eval.yaml: clusters, their `holdout` wording (tuned on too) and the unsafe questions."""
+def load_dev_bundled(path: Path = EVAL_PATH, ci_only: bool = False, more: Path | None = DEV_BUNDLED2_PATH) -> EvalSet:
+    """semantic_eval.yaml (clusters, their `holdout` wording, tuned on too, and the unsafe questions) and the
+    second batch, semantic_dev_bundled2.yaml."""
     raw = yaml.safe_load(path.read_text("utf-8"))
     clusters = [c for c in raw["clusters"] if c.get("ci") or not ci_only]
+    if more is not None:
+        clusters += [c for c in yaml.safe_load(more.read_text("utf-8"))["clusters"] if c.get("ci") or not ci_only]
     cases = _cases(clusters)
     ids = {c["id"] for c in clusters}
     for group in raw.get("holdout", []):

@@ -282,11 +282,16 @@ class Lexicon:
                 entities.add(entity)
         unknown = tuple(w for w, used in zip(words, consumed, strict=True) if not used and w not in stop)
         negated = any(w in self.static.negation for w in words)
+        if self.matching and negated:
+            # "non dairy" is a name, not a negation; "gluten free or not?" asks yes or no.
+            negated = any(w in self.static.negation and not consumed[i] and not (i > 0 and words[i - 1] == "or")
+                          for i, w in enumerate(words))
         key_text = ""
         if self.matching:
             aspects = (aspects - {"open", "close"}) | self._hours_aspect(tokens(text), aspects)
             negated, entities = _free_from(negated, entities, avoided=bool(self.static.avoid & set(words)))
             entities = self._without_implied(entities)
+            entities = _without_context(words, spans, entities)
             # "I am coeliac" is not 5 am: am/pm only after a number.
             entities = {e for e in entities if not (e.kind == "day" and e.value in ("am", "pm")
                                                     and not _after_number(words, e.value))}
@@ -342,6 +347,8 @@ class Lexicon:
             return entities
         implied = {e for e in entities if e.kind == "attr"
                    and any(set(tokens(self._labels.get((e.kind, e.value), "?"))) <= name for name in names)}
+        implied |= {e for e in entities if e.kind == "number"
+                    and any(number_value(w) == e.value for name in names for w in name)}
         return entities - implied
 
     def _key_text(self, words: list[str], spans: list[tuple[int, int, Entity]]) -> str:
@@ -360,6 +367,20 @@ class Lexicon:
             parts.append(label.lower() if label else " ".join(words[i:end]))
             i = end
         return " ".join(parts)
+
+
+def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], entities: set[Entity]) -> set[Entity]:
+    """Entities that only set the scene: "oat milk in my coffee" asks about the milk, "a large group" has no size."""
+    kinds = {e.kind for e in entities}
+    dropped: set[Entity] = set()
+    if "item" not in kinds and "category" not in kinds:
+        dropped |= {e for e in entities if e.kind == "size"}
+    if "attr" in kinds:
+        for start, _, entity in spans:
+            before = [w for w in words[max(0, start - 2):start] if w not in ("my", "a", "the", "your", "our")]
+            if entity.kind == "category" and before and before[-1] in ("in", "into", "for", "with"):
+                dropped |= {e for e in entities if e.kind == "category" and e.value.split("+")[0] == entity.value}
+    return entities - dropped
 
 
 def _after_number(words: list[str], marker: str) -> bool:

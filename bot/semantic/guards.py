@@ -34,6 +34,7 @@ PAIR_REASONS = (Reason.ENTITIES, Reason.ASPECT, Reason.NEGATION, Reason.UNKNOWN_
 
 
 HOURS_ASPECTS = frozenset({"open", "close", "hours"})
+SYMMETRIC_ASPECTS = frozenset({"duration", "price"})  # an answer about these answers nothing else
 
 
 def asks_more(question: frozenset[str], cached: frozenset[str]) -> bool:
@@ -42,13 +43,14 @@ def asks_more(question: frozenset[str], cached: frozenset[str]) -> bool:
     A question that asks which opening-hours fact (the opening time, the closing time, the
     hours) needs a cached question that asked the same: the answer to "what time do you open
     on Sunday" does not say when it closes, and the answer to "are you open on Sunday" may be a
-    plain "yes". How long something takes is never the answer to anything else, nor anything
-    else to it ("how do I order for pickup" / "how long does a pickup order take").
+    plain "yes". Otherwise the question may not ask more than the cached one did, and a cached
+    answer about how long something takes or what it costs answers nothing else: not how it
+    is done ("how do I order for pickup"), not what is on a platter.
     """
     hours = question & HOURS_ASPECTS
     if hours and hours != cached & HOURS_ASPECTS:
         return True
-    return bool(question - cached) or ("duration" in question) != ("duration" in cached)
+    return bool(question - cached) or bool((cached - question) & SYMMETRIC_ASPECTS)
 
 
 def pair_rule(question: Analysis, cached: Analysis, skip: Reason | None = None) -> Reason | None:
