@@ -280,7 +280,8 @@ class Lexicon:
                 aspects.add(entity.value)
             else:
                 entities.add(entity)
-        unknown = tuple(w for w, used in zip(words, consumed, strict=True) if not used and w not in stop)
+        unknown = tuple(w for w, used in zip(words, consumed, strict=True)
+                        if not used and w not in stop and not (self.matching and _ing_base(w) in stop))
         negated = any(w in self.static.negation for w in words)
         if self.matching and negated:
             # "non dairy" is a name, not a negation; "gluten free or not?" asks yes or no.
@@ -381,6 +382,16 @@ def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], ent
             if entity.kind == "category" and before and before[-1] in ("in", "into", "for", "with"):
                 dropped |= {e for e in entities if e.kind == "category" and e.value.split("+")[0] == entity.value}
     return entities - dropped
+
+
+def _ing_base(word: str) -> str:
+    """ "bringing" → "bring", "ordering" → "order", "coming" → "come": the -ing form of a frame word is one too."""
+    if not word.endswith("ing") or len(word) < 6:
+        return ""
+    base = word[:-3]
+    if len(base) > 2 and base[-1] == base[-2]:
+        return base[:-1]  # "shopping" → "shop"
+    return base if base + "e" not in english_words() else base + "e"
 
 
 def _after_number(words: list[str], marker: str) -> bool:
