@@ -473,6 +473,7 @@ async def main() -> None:
                         help="held-out: figures only, never its texts (for runs made while tuning)")
     parser.add_argument("--no-heldout", action="store_true", help="development sets only")
     parser.add_argument("--model", default="", help="EMBEDDING_MODEL to measure (default: the bundled MiniLM)")
+    parser.add_argument("--int8", action="store_true", help="the model with int8 linear layers (EMBEDDING_INT8)")
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one CPU core")
     args = parser.parse_args()
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
@@ -487,7 +488,7 @@ async def main() -> None:
         print(data.describe())
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    real = SentenceTransformerEmbedder(args.model, threads=1)
+    real = SentenceTransformerEmbedder(args.model, threads=1, int8=args.int8)
     real.load()
     load_s = time.perf_counter() - t0
     rss_model = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024

@@ -43,7 +43,7 @@ def build_semantic_cache(
 
     components: list[Any] = []
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(settings.embedding_model)
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, int8=settings.embedding_int8)
         components.append(embedder)
     semantic = SemanticCache(
         embedder=embedder,
