@@ -12,7 +12,8 @@ makes, through `get_or_load` (a miss loads from the database or the knowledge):
   a few regulars write most messages, and 10% of messages come from customers not
   seen in the last day, so not warmed);
 - the whole menu `menu:all` (60%), one item `menu:item:<id>` (40%, Zipf over items),
-  the cafe facts `cafe:info` (25%);
+  the cafe facts `cafe:info` (25%) — a modelled read: the bot keeps the menu in memory and
+  no longer copies it into the cache, so these are loaded by the replay's first misses;
 - an exact-match answer `answer:<n>` (50%, Zipf over 400 distinct questions; a miss
   "answers" and stores it, as the agent would).
 
@@ -46,8 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.cache import Cache, KnowledgeCache, ProfileCache, build_cache  # noqa: E402
-from bot.cache.knowledge import CAFE_INFO, MENU_ALL, menu_item_key  # noqa: E402
+from bot.cache import Cache, ProfileCache, build_cache  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.knowledge import KnowledgeBase  # noqa: E402
 from bot.percentiles import percentile  # noqa: E402
@@ -109,13 +109,21 @@ async def seed_customers(db: Database) -> None:
     )
 
 
+# The menu and cafe reads of the modelled workload (the bot itself no longer copies them into the cache).
+MENU_ALL, CAFE_INFO = "menu:all", "cafe:info"
+
+
+def menu_item_key(item_id: str) -> str:
+    return f"menu:item:{item_id}"
+
+
 class Replay:
     """One customer message = the cache lookups the agent makes for it."""
 
     def __init__(self, cache: Cache, users: UserRepository, knowledge: KnowledgeBase, seed: int) -> None:
         self.cache = cache
         self.profiles = ProfileCache(cache, users)
-        self.knowledge_cache = KnowledgeCache(cache, knowledge)
+        self.knowledge = knowledge
         self.users = users
         self.rng = random.Random(seed)
         self.item_ids = [i.id for i in knowledge.menu.items()]
@@ -161,13 +169,14 @@ class Replay:
         return None if user is None else {"id": user.id, "first_name": user.first_name}
 
     async def _menu(self) -> dict[str, Any]:
-        return self.knowledge_cache.menu_entries()[MENU_ALL]
+        return self.knowledge.menu.model_dump(mode="json", by_alias=False)
 
     async def _item(self, item_id: str) -> dict[str, Any]:
-        return self.knowledge_cache.menu_entries()[menu_item_key(item_id)]
+        item = self.knowledge.menu.item(item_id)
+        return {} if item is None else item.model_dump(mode="json", by_alias=False)
 
     async def _cafe(self) -> dict[str, Any]:
-        return self.knowledge_cache.cafe_entries()[CAFE_INFO]
+        return self.knowledge.cafe.model_dump(mode="json")
 
     async def _answer(self, question: int) -> str:
         return f"answer to frequent question #{question}"  # the agent would call the model here

@@ -1,20 +1,31 @@
-"""Replay the labelled evaluation set through the real semantic cache and print its figures.
+"""Replay the labelled sets through the real semantic cache: development and held-out, two cafes.
 
-    .venv/bin/python bench/semantic_bench.py            # everything (one core, ~3 minutes)
-    .venv/bin/python bench/semantic_bench.py --quick    # hit/wrong figures and sweep only
+    .venv/bin/python bench/semantic_bench.py            # everything (one core, a few minutes)
+    .venv/bin/python bench/semantic_bench.py --quick    # figures and sweep only (no 10k replay)
+    .venv/bin/python bench/semantic_bench.py --blind    # held-out figures without their texts (while tuning)
 
-For each threshold the canonical question of every cluster is stored first (its
-"answer" is the cluster id), then every paraphrase, hard negative and unsafe
-question is looked up. A hit is right only for a paraphrase served its own
-cluster's answer; a negative or unsafe question served anything, or a paraphrase
-served another cluster's answer, is a wrong hit. Figures:
+Four sets, each against its own cafe's menu and facts (the dictionary follows the data):
 
-- paraphrase hit rate: right hits / paraphrases;
-- wrong-hit rate: wrong hits / all lookups (and wrong hits / all hits);
-- the threshold sweep, with each pair rule switched off in turn (what each guard buys);
-- the same replay with 1,000 and 10,000 other entries in the cache (templated
-  questions about every menu item, day, size and attribute: the near-duplicates that
-  make semantic caches serve wrong answers), and lookup latency p50/p95 at those
+- dev / bundled: bench/data/semantic_eval.yaml (clusters, its `holdout` part, unsafe
+  questions) and semantic_dev_bundled2.yaml against data/menu.yaml + data/cafe.yaml;
+- dev / cafe2: bench/data/semantic_dev_cafe2.yaml against bench/data/cafe2;
+- held-out / bundled and cafe2: bench/data/semantic_heldout.yaml, written without seeing
+  the rules; its sha256 must be the one in the README.
+
+The development sets are what the rules, vocabulary and thresholds were tuned on; the
+held-out file is measured only to report. For each set a fresh cache stores every
+cluster's canonical question (its "answer" is the cluster id), then every paraphrase,
+hard negative and unsafe question is looked up. A hit is right only for a paraphrase
+served its own cluster's answer; a negative or unsafe question served anything, or a
+paraphrase served another cluster's answer, is a wrong hit. Figures:
+
+- paraphrase hit rate = right hits / paraphrases; wrong-hit rate = wrong hits / lookups;
+- the thresholds swept on the development sets (both cafes pooled) and the pick;
+- each pair rule switched off in turn at the pick (what it buys), dev and held-out;
+- the 20 worst misses (highest similarity to their own cluster's question, with the
+  rule that refused them) and every wrong hit, per set;
+- the bundled dev set replayed with 1,000 and 10,000 other entries in the cache
+  (templated near-duplicates over the menu) and lookup latency p50/p95 at those
   sizes, embedding included, pinned to one CPU core.
 """
 
@@ -30,8 +41,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import random
+import re
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,18 +58,29 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.knowledge.loader import load_menu  # noqa: E402
+from bot.knowledge.loader import load_cafe, load_menu  # noqa: E402
 from bot.percentiles import percentile  # noqa: E402
-from bot.semantic.cache import SemanticCache  # noqa: E402
+from bot.semantic.cache import SemanticCache, decide  # noqa: E402
 from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
-from bot.semantic.guards import Reason, pair_rule  # noqa: E402
+from bot.semantic.guards import PAIR_REASONS, Reason, pair_rule  # noqa: E402
 from bot.semantic.text import normalise_question  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.semantic import SemanticCacheRepository  # noqa: E402
 
-EVAL_PATH = ROOT / "bench" / "data" / "semantic_eval.yaml"
+DATA = ROOT / "bench" / "data"
+EVAL_PATH = DATA / "semantic_eval.yaml"
+DEV_CAFE2_PATH = DATA / "semantic_dev_cafe2.yaml"
+DEV_BUNDLED2_PATH = DATA / "semantic_dev_bundled2.yaml"
+HELDOUT_PATH = DATA / "semantic_heldout.yaml"
+README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "results"
-SWEEP = [round(0.50 + 0.02 * i, 2) for i in range(24)]
+CAFES = {
+    "bundled": (ROOT / "data" / "menu.yaml", ROOT / "data" / "cafe.yaml"),
+    "cafe2": (DATA / "cafe2" / "menu.yaml", DATA / "cafe2" / "cafe.yaml"),
+}
+THRESHOLDS = [round(0.50 + 0.02 * i, 2) for i in range(21)]
+ANCHORS = [round(0.36 + 0.02 * i, 2) for i in range(25)]
+WORST = 20
 
 
 @dataclass
@@ -67,52 +92,121 @@ class Case:
 
 @dataclass
 class EvalSet:
+    name: str  # "dev / bundled"
+    part: str  # dev | held-out
+    cafe: str
     clusters: list[dict[str, Any]]
     cases: list[Case]
 
-    @classmethod
-    def load(cls, path: Path = EVAL_PATH, ci_only: bool = False) -> EvalSet:
-        raw = yaml.safe_load(path.read_text("utf-8"))
-        clusters = [c for c in raw["clusters"] if c.get("ci") or not ci_only]
-        cases: list[Case] = []
-        for c in clusters:
-            cases += [Case(p, "paraphrase", c["id"]) for p in c["paraphrases"]]
-            cases += [Case(n, "negative", None) for n in c.get("negatives", [])]
-        for group in raw.get("unsafe", {}).values():
-            cases += [Case(q, "unsafe", None) for q in group]
-        known = [c["canonical"] for c in raw["clusters"]] + [p for c in raw["clusters"] for p in c["paraphrases"]]
-        clashes = {normalise_question(n.text) for n in cases if n.kind != "paraphrase"} & {
-            normalise_question(q) for q in known
-        }
-        if clashes:
-            raise SystemExit(f"{path}: negatives that are also a cluster's question: {sorted(clashes)}")
-        return cls(clusters, cases)
+    @property
+    def paraphrases(self) -> int:
+        return sum(c.kind == "paraphrase" for c in self.cases)
+
+    def describe(self) -> str:
+        counts = {k: sum(c.kind == k for c in self.cases) for k in ("paraphrase", "negative", "unsafe")}
+        return (f"{self.name}: {len(self.clusters)} clusters, {counts['paraphrase']} paraphrases, "
+                f"{counts['negative']} negatives" + (f", {counts['unsafe']} unsafe" if counts["unsafe"] else ""))
 
 
-def _holdout(cls: Any, data: EvalSet, path: Path = EVAL_PATH) -> EvalSet:
-    raw = yaml.safe_load(path.read_text("utf-8"))
-    known = {c["id"] for c in data.clusters}
+def _cases(clusters: list[dict[str, Any]]) -> list[Case]:
     cases: list[Case] = []
+    for c in clusters:
+        cases += [Case(p, "paraphrase", c["id"]) for p in c["paraphrases"]]
+        cases += [Case(n, "negative", None) for n in c.get("negatives", [])]
+    return cases
+
+
+def _check(data: EvalSet, path: Path) -> EvalSet:
+    known = [c["canonical"] for c in data.clusters] + [p for c in data.clusters for p in c["paraphrases"]]
+    clashes = {normalise_question(n.text) for n in data.cases if n.kind != "paraphrase"} & {
+        normalise_question(q) for q in known
+    }
+    if clashes:
+        raise SystemExit(f"{path}: negatives that are also a cluster's question: {sorted(clashes)}")
+    return data
+
+
+def load_dev_bundled(path: Path = EVAL_PATH, ci_only: bool = False, more: Path | None = DEV_BUNDLED2_PATH) -> EvalSet:
+    """semantic_eval.yaml (clusters, their `holdout` wording, tuned on too, and the unsafe questions) and the
+    second batch, semantic_dev_bundled2.yaml."""
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    clusters = [c for c in raw["clusters"] if c.get("ci") or not ci_only]
+    if more is not None:
+        clusters += [c for c in yaml.safe_load(more.read_text("utf-8"))["clusters"] if c.get("ci") or not ci_only]
+    cases = _cases(clusters)
+    ids = {c["id"] for c in clusters}
     for group in raw.get("holdout", []):
-        if group["cluster"] not in known:
-            raise SystemExit(f"{path}: holdout names an unknown cluster {group['cluster']!r}")
-        cases += [Case(p, "paraphrase", group["cluster"]) for p in group.get("paraphrases", [])]
-        cases += [Case(n, "negative", None) for n in group.get("negatives", [])]
-    return cls(data.clusters, cases)
+        if group["cluster"] in ids:
+            cases += [Case(p, "paraphrase", group["cluster"]) for p in group.get("paraphrases", [])]
+            cases += [Case(n, "negative", None) for n in group.get("negatives", [])]
+    for group in raw.get("unsafe", {}).values():
+        cases += [Case(q, "unsafe", None) for q in group]
+    return _check(EvalSet("dev / bundled", "dev", "bundled", clusters, cases), path)
 
 
-EvalSet.load_holdout = classmethod(_holdout)  # type: ignore[attr-defined]
+def load_dev_cafe2(path: Path = DEV_CAFE2_PATH, ci_only: bool = False) -> EvalSet:
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    clusters = [c for c in raw["clusters"] if c.get("ci") or not ci_only]
+    return _check(EvalSet("dev / cafe2", "dev", "cafe2", clusters, _cases(clusters)), path)
+
+
+def heldout_digest(path: Path = HELDOUT_PATH) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_heldout(path: Path = HELDOUT_PATH, readme: Path = README) -> list[EvalSet]:
+    """The frozen held-out file; refused unless its sha256 is the one the README publishes."""
+    digest = heldout_digest(path)
+    published = set(re.findall(r"\b[0-9a-f]{64}\b", readme.read_text("utf-8")))
+    if digest not in published:
+        raise SystemExit(f"{path.name}: sha256 {digest} is not the one in README.md "
+                         f"({', '.join(sorted(published)) or 'none published'}): the held-out set was changed")
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    return [_check(EvalSet(f"held-out / {c['id']}", "held-out", c["id"], c["clusters"], _cases(c["clusters"])), path)
+            for c in raw["cafes"]]
+
+
+@dataclass
+class Outcome:
+    case: Case
+    served: str | None  # the answer served (a cluster id, "filler"), None for a miss
+    question: str | None  # the stored question served
+    score: float | None
+    reason: str | None  # why a miss missed (the rule, threshold, a sharing blocker)
+    own_similarity: float | None = None  # paraphrase vs its own canonical
+
+    @property
+    def right(self) -> bool:
+        return self.case.kind == "paraphrase" and self.served == self.case.cluster
+
+    @property
+    def wrong(self) -> bool:
+        return self.served is not None and not self.right and self.served != "filler"
 
 
 @dataclass
 class Score:
-    paraphrases: int = 0
-    right: int = 0
-    wrong: int = 0
-    lookups: int = 0
-    hits: int = 0
-    wrong_cases: list[str] = field(default_factory=list)
-    filler_hits: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def paraphrases(self) -> int:
+        return sum(o.case.kind == "paraphrase" for o in self.outcomes)
+
+    @property
+    def right(self) -> int:
+        return sum(o.right for o in self.outcomes)
+
+    @property
+    def wrong(self) -> int:
+        return sum(o.wrong for o in self.outcomes)
+
+    @property
+    def lookups(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def hits(self) -> int:
+        return sum(o.served is not None for o in self.outcomes)
 
     @property
     def hit_rate(self) -> float:
@@ -126,6 +220,17 @@ class Score:
     def wrong_among_hits(self) -> float:
         return self.wrong / self.hits if self.hits else 0.0
 
+    @property
+    def filler_hits(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.served == "filler"]
+
+    def add(self, other: Score) -> Score:
+        return Score(self.outcomes + other.outcomes)
+
+    def figures(self) -> str:
+        return (f"{self.hit_rate:6.1%} ({self.right}/{self.paraphrases})  wrong {self.wrong}/{self.lookups} "
+                f"= {self.wrong_rate:.2%}")
+
 
 class MemoEmbedder:
     """The real embedder with a memo, so a sweep encodes every question once."""
@@ -136,8 +241,9 @@ class MemoEmbedder:
 
     def prime(self, texts: list[str]) -> None:
         todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        for text, vector in zip(todo, self.inner.encode(todo), strict=True):
-            self.memo[text] = vector
+        if todo:
+            for text, vector in zip(todo, self.inner.encode(todo), strict=True):
+                self.memo[text] = vector
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.prime(texts)
@@ -151,46 +257,52 @@ def without(rule: Reason) -> Any:
     """The pair rules with one of them switched off (what that rule buys)."""
 
     def check(question: Any, cached: Any) -> Reason | None:
-        if rule != Reason.ENTITIES and question.entities != cached.entities:
-            return Reason.ENTITIES
-        if rule != Reason.ASPECT and not question.aspects <= cached.aspects:
-            return Reason.ASPECT
-        if rule != Reason.NEGATION and question.negated != cached.negated:
-            return Reason.NEGATION
-        if rule != Reason.UNKNOWN_WORD and (
-            not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens)
-        ):
-            return Reason.UNKNOWN_WORD
-        return None
+        return pair_rule(question, cached, skip=rule)
 
     return check
 
 
-def no_pair_rules(question, cached):  # type: ignore[no-untyped-def]
+def no_pair_rules(question: Any, cached: Any) -> Reason | None:
     return None
 
 
-async def make_cache(db: Database, embedder: Any, menu: Any, threshold: float, pair_check: Any = pair_rule,
+@dataclass
+class Cafe:
+    menu: Any
+    info: Any
+
+
+def load_cafes() -> dict[str, Cafe]:
+    return {name: Cafe(load_menu(menu)[0], load_cafe(info)[0]) for name, (menu, info) in CAFES.items()}
+
+
+async def make_cache(db: Database, embedder: Any, cafe: Cafe, threshold: float, pair_check: Any = pair_rule,
                      max_entries: int = 50_000, anchored: float | None = None) -> SemanticCache:
     await db.execute("DELETE FROM semantic_cache")
     cache = SemanticCache(
         embedder=embedder, repo=SemanticCacheRepository(db), threshold=threshold, anchored_threshold=anchored,
-        ttl_seconds=86400,
-        max_entries=max_entries, prompt_version=lambda: "bench", llm_model="bench", menu=lambda: menu,
-        pair_check=pair_check,
+        ttl_seconds=86400, max_entries=max_entries, prompt_version=lambda: "bench", llm_model="bench",
+        menu=lambda: cafe.menu, cafe=lambda: cafe.info, pair_check=pair_check,
     )
     await cache.start()
     return cache
 
 
-async def evaluate(db: Database, embedder: Any, menu: Any, threshold: float, data: EvalSet,
+async def evaluate(db: Database, embedder: Any, cafe: Cafe, threshold: float, data: EvalSet,
                    pair_check: Any = pair_rule, anchored: float | None = None) -> Score:
     """A fresh cache at this threshold, the set replayed through it, the cache stopped."""
-    cache = await make_cache(db, embedder, menu, threshold, pair_check, anchored=anchored)
+    cache = await make_cache(db, embedder, cafe, threshold, pair_check, anchored=anchored)
     try:
         return await replay(cache, data)
     finally:
         await cache.stop()
+
+
+def _reason(cache: SemanticCache, before: dict[str, int]) -> str | None:
+    after = {**{f"bypass:{k}": v for k, v in cache.stats.bypassed.items()},
+             **{str(k): v for k, v in cache.stats.rejections.items()}}
+    changed = [k for k, v in after.items() if v != before.get(k, 0)]
+    return changed[0] if changed else None
 
 
 async def replay(cache: SemanticCache, data: EvalSet, fillers: list[str] | None = None,
@@ -201,30 +313,22 @@ async def replay(cache: SemanticCache, data: EvalSet, fillers: list[str] | None 
         await cache.receive(entries)
     for cluster in data.clusters:
         await cache.store(cluster["canonical"], cluster["id"])
-    score = Score()
     canonical = {c["canonical"] for c in data.clusters}
+    score = Score()
     for case in data.cases:
+        before = {**{f"bypass:{k}": v for k, v in cache.stats.bypassed.items()},
+                  **{str(k): v for k, v in cache.stats.rejections.items()}}
         t0, c0 = time.perf_counter(), time.process_time()
         hit = await cache.lookup(case.text)
         if timings is not None:
             timings.append((time.perf_counter() - t0) * 1000)
         if cpu is not None:
             cpu.append((time.process_time() - c0) * 1000)
-        score.lookups += 1
-        if case.kind == "paraphrase":
-            score.paraphrases += 1
         if hit is None:
-            continue
-        score.hits += 1
-        if case.kind == "paraphrase" and hit.answer == case.cluster:
-            score.right += 1
-        elif hit.question not in canonical:
-            # A filler entry: the templated question names the same entities (they passed every
-            # rule), so it is usually the same question ("caffè latte" / "latte"); listed to check by eye.
-            score.filler_hits.append(f"{case.kind}: {case.text!r} ← {hit.question!r} ({hit.score:.3f})")
+            score.outcomes.append(Outcome(case, None, None, None, _reason(cache, before)))
         else:
-            score.wrong += 1
-            score.wrong_cases.append(f"{case.kind}: {case.text!r} ← {hit.question!r} ({hit.score:.3f})")
+            served = hit.answer if hit.question in canonical else "filler"
+            score.outcomes.append(Outcome(case, served, hit.question, hit.score, None))
     return score
 
 
@@ -232,7 +336,7 @@ async def _filler_entries(cache: SemanticCache, fillers: list[str]) -> list[Any]
     from bot.semantic.cache import entry_key
     from storage.semantic import StoredEntry
 
-    vectors = cache.embedder.encode(fillers)
+    vectors = cache.embedder.encode([cache.embedding_text(q) for q in fillers])
     now = time.time()
     return [
         StoredEntry(key=entry_key(q, cache.generation), question=q, answer="filler", vector=v,
@@ -269,29 +373,27 @@ def filler_questions(menu: Any, data: EvalSet, count: int, seed: int = 7) -> lis
     return pool[:count]
 
 
-def load_fillers(memo: MemoEmbedder, fillers: list[str]) -> None:
+def load_fillers(memo: MemoEmbedder, texts: list[str], fillers: list[str]) -> None:
     """Encode the fillers once and keep them in bench/results (they only depend on the texts and the model)."""
-    import hashlib
-
-    digest = hashlib.sha256(("\n".join(fillers) + memo.model_id).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(("\n".join(texts) + memo.model_id).encode()).hexdigest()[:16]
     path = RESULTS / f"fillers-{digest}.npy"
     if path.exists():
-        memo.memo.update(zip(fillers, np.load(path), strict=True))
+        memo.memo.update(zip(texts, np.load(path), strict=True))
         return
     print(f"\nencoding {len(fillers)} filler questions (once; kept in {path.name})...", flush=True)
     t0, c0 = time.perf_counter(), time.process_time()
-    memo.prime(fillers)
+    memo.prime(texts)
     print(f"  {len(fillers) / (time.process_time() - c0):.0f} questions/s of CPU time batched on one core "
           f"({time.perf_counter() - t0:.0f} s wall)")
     RESULTS.mkdir(exist_ok=True)
-    np.save(path, np.stack([memo.memo[f] for f in fillers]))
+    np.save(path, np.stack([memo.memo[t] for t in texts]))
 
 
 def pick(grid: dict[tuple[float, float], Score], max_wrong_rate: float) -> tuple[float, float]:
     """Highest hit rate whose wrong-hit rate is within target there and two steps looser on either knob.
 
-    The margin keeps the choice off the cliff edge of this particular set: a default that
-    is only just safe here would not be safe on the next customer's wording.
+    The margin keeps the choice off the cliff edge of the development sets: a default that
+    is only just safe there would not be safe on the next customer's wording.
     """
     def safe(base: float, anchor: float) -> bool:
         score = grid.get((round(base, 2), round(min(anchor, base), 2)))
@@ -307,121 +409,209 @@ def pick(grid: dict[tuple[float, float], Score], max_wrong_rate: float) -> tuple
     return base, anchor
 
 
+@dataclass
+class Explained:
+    """One set looked up once at the lowest threshold: every case's candidates, judged by the rules."""
+
+    cases: list[tuple[Case, str | None, list[tuple[Any, str, str]]]]  # case, bypass, [(candidate, answer, question)]
+
+
+async def explain_set(db: Database, embedder: Any, cafe: Cafe, data: EvalSet, floor: float) -> Explained:
+    cache = await make_cache(db, embedder, cafe, floor, anchored=floor)
+    try:
+        for cluster in data.clusters:
+            await cache.store(cluster["canonical"], cluster["id"])
+        rows = []
+        by_key = {e.key: e for e in cache.local_entries()}
+        for case in data.cases:
+            bypass, _, candidates = await cache.explain(case.text, floor=floor)
+            rows.append((case, bypass, [(c, by_key[c.key].answer, by_key[c.key].question) for c in candidates]))
+        return Explained(rows)
+    finally:
+        await cache.stop()
+
+
+def score_at(explained: Explained, threshold: float, anchored: float) -> Score:
+    """The outcome of every case at this threshold pair, from the candidates judged once (same as a lookup)."""
+    score = Score()
+    for case, bypass, candidates in explained.cases:
+        chosen, reason = (None, bypass or "no_entry") if bypass or not candidates else decide(
+            [c for c, _, _ in candidates], threshold, anchored)
+        if chosen is None:
+            score.outcomes.append(Outcome(case, None, None, None, str(reason)))
+        else:
+            answer, question = next((a, q) for c, a, q in candidates if c is chosen)
+            score.outcomes.append(Outcome(case, answer, question, chosen.score, None))
+    return score
+
+
+def print_details(data: EvalSet, score: Score, memo: MemoEmbedder, embedding_text: Any) -> None:
+    """The 20 worst misses (closest to their own question, yet refused) and every wrong hit."""
+    own = {c["id"]: c["canonical"] for c in data.clusters}
+    misses = [o for o in score.outcomes if o.case.kind == "paraphrase" and o.served is None]
+    for o in misses:
+        a = memo.encode([embedding_text(o.case.text)])[0]
+        b = memo.encode([embedding_text(own[o.case.cluster or ""])])[0]
+        o.own_similarity = float(a @ b)
+    misses.sort(key=lambda o: -(o.own_similarity or 0.0))
+    print(f"  {data.name}: {len(misses)} paraphrases missed; the {min(WORST, len(misses))} worst "
+          "(similarity to their own question, reason):")
+    for o in misses[:WORST]:
+        want = own[o.case.cluster or ""]
+        print(f"    miss  {o.own_similarity:.3f} {o.reason or '?':22s} {o.case.text!r}  (want {want!r})")
+    for o in score.outcomes:
+        if o.wrong:
+            print(f"    WRONG {o.case.kind}: {o.case.text!r} <- {o.question!r} ({o.score:.3f})")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="sweep only: no 1k/10k replay and latency")
+    parser.add_argument("--quick", action="store_true", help="figures and sweep only: no 1k/10k replay and latency")
     parser.add_argument("--threshold", type=float, help="report at this threshold instead of the sweep's pick")
     parser.add_argument("--anchored", type=float, help="with --threshold: the anchored threshold")
+    parser.add_argument("--blind", action="store_true",
+                        help="held-out: figures only, never its texts (for runs made while tuning)")
+    parser.add_argument("--no-heldout", action="store_true", help="development sets only")
+    parser.add_argument("--model", default="", help="EMBEDDING_MODEL to measure (default: the bundled MiniLM)")
+    parser.add_argument("--int8", action="store_true", help="the model with int8 linear layers (EMBEDDING_INT8)")
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one CPU core")
-    parser.add_argument("--show-wrong", action="store_true", help="list every wrong hit of the sweep")
     args = parser.parse_args()
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
-    menu, _ = load_menu(ROOT / "data" / "menu.yaml")
-    data = EvalSet.load()
-    n_para = sum(c.kind == "paraphrase" for c in data.cases)
-    n_neg = sum(c.kind == "negative" for c in data.cases)
-    n_unsafe = sum(c.kind == "unsafe" for c in data.cases)
-    print(f"evaluation set: {len(data.clusters)} clusters, {n_para} paraphrases, {n_neg} hard negatives, "
-          f"{n_unsafe} unsafe (follow-up, personal, time-relative)")
-    real = SentenceTransformerEmbedder(threads=1)
+    cafes = load_cafes()
+    dev = [load_dev_bundled(), load_dev_cafe2()]
+    heldout = [] if args.no_heldout else load_heldout()
+    if heldout:
+        print(f"held-out file {HELDOUT_PATH.name}: sha256 {heldout_digest()} (matches the README)")
+    for data in dev + heldout:
+        print(data.describe())
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    real = SentenceTransformerEmbedder(args.model, threads=1, int8=args.int8)
+    real.load()
+    load_s = time.perf_counter() - t0
+    rss_model = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    print(f"\nembedding model {real.model_id}: dim {real.dim}, loaded in {load_s:.1f} s, "
+          f"+{rss_model:.0f} MB resident")
     memo = MemoEmbedder(real)
-    memo.prime([c["canonical"] for c in data.clusters] + [c.text for c in data.cases])
 
     async with Database(":memory:") as db:
-        print("\nthreshold sweep (wrong-hit rate = wrong hits / all lookups)")
-        print("threshold  hit-rate  wrong  wrong-rate | without entity rule: hit wrong | without aspect rule: "
-              "hit wrong | without negation rule: wrong | without unknown-word rule: hit wrong | "
-              "without all: hit wrong")
-        rows: list[tuple[float, Score]] = []
-        for threshold in SWEEP:
-            full = await evaluate(db, memo, menu, threshold, data)
-            loose_e = await evaluate(db, memo, menu, threshold, data, without(Reason.ENTITIES))
-            loose_a = await evaluate(db, memo, menu, threshold, data, without(Reason.ASPECT))
-            loose_n = await evaluate(db, memo, menu, threshold, data, without(Reason.NEGATION))
-            loose_u = await evaluate(db, memo, menu, threshold, data, without(Reason.UNKNOWN_WORD))
-            loose = await evaluate(db, memo, menu, threshold, data, no_pair_rules)
-            rows.append((threshold, full))
-            print(f"  {threshold:.2f}     {full.hit_rate:6.1%}  {full.wrong:5d}  {full.wrong_rate:8.2%}  | "
-                  f"{loose_e.hit_rate:19.1%} {loose_e.wrong:5d} | {loose_a.hit_rate:21.1%} {loose_a.wrong:5d} | "
-                  f"{loose_n.wrong:28d} | {loose_u.hit_rate:25.1%} {loose_u.wrong:5d} | "
-                  f"{loose.hit_rate:12.1%} {loose.wrong:5d}")
-            if args.show_wrong:
-                for line in full.wrong_cases:
-                    print("      wrong:", line)
-        print("\nanchored threshold sweep: similarity needed when both questions name the same menu item")
-        print("(rows: threshold; columns: anchored threshold; cells: hit rate / wrong hits)")
+        probe = await make_cache(db, memo, cafes["bundled"], 0.6)
+        embedding_text = probe.embedding_text
+        await probe.stop()
+        # Embedding texts depend on the cafe's dictionary: prime each set through its own cache.
+        for data in dev + heldout:
+            cache = await make_cache(db, memo, cafes[data.cafe], 0.6)
+            memo.prime([cache.embedding_text(q) for q in [c["canonical"] for c in data.clusters]
+                        + [c.text for c in data.cases]])
+            await cache.stop()
+
+        async def run(sets: list[EvalSet], threshold: float, anchored: float | None, check: Any = pair_rule
+                      ) -> list[Score]:
+            return [await evaluate(db, memo, cafes[d.cafe], threshold, d, check, anchored) for d in sets]
+
+        def pooled(scores: list[Score]) -> Score:
+            total = Score()
+            for s in scores:
+                total = total.add(s)
+            return total
+
+        print("\nsweep on the development sets (both cafes pooled); cells: paraphrase hit rate / wrong hits")
+        explained = [await explain_set(db, memo, cafes[d.cafe], d, min(ANCHORS)) for d in dev]
         grid: dict[tuple[float, float], Score] = {}
-        bases = [round(0.60 + 0.02 * i, 2) for i in range(16)]
-        anchors = [round(0.40 + 0.02 * i, 2) for i in range(26)]
-        for base in bases:
-            for anchor in (a for a in anchors if a <= base):
-                grid[(base, anchor)] = await evaluate(db, memo, menu, base, data, anchored=anchor)
-        shown = [a for a in anchors if round(a * 100) % 8 == 0]
-        print("        " + "".join(f"{a:>12.2f}" for a in shown))
-        for base in bases[::2]:
+        for base in THRESHOLDS:
+            for anchor in (a for a in ANCHORS if a <= base):
+                grid[(base, anchor)] = pooled([score_at(e, base, anchor) for e in explained])
+        shown = [a for a in ANCHORS if round(a * 100) % 8 == 0]
+        print("  threshold ↓ anchored →" + "".join(f"{a:>12.2f}" for a in shown))
+        for base in THRESHOLDS[::2]:
             cells = [f"{grid[(base, a)].hit_rate:6.1%} /{grid[(base, a)].wrong:3d}" if (base, a) in grid else ""
                      for a in shown]
-            print(f"  {base:.2f}" + "".join(f"{c:>12}" for c in cells))
+            print(f"  {base:.2f}                  " + "".join(f"{c:>12}" for c in cells))
         if args.threshold:
             chosen, anchored = args.threshold, args.anchored or args.threshold
         else:
             chosen, anchored = pick(grid, 0.005)
-        final = await evaluate(db, memo, menu, chosen, data, anchored=anchored)
-        print(f"\nchosen: threshold {chosen:.2f}, anchored threshold {anchored:.2f}: paraphrase hit rate "
-              f"{final.hit_rate:.1%} ({final.right}/{final.paraphrases}), wrong hits {final.wrong}/{final.lookups} "
-              f"lookups = {final.wrong_rate:.2%} ({final.wrong_among_hits:.2%} of hits)")
-        for line in final.wrong_cases:
-            print("  wrong:", line)
-        baseline = await evaluate(db, memo, menu, chosen, data, no_pair_rules, anchored=anchored)
-        print(f"same threshold without any pair rule: hit rate {baseline.hit_rate:.1%}, "
-              f"wrong hits {baseline.wrong} = {baseline.wrong_rate:.2%} of lookups, "
-              f"{baseline.wrong_among_hits:.1%} of hits")
-        holdout = EvalSet.load_holdout(data)
-        if holdout.cases:
-            memo.prime([c.text for c in holdout.cases])
-            held = await evaluate(db, memo, menu, chosen, holdout, anchored=anchored)
-            print(f"held-out wording (the holdout section; see README): paraphrase hit rate {held.hit_rate:.1%} "
-                  f"({held.right}/{held.paraphrases}), wrong hits {held.wrong}/{held.lookups} = {held.wrong_rate:.2%}")
-            for line in held.wrong_cases:
-                print("  wrong:", line)
-        cache = await make_cache(db, memo, menu, chosen, anchored=anchored)
-        await replay(cache, data)
-        print("guard counters at the chosen threshold:", cache.stats.as_dict()["guards"])
+        print(f"\nchosen: threshold {chosen:.2f}, anchored threshold {anchored:.2f}")
+
+        print("\n| set | paraphrase hit rate | wrong hits / lookups | wrong among hits |")
+        print("| --- | --- | --- | --- |")
+        finals: dict[str, Score] = {}
+        for data, score in zip(dev + heldout, await run(dev + heldout, chosen, anchored), strict=True):
+            finals[data.name] = score
+            print(f"| {data.name} | {score.hit_rate:.1%} ({score.right}/{score.paraphrases}) | "
+                  f"{score.wrong}/{score.lookups} ({score.wrong_rate:.2%}) | {score.wrong_among_hits:.1%} |")
+        for part, sets in (("dev", dev), ("held-out", heldout)):
+            if sets:
+                total = pooled([finals[d.name] for d in sets])
+                print(f"| **{part}, both cafes** | {total.hit_rate:.1%} ({total.right}/{total.paraphrases}) | "
+                      f"{total.wrong}/{total.lookups} ({total.wrong_rate:.2%}) | {total.wrong_among_hits:.1%} |")
+
+        print("\neach pair rule switched off at the pick (paraphrase hit rate / wrong hits), both cafes pooled:")
+        print("| part | all rules | " + " | ".join(f"without {r.value}" for r in PAIR_REASONS[:-2])
+              + " | without any |")
+        print("| --- " * (len(PAIR_REASONS) + 1) + "|")
+        for part, sets in (("dev", dev), ("held-out", heldout)):
+            if not sets:
+                continue
+            cells = [pooled([finals[d.name] for d in sets])]
+            for rule in PAIR_REASONS[:-2]:
+                cells.append(pooled(await run(sets, chosen, anchored, without(rule))))
+            cells.append(pooled(await run(sets, chosen, anchored, no_pair_rules)))
+            print(f"| {part} | " + " | ".join(f"{s.hit_rate:.1%} / {s.wrong}" for s in cells) + " |")
+
+        print("\nmisses and wrong hits at the pick:")
+        for data in dev + heldout:
+            if data.part == "held-out" and args.blind:
+                score = finals[data.name]
+                print(f"  {data.name}: texts not shown (--blind); {score.paraphrases - score.right} misses, "
+                      f"{score.wrong} wrong")
+                continue
+            print_details(data, finals[data.name], memo, embedding_text)
+
+        cache = await make_cache(db, memo, cafes["bundled"], chosen, anchored=anchored)
+        await replay(cache, dev[0])
+        print("\nguard counters on dev / bundled at the pick:", cache.stats.as_dict()["guards"])
         await cache.stop()
         if args.quick:
             return
 
-        fillers = filler_questions(menu, data, 10_000)
-        load_fillers(memo, fillers)
+        data = dev[0]
+        bundled = cafes["bundled"]
+        fillers = filler_questions(bundled.menu, data, 10_000)
+        probe = await make_cache(db, memo, bundled, chosen, anchored=anchored)
+        load_fillers(memo, [probe.embedding_text(f) for f in fillers], fillers)
+        await probe.stop()
         for size in (1_000, 10_000):
-            timed = await make_cache(db, real, menu, chosen, anchored=anchored)
+            timed = await make_cache(db, real, bundled, chosen, anchored=anchored)
             timed.embedder = memo  # fillers and canonicals from the memo...
-            await replay(timed, EvalSet(data.clusters, []), fillers[:size])
+            await replay(timed, EvalSet(data.name, data.part, data.cafe, data.clusters, []), fillers[:size])
             timed.embedder = real  # ...lookups embed for real, as in production
+            timed._vectors.clear()
             timings: list[float] = []
             cpu: list[float] = []
             timed.stats = type(timed.stats)()  # count the replay's lookups only
             score = await replay(timed, data, timings=timings, cpu=cpu)
-            print(f"\n{size:,} entries (+{len(data.clusters)} canonicals): hit rate {score.hit_rate:.1%}, "
-                  f"wrong {score.wrong}/{score.lookups} = {score.wrong_rate:.2%}")
+            print(f"\n{size:,} entries (+{len(data.clusters)} canonicals), dev / bundled: "
+                  f"hit rate {score.hit_rate:.1%}, wrong {score.wrong}/{score.lookups} = {score.wrong_rate:.2%}")
             print(f"  lookup latency incl. embedding, one core: wall p50 {percentile(sorted(timings), 50):.1f} ms, "
                   f"p95 {percentile(sorted(timings), 95):.1f} ms; CPU time p50 {percentile(sorted(cpu), 50):.1f} ms, "
                   f"p95 {percentile(sorted(cpu), 95):.1f} ms (n={len(timings)}; wall includes waiting for a busy core, "
                   f"load average {os.getloadavg()[0]:.1f})")
-            for line in score.wrong_cases:
-                print("  wrong:", line)
-            print(f"  served from a filler entry: {len(score.filler_hits)} (same entities; listed to judge by eye)")
-            for line in score.filler_hits:
-                print("    filler:", line)
+            for o in score.outcomes:
+                if o.wrong:
+                    print(f"  WRONG {o.case.kind}: {o.case.text!r} <- {o.question!r} ({o.score:.3f})")
+            print(f"  served from a filler entry: {len(score.filler_hits)} (same key; listed to judge by eye)")
+            for o in score.filler_hits:
+                print(f"    filler: {o.case.kind}: {o.case.text!r} <- {o.question!r} ({o.score:.3f})")
             q = real.encode(["how much is a large latte"])[0]
             t0 = time.perf_counter()
             for _ in range(200):
                 timed._index.search(q, chosen, time.time())
             print(f"  search alone: {(time.perf_counter() - t0) / 200 * 1000:.2f} ms per lookup")
             embedded = timed.stats.lookups - timed.stats.rejections.get(Reason.NO_ENTRY, 0)
-            print(f"  {embedded} of {timed.stats.lookups} lookups embedded the question (the others named entities "
+            print(f"  {embedded} of {timed.stats.lookups} lookups embedded the question (the others named a key "
                   "no entry has)")
             await timed.stop()
 

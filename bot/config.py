@@ -97,10 +97,11 @@ class Settings(BaseSettings):
 
     # --- semantic cache ------------------------------------------------------
     embedding_model: str = ""  # empty = bundled all-MiniLM-L6-v2
+    embedding_int8: bool = False  # quantize the embedding model's linear layers at load (see README, "Semantic cache")
     semantic_cache_enabled: bool = True
-    semantic_cache_threshold: float = Field(default=0.64, gt=0, le=1)
+    semantic_cache_threshold: float = Field(default=0.54, gt=0, le=1)
     # Similarity needed when both questions name the same menu item (and every rule passes).
-    semantic_cache_anchored_threshold: float = Field(default=0.52, gt=0, le=1)
+    semantic_cache_anchored_threshold: float = Field(default=0.54, gt=0, le=1)
     semantic_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     semantic_cache_max_entries: int = Field(default=20_000, ge=10)
 

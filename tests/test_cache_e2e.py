@@ -220,25 +220,25 @@ async def test_post_cache_actions_report_what_they_did(
         status, body = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": "user:profile:"})
         assert status == 200 and body["removed"] == 2 and body["ok"] is True and "took_ms" in body
         assert await raw.exists(*in_redis("user:profile:1", "user:profile:2")) == 0
-        assert await raw.exists(*in_redis("user:profiles", "menu:all", "cafe:info")) == 3
+        assert await raw.exists(*in_redis("user:profiles", "menu:all")) == 2
 
-        menu_keys = 2 + len(app.services.knowledge.menu.categories) + len(app.services.knowledge.menu.items())
-        await raw.delete(*in_redis("menu:item:espresso", "cafe:info"))
+        await raw.delete(*in_redis("user:profile:77"))
         status, body = await post_cache(http, app.port, {"action": "warmup"})
         assert status == 200 and body["group"] == "critical" and body["backend"] == "redis"
-        assert {name: w["keys"] for name, w in body["warmers"].items()} == {
-            "menu": menu_keys, "cafe": 1, "user-profiles": 1, "prompt": 1,
-        }
-        assert body["keys"] == menu_keys + 3 and body["took_ms"] >= 0
-        assert await raw.exists(*in_redis("user:profile:77", "menu:item:espresso", "cafe:info")) == 3
+        # Nothing copies the menu, cafe facts or prompt into the cache any more (nothing read them).
+        assert {name: w["keys"] for name, w in body["warmers"].items()} == {"user-profiles": 1}
+        assert body["keys"] == 1 and body["took_ms"] >= 0
+        assert await raw.exists(*in_redis("user:profile:77")) == 1
+        # Only the key this test wrote itself above.
+        assert await raw.exists(*in_redis("menu:all", "menu:item:espresso", "cafe:info", "prompt:system")) == 1
 
         status, body = await post_cache(http, app.port, {"action": "warmup-menu"})
-        assert status == 200 and body["group"] == "menu" and list(body["warmers"]) == ["menu", "prompt"]
+        assert status == 200 and body["group"] == "menu" and body["warmers"] == {}  # the semantic cache is off here
 
         stats = (await get_cache(http, app.port))["stats"]
         assert stats["tiers"]["redis"]["keys"] == await raw.dbsize()
         assert stats["warmup"]["critical"]["warmers"]["user-profiles"]["keys"] == 1
-        assert stats["warmup"]["menu"]["keys"] == menu_keys + 1  # the menu and the prompt built from it
+        assert stats["warmup"]["menu"]["keys"] == 0
 
 
 async def test_admin_cache_commands_and_refusal(telegram: FakeTelegram, tmp_path: Path) -> None:

@@ -11,7 +11,16 @@ from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, admin_headers, make_settings, poll_until, running_app, with_openai
+from tests.helpers import (
+    ADMIN_ID,
+    CUSTOMER_ID,
+    ROOT,
+    admin_headers,
+    make_settings,
+    poll_until,
+    running_app,
+    with_openai,
+)
 
 SOUP = "No — the tomato soup is vegetarian but not vegan: it is finished with cream."
 
@@ -105,3 +114,31 @@ async def test_faq_seeds_are_answered_on_warmup_so_the_first_customer_gets_an_in
             report = await r.json()
         assert r.status == 200, report
         assert openai_server.request_count == 1
+
+
+async def test_warmup_menu_readies_the_semantic_index_and_the_faq_answers_for_a_new_menu(
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder, tmp_path: Path,
+    http: aiohttp.ClientSession,
+) -> None:
+    """`warmup-menu` after a menu edit: the old answers are gone, the seeds come back for the new menu."""
+    menu_path = tmp_path / "menu.yaml"
+    menu_path.write_text((ROOT / "data" / "menu.yaml").read_text())
+    openai_server.responder = lambda body: "A flat white is 3.60 EUR."
+    settings = semantic_settings(tmp_path, telegram, openai_server, faq=["How much is a flat white?"],
+                                 menu_path=menu_path)
+    async with running_app(settings, Seams(embedder=embedder)) as app:
+        await poll_until(lambda: entries(app, 1), timeout=30)
+        menu_path.write_text(menu_path.read_text().replace("price: 3.60", "price: 3.70"))
+        assert (await app.services.knowledge.reload()).changed
+        assert app.services.semantic.status()["entries"] == 0  # answers of the old menu are never served
+        openai_server.responder = lambda body: "A flat white is 3.70 EUR."
+
+        async with http.post(f"http://127.0.0.1:{app.port}/api/cache", json={"action": "warmup-menu"},
+                             headers=admin_headers()) as r:
+            report = await r.json()
+        assert r.status == 200 and report["group"] == "menu", report
+        assert list(report["warmers"]) == ["semantic-index", "faq-seeds"]
+        assert report["warmers"]["faq-seeds"]["keys"] == 1 and "error" not in report["warmers"]["semantic-index"]
+        requests = openai_server.request_count
+        assert await ask(telegram, CUSTOMER_ID, "what does a flat white cost") == "A flat white is 3.70 EUR."
+        assert openai_server.request_count == requests  # served from the cache, warmed before the customer asked

@@ -145,3 +145,74 @@ def test_the_lexicon_follows_a_menu_change(tmp_path: Path) -> None:
     (tmp_path / "menu.yaml").write_text(text)
     menu, _ = load_menu(tmp_path / "menu.yaml")
     assert entities(Lexicon(menu), "is there matcha") == {"item:mocha"}
+
+
+@pytest.fixture(scope="module")
+def matchers() -> dict[str, Lexicon]:
+    """The pair rules' dictionaries of both cafes: menu, facts and the matcher's layer."""
+    from bot.knowledge.loader import load_cafe
+
+    cafes = {"bundled": ROOT / "data", "cafe2": ROOT / "bench" / "data" / "cafe2"}
+    return {name: Lexicon(load_menu(path / "menu.yaml")[0], load_cafe(path / "cafe.yaml")[0], matching=True)
+            for name, path in cafes.items()}
+
+
+@pytest.mark.parametrize(
+    ("cafe", "question", "cached", "reason"),
+    [
+        # Which opening-hours fact: the wrong answer an independent set found was an opening time served
+        # for "what time do you close".
+        ("cafe2", "what time do you close on saturday", "What time do you open on Saturday?", Reason.ASPECT),
+        ("cafe2", "what time do you finish on friday", "What time do you open on Friday?", Reason.ASPECT),
+        ("cafe2", "how late are you open on fridays", "What time do you open on Friday?", Reason.ASPECT),
+        ("cafe2", "until what time are you open on friday", "What are your opening hours on Friday?", Reason.ASPECT),
+        ("cafe2", "What time do you open on Friday?", "how late are you open on fridays", Reason.ASPECT),
+        ("cafe2", "what time do you finish on friday", "how late are you open on fridays", None),
+        ("cafe2", "are you guys closed on mondays", "Are you open on Mondays?", None),
+        ("bundled", "what time do you open on sunday", "Are you open on Sunday?", Reason.ASPECT),
+        ("bundled", "do you work on sundays", "Are you open on Sunday?", None),  # asks no particular time
+        ("cafe2", "what time do you stop serving brunch", "Until what time do you serve brunch?", None),
+        ("cafe2", "When do you start serving brunch?", "Until what time do you serve brunch?", Reason.ASPECT),
+        ("cafe2", "how do i order food for pickup", "how long does a pickup order take", Reason.ASPECT),
+        # Everyday words for the same thing.
+        ("cafe2", "where's the loo", "Do you have toilets?", None),
+        ("cafe2", "is there a restroom", "is there a bathroom i can use", None),
+        ("cafe2", "do you have a rewards programme", "Do you have a loyalty card?", None),
+        ("cafe2", "is there a stamp card", "Do you have a loyalty card?", None),
+        ("cafe2", "do students get money off", "Do you have a student discount?", None),
+        ("cafe2", "can i order to go", "Can I get food to take away?", None),
+        ("cafe2", "do you take contactless", "can i pay by card", None),
+        ("cafe2", "do you take reservations", "Can I book a table?", None),
+        ("cafe2", "how do i find you", "What's your address?", None),
+        ("cafe2", "is the falafel made without wheat", "Is the falafel gluten-free?", None),
+        ("bundled", "what can i eat if i am gluten intolerant", "What gluten-free options do you have?", None),
+        # ...and every distinction that changes the answer.
+        ("cafe2", "do you take american express", "do you accept visa", Reason.ENTITIES),
+        ("cafe2", "do you have a gift card", "Do you have a loyalty card?", Reason.ENTITIES),
+        ("cafe2", "do you have a discount for pensioners", "Do you have a student discount?", Reason.ENTITIES),
+        ("cafe2", "does the falafel contain gluten", "Is the falafel gluten-free?", Reason.ENTITIES),  # polarity
+        ("cafe2", "how much is a pot of mint tea", "how much is a glass of mint tea", Reason.ENTITIES),
+        ("cafe2", "can i bring my own wine", "Do you serve alcohol?", Reason.ENTITIES),
+        ("cafe2", "do you serve mocktails", "Do you serve alcohol?", Reason.ENTITIES),
+        ("bundled", "is the cafe near the park", "Is there parking nearby?", Reason.ENTITIES),
+        ("cafe2", "do you deliver to salford", "Do you deliver?", Reason.UNKNOWN_WORD),
+        ("cafe2", "are the turkish eggs not spicy", "Are the Turkish eggs spicy?", Reason.NEGATION),
+        ("bundled", "I am coeliac, what can I eat", "Are you open at 5 am?", Reason.ENTITIES),
+    ],
+)
+def test_matcher_pair_rules(matchers: dict[str, Lexicon], cafe: str, question: str, cached: str,
+                            reason: Reason | None) -> None:
+    lexicon = matchers[cafe]
+    assert pair_rule(lexicon.analyse(question), lexicon.analyse(cached)) == reason
+
+
+def test_the_matcher_embeds_names_not_synonyms(matchers: dict[str, Lexicon]) -> None:
+    assert matchers["cafe2"].analyse("where's the loo").key_text == "where the toilet"
+    assert matchers["cafe2"].analyse("is the cilbir spicy").key_text == "is the turkish eggs spicy"
+
+
+def test_the_matcher_layer_leaves_the_sharing_dictionary_alone(lexicon: Lexicon) -> None:
+    """The sharing policy reads the base layer: the matcher's synonyms are not entities there."""
+    assert entities(lexicon, "where's the loo") == set()
+    assert entities(lexicon, "do you have a stamp card") == {"attr:pay-card"}
+    assert lexicon.analyse("what time do you finish on friday").aspects == frozenset()

@@ -23,7 +23,6 @@ from bot.agent.caching import (
 from bot.agent.limits import AgentLimits, LimitsError, LimitsService
 from bot.agent.llm import ChatModel, ModelError, RetryPolicy, build_openai_client
 from bot.agent.offline import OfflineAnswerer
-from bot.agent.prompt_cache import PromptCache
 from bot.agent.service import Agent, AgentReply
 from bot.agent.tools import ToolRegistry
 from bot.cache import Cache
@@ -55,8 +54,8 @@ def build_agent(
     """The agent with its model (None without an API key or client: limited mode), its daily token budgets
     and the exact cache.
 
-    With the cache service the exact answers live under `answer:` in the shared cache and the
-    rendered prompt is warmed under `prompt:`; without it (tools, tests) a small in-memory store serves.
+    With the cache service the exact answers live under `answer:` in the shared cache; without it
+    (tools, tests) a small in-memory store serves.
     """
     client = openai_client if openai_client is not None else build_openai_client(settings)
     model = None
@@ -77,6 +76,4 @@ def build_agent(
     )
     agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
                                           settings.answer_cache_ttl_seconds))
-    if cache is not None:
-        PromptCache(cache, agent, knowledge).register()
     return agent

@@ -1,16 +1,17 @@
 """The tiered cache (memory, Redis, database) and its warmers.
 
 Public surface: `Cache` (the service), `build_cache` (wiring from settings),
-`keys` (the key namespace), `ProfileCache` and `KnowledgeCache` (readers and
-warmers of `user:profile:*`, `menu:*`, `cafe:*`), `CachedAnswers` (admins find and
-forget cached answers), and the warmup group names.
+`keys` (the key namespace), `ProfileCache` (reader and warmer of `user:profile:*`),
+`CachedAnswers` (admins find and forget cached answers) and the warmup group names.
+(The menu and cafe facts are not copied into the cache: every process holds them
+validated in memory and nothing read the copies; the `menu` warmup group belongs to the
+semantic cache, see bot/semantic/__init__.py.)
 """
 
 from __future__ import annotations
 
 from bot.cache import keys
 from bot.cache.answers import CachedAnswers
-from bot.cache.knowledge import KnowledgeCache
 from bot.cache.profiles import ProfileCache
 from bot.cache.service import Cache
 from bot.cache.warmup import CRITICAL, MENU
@@ -18,11 +19,11 @@ from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from storage.users import UserRepository
 
-__all__ = ["CRITICAL", "MENU", "Cache", "CachedAnswers", "KnowledgeCache", "ProfileCache", "build_cache", "keys"]
+__all__ = ["CRITICAL", "MENU", "Cache", "CachedAnswers", "ProfileCache", "build_cache", "keys"]
 
 
 def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> tuple[Cache, ProfileCache]:
-    """The cache from settings, with the warmers it owns (profiles, menu and cafe facts), and the profile reader."""
+    """The cache from settings, with the warmer it owns (profiles), and the profile reader."""
     cache = Cache(
         settings.redis_url,
         memory_max_entries=settings.cache_memory_max_entries,
@@ -31,7 +32,6 @@ def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeB
         local_ttl=settings.cache_local_ttl_seconds,
         key_prefix=settings.redis_key_prefix,
     )
-    KnowledgeCache(cache, knowledge).register()
     profiles = ProfileCache(cache, users)
     cache.warmers.register("user-profiles", {CRITICAL}, profiles.warm)
     return cache, profiles

@@ -1,8 +1,7 @@
 """Warmers: the functions that fill the cache with what the bot needs first.
 
-Each feature registers its own (the knowledge module its menu and cafe facts, the
-semantic cache its FAQ seeds, the cache itself the recently active users'
-profiles) under one or more groups; an admin, the CLI, startup and Redis
+Each feature registers its own (the semantic cache its index and FAQ seeds, the
+cache itself the recently active users' profiles) under one or more groups; an admin, the CLI, startup and Redis
 recovery run a group. A failing warmer is reported, never fatal to the others.
 """
 
@@ -16,8 +15,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-CRITICAL = "critical"  # everything a cold process needs: menu, cafe facts, prompt, profiles, FAQ seeds
-MENU = "menu"  # the menu alone (after an edit to menu.yaml)
+CRITICAL = "critical"  # everything a cold process needs: profiles, the semantic index, FAQ seeds
+MENU = "menu"  # after an edit to menu.yaml: the semantic index for the new menu and its FAQ answers
 GROUPS = frozenset({CRITICAL, MENU})
 
 WarmerFn = Callable[[], Awaitable[int]]

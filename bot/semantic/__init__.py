@@ -43,7 +43,7 @@ def build_semantic_cache(
 
     components: list[Any] = []
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(settings.embedding_model)
+        embedder = SentenceTransformerEmbedder(settings.embedding_model, int8=settings.embedding_int8)
         components.append(embedder)
     semantic = SemanticCache(
         embedder=embedder,
@@ -55,6 +55,7 @@ def build_semantic_cache(
         prompt_version=lambda: prompt_version(settings),
         llm_model=settings.openai_model,
         menu=lambda: knowledge.menu,
+        cafe=lambda: knowledge.cafe,
     )
     knowledge.on_change(semantic.on_knowledge_change)
     components.append(semantic)
@@ -68,9 +69,14 @@ def build_semantic_cache(
 
         agent.register_cache(SemanticAnswerCache(semantic))
         if cache is not None:
-            from bot.cache import CRITICAL
+            from bot.cache import CRITICAL, MENU
 
             cache.add_stats_provider("semantic", semantic.status)
             cache.on_clear_prefix(semantic.on_cache_clear_prefix)
-            cache.warmers.register("faq-seeds", {CRITICAL}, FaqWarmer(semantic, agent, knowledge, settings).warm)
+            # `warmup-menu` (also part of the critical warmup): this process's semantic index ready for the
+            # menu in force — model loaded, the matcher's dictionary built from the menu and cafe files,
+            # the entries of this menu loaded — then the FAQ seeds answered for it if a menu change
+            # dropped them, so the first customer after a start or a menu edit gets cached answers.
+            cache.warmers.register("semantic-index", {CRITICAL, MENU}, semantic.warm)
+            cache.warmers.register("faq-seeds", {CRITICAL, MENU}, FaqWarmer(semantic, agent, knowledge, settings).warm)
     return semantic, components

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -47,6 +47,8 @@ DUPLICATE_SIMILARITY = 0.985  # a new question this close (same entities) to a s
 FLUSH_INTERVAL_SECONDS = 30.0
 LOAD_RETRY_FIRST_SECONDS = 2.0  # an embedding model that failed to load is tried again after this, doubling
 LOAD_RETRY_MAX_SECONDS = 300.0
+WARM_TIMEOUT_SECONDS = 180.0  # the warmer gives up if the embedding model never loads
+KEY_FORM = "key2"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
 
 
 class SharedEntries(Protocol):
@@ -89,6 +91,7 @@ class SemanticCache:
         prompt_version: Callable[[], str],
         llm_model: str,
         menu: Callable[[], Any] | None = None,
+        cafe: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
         pair_check: Callable[[Analysis, Analysis], Reason | None] = pair_rule,
     ) -> None:
@@ -106,6 +109,7 @@ class SemanticCache:
         self._prompt_version = prompt_version
         self._llm_model = llm_model
         self._menu = menu or (lambda: None)
+        self._cafe = cafe or (lambda: None)
         self._clock = clock
         self._pair_check = pair_check  # the benchmark's ablations swap it; the bot never does
         self._index = VectorIndex(embedder.dim) if getattr(embedder, "ready", True) else VectorIndex(0)
@@ -113,8 +117,9 @@ class SemanticCache:
         self._loader: asyncio.Task[None] | None = None
         self._entries: dict[str, _Entry] = {}
         # Both read the menu, which is loaded only when the knowledge base starts: set in start().
-        self._lexicon = Lexicon(None)
-        self._generation = Generation("", "", embedder.model_id, llm_model)
+        self._lexicon = Lexicon(None)  # the sharing policy's dictionary (when no turn context brings one)
+        self._matcher = Lexicon(None, matching=True)  # the pair rules' key: the same plus the matcher's layer
+        self._generation = Generation("", "", self.embedding_id, llm_model)
         self._lock = asyncio.Lock()
         self._uses: dict[str, tuple[float, int]] = {}
         # How many entries name each entity set: a question whose set no entry has cannot hit,
@@ -130,6 +135,7 @@ class SemanticCache:
     # --- lifetime -------------------------------------------------------------------------
     async def start(self) -> None:
         self._lexicon = Lexicon(self._menu())
+        self._matcher = Lexicon(self._menu(), self._cafe(), matching=True)
         self._generation = self._default_generation()
         dropped = await self._repo.delete_other_generations(self._generation)
         await self._repo.delete_expired(self._clock())
@@ -140,6 +146,17 @@ class SemanticCache:
         # Otherwise the model loads in the background on first need (the FAQ warmup at start,
         # or the first question); until then every question simply goes to the model.
         self._flusher = asyncio.create_task(self._flush_loop(), name="semantic-cache-flush")
+
+    async def warm(self) -> int:
+        """The warmer of `warmup-menu`: the model loaded and run once, this menu's entries in; returns how many.
+
+        Without it the model loads on the first question, which (and every question until
+        it is in, several seconds on a busy machine) goes to the model instead of the cache.
+        """
+        await asyncio.wait_for(self.wait_ready(), WARM_TIMEOUT_SECONDS)
+        await self._ensure_generation(None)
+        await self.embedder.aencode([self.embedding_text("are you open on sunday")])  # torch's first-call costs
+        return len(self._entries)
 
     async def wait_ready(self, *, load: bool = True) -> None:
         """Until the model is loaded and the entries are in; `load=False` waits without asking for it."""
@@ -154,6 +171,11 @@ class SemanticCache:
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    @property
+    def embedding_id(self) -> str:
+        """The model and the form of text it embeds: vectors of another model or key form never mix."""
+        return f"{self.embedder.model_id}+{KEY_FORM}"
 
     async def stop(self) -> None:
         for task in (self._loader, self._flusher):
@@ -195,35 +217,22 @@ class SemanticCache:
     async def on_knowledge_change(self, knowledge: Any) -> None:
         """The menu changed: a new dictionary and a new generation (old answers may be wrong now)."""
         self._lexicon = Lexicon(knowledge.menu)
+        self._matcher = Lexicon(knowledge.menu, getattr(knowledge, "cafe", None), matching=True)
         await self._switch(replace(self._default_generation(), menu_version=knowledge.menu.version))
 
     # --- the two operations -----------------------------------------------------------------
     async def lookup(self, question: str, ctx: Any = None) -> SemanticHit | None:
         """The cached answer for this question, or None (miss, or the question may not use the cache)."""
         started = time.perf_counter()
-        share = self._share(question, ctx)
-        analysis = share.analysis
-        reason: str | None = share.serve_blocker(CacheKind.SEMANTIC)
-        if reason is None and not self._ready.is_set():
-            self._load_soon()
-            reason = Reason.WARMING_UP
-        if reason is not None:
-            self.stats.bypassed[reason] += 1
+        bypass, analysis, vector = await self._prepare(question, ctx)
+        if bypass is not None:
+            self.stats.bypassed[bypass] += 1
             return None
-        await self._ensure_generation(ctx)
         self.stats.lookups += 1
         hit: SemanticHit | None = None
-        if analysis.entities not in self._signatures and self._pair_check is pair_rule:
-            reason = Reason.NO_ENTRY
-        else:
-            try:
-                vector = await self._vector(question)
-            except Exception:
-                log.exception("semantic cache: embedding failed; treating as a miss")
-                self.stats.errors += 1
-                vector = None
-            if vector is not None:
-                hit, reason = self._best(analysis, vector)
+        reason: str | None = Reason.NO_ENTRY
+        if vector is not None:
+            hit, reason = self._best(analysis, vector)
         if hit is None:
             self.stats.misses += 1
             self.stats.rejections[reason or Reason.THRESHOLD] += 1
@@ -236,11 +245,45 @@ class SemanticCache:
         self.stats.observe(time.perf_counter() - started)
         return hit
 
+    async def explain(self, question: str, ctx: Any = None, floor: float = 0.0
+                      ) -> tuple[str | None, Analysis, list[Candidate]]:
+        """What a lookup would see, without counting it: (bypass reason, analysis, every judged candidate).
+
+        For the benchmark's sweep and for debugging a miss; a question that names a key no
+        entry has gets the reason `no_entry` and no candidates.
+        """
+        bypass, analysis, vector = await self._prepare(question, ctx)
+        if bypass is not None:
+            return bypass, analysis, []
+        if vector is None:
+            return Reason.NO_ENTRY, analysis, []
+        return None, analysis, list(self.candidates(analysis, vector, floor))
+
+    async def _prepare(self, question: str, ctx: Any) -> tuple[str | None, Analysis, np.ndarray | None]:
+        """(why the cache may not be used, the question's analysis, its vector or None when no entry can match)."""
+        share = self._share(question, ctx)
+        reason: str | None = share.serve_blocker(CacheKind.SEMANTIC)
+        analysis = self._matcher.analyse(question)
+        if reason is None and not self._ready.is_set():
+            self._load_soon()
+            reason = Reason.WARMING_UP
+        if reason is not None:
+            return reason, analysis, None
+        await self._ensure_generation(ctx)
+        if analysis.entities not in self._signatures and self._pair_check is pair_rule:
+            return None, analysis, None
+        try:
+            return None, analysis, await self._vector(analysis.key_text or question)
+        except Exception:
+            log.exception("semantic cache: embedding failed; treating as a miss")
+            self.stats.errors += 1
+            return None, analysis, None
+
     async def store(self, question: str, answer: str, ctx: Any = None, *, source: str = "chat") -> bool:
         """Keep an answer for later paraphrases; False when a rule says it must not be shared."""
         answer = answer.strip()
         share = self._share(question, ctx)
-        analysis = share.analysis
+        analysis = self._matcher.analyse(question)
         provenance = getattr(ctx, "provenance", None) or Provenance.standalone()
         reason: str | None = share.store_blocker(provenance, CacheKind.SEMANTIC)
         if reason is None and not self._ready.is_set():
@@ -255,7 +298,7 @@ class SemanticCache:
         await self._ensure_generation(ctx)
         generation = self._generation
         try:
-            vector = await self._vector(question)
+            vector = await self._vector(analysis.key_text or question)
         except Exception:
             log.exception("semantic cache: embedding failed; answer not stored")
             self.stats.errors += 1
@@ -299,7 +342,7 @@ class SemanticCache:
             return 0
         async with self._lock:
             for entry in fresh:
-                self._add(entry, self._lexicon.analyse(entry.question))
+                self._add(entry, self._matcher.analyse(entry.question))
             await self._repo.insert_new(fresh)
             await self._evict()
         return len(fresh)
@@ -390,7 +433,16 @@ class SemanticCache:
         return entry_key(question, self._wanted_generation(ctx)) in self._entries
 
     def analyse(self, question: str) -> Analysis:
-        return self._lexicon.analyse(question)
+        """The question as the pair rules see it (the matcher's key)."""
+        return self._matcher.analyse(question)
+
+    def embedding_text(self, question: str) -> str:
+        """What is embedded for a question: its key text, every dictionary phrase replaced by its entity's name.
+
+        "where's the loo" and "is there a restroom" become "where the toilet" and "is there a
+        toilet", so the model compares the questions and not the cafe's synonyms.
+        """
+        return self._matcher.analyse(question).key_text or question.strip()
 
     def _share(self, question: str, ctx: Any) -> Shareability:
         """The agent's assessment of this turn; without one (FAQ seeds, benchmarks) the question alone."""
@@ -420,18 +472,22 @@ class SemanticCache:
 
     # --- internals ----------------------------------------------------------------------------
     def _best(self, analysis: Analysis, vector: np.ndarray) -> tuple[SemanticHit | None, Reason | None]:
-        first_reason: Reason | None = None
-        for key, score in self._index.search(vector, self.anchored_threshold, self._clock()):
-            entry = self._entries[key]
-            reason = self._pair_check(analysis, entry.analysis)
-            anchored = analysis.names_item and analysis.entities == entry.analysis.entities
-            if score < self.threshold and (reason is not None or not anchored):
-                reason = Reason.THRESHOLD  # a rule only "rejects" what similarity alone would have served
-            if reason is None:
-                stored = entry.stored
-                return SemanticHit(stored.answer, stored.question, score, key, stored.source), None
-            first_reason = first_reason or reason
-        return None, first_reason or Reason.THRESHOLD
+        chosen, reason = decide(self.candidates(analysis, vector), self.threshold, self.anchored_threshold)
+        if chosen is None:
+            return None, reason
+        stored = self._entries[chosen.key].stored
+        return SemanticHit(stored.answer, stored.question, chosen.score, chosen.key, stored.source), None
+
+    def candidates(self, analysis: Analysis, vector: np.ndarray, floor: float | None = None) -> Iterator[Candidate]:
+        """Stored questions at or above `floor` (default: the anchored threshold), best first, each judged.
+
+        Lazy: the lookup stops at the first that may be served; the benchmark's sweep takes
+        them all once and applies every threshold pair to the same list.
+        """
+        floor = self.anchored_threshold if floor is None else floor
+        for key, score in self._index.search(vector, floor, self._clock()):
+            cached = self._entries[key].analysis
+            yield Candidate(key, score, self._pair_check(analysis, cached), anchors(analysis, cached))
 
     async def _vector(self, question: str) -> np.ndarray:
         key = question.strip()
@@ -482,7 +538,7 @@ class SemanticCache:
         return Generation(
             prompt_version=self._prompt_version(),
             menu_version=getattr(menu, "version", "") or "",
-            embedding_model=self.embedder.model_id,
+            embedding_model=self.embedding_id,
             llm_model=self._llm_model,
         )
 
@@ -493,7 +549,7 @@ class SemanticCache:
         return Generation(
             prompt_version=str(getattr(ctx, "prompt_version", None) or self._prompt_version()),
             menu_version=str(getattr(ctx, "menu_version", None) or self._generation.menu_version),
-            embedding_model=self.embedder.model_id,
+            embedding_model=self.embedding_id,
             llm_model=str(getattr(ctx, "model", None) or self._llm_model),
         )
 
@@ -525,7 +581,7 @@ class SemanticCache:
     async def _load_locked(self) -> None:
         for entry in await self._repo.load(self._generation, self._clock()):
             if entry.vector.shape == (self.embedder.dim,) and not self._is_forgotten(entry):
-                self._add(entry, self._lexicon.analyse(entry.question))
+                self._add(entry, self._matcher.analyse(entry.question))
         await self._evict()
 
     async def _flush_uses(self) -> None:
@@ -550,6 +606,35 @@ class SemanticCache:
             except Exception:
                 log.exception("semantic cache: housekeeping failed")
                 self.stats.errors += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    score: float
+    reason: Reason | None  # what the pair rules say (None: nothing against it but similarity)
+    anchored: bool  # both name the same key precisely enough for the lower threshold
+
+
+def decide(candidates: Iterable[Candidate], threshold: float, anchored_threshold: float
+           ) -> tuple[Candidate | None, Reason]:
+    """The first candidate the rules and thresholds allow, or the reason the best one was refused."""
+    first_reason: Reason | None = None
+    for c in candidates:
+        if c.score < anchored_threshold:
+            break
+        reason = c.reason
+        if c.score < threshold and (reason is not None or not c.anchored):
+            reason = Reason.THRESHOLD  # a rule only "rejects" what similarity alone would have served
+        if reason is None:
+            return c, Reason.THRESHOLD
+        first_reason = first_reason or reason
+    return None, first_reason or Reason.THRESHOLD
+
+
+def anchors(question: Analysis, cached: Analysis) -> bool:
+    """Both questions name the same menu item (and so the same key): less similarity is needed."""
+    return question.names_item and question.entities == cached.entities
 
 
 def entry_key(question: str, generation: Generation) -> str:

@@ -28,6 +28,7 @@ DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
 # A multilingual alternative with the same 384-dimension output (50+ languages, ~3x slower):
 MULTILINGUAL_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 DEFAULT_TORCH_THREADS = 1
+DIRECT_MAX_TEXTS = 8  # lookups encode one question (and a few words): the direct path; bulk goes through encode()
 
 
 @runtime_checkable
@@ -72,12 +73,19 @@ class SentenceTransformerEmbedder:
     the tests' session-wide fixture.
     """
 
-    def __init__(self, model: str = "", *, threads: int = DEFAULT_TORCH_THREADS, batch_size: int = 64) -> None:
+    def __init__(self, model: str = "", *, threads: int = DEFAULT_TORCH_THREADS, batch_size: int = 64,
+                 int8: bool = False) -> None:
         self._source, self.model_id = resolve_model(model)
+        # int8: the transformer's linear layers quantized at load (about half the CPU time per question,
+        # vectors at cosine ~0.95 to the float ones, so entries of one never mix with the other).
+        self._int8 = int8
+        if int8:
+            self.model_id += "+int8"
         self._threads = threads
         self._batch_size = batch_size
         self._model: Any = None
         self._dim: int | None = None
+        self._direct: Any = None  # (tokenizer, transformer, max length) when the model is mean pooling
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._loading: Future[None] | None = None
         self._lock = threading.Lock()
@@ -125,6 +133,14 @@ class SentenceTransformerEmbedder:
         model = SentenceTransformer(self._source, device="cpu")
         model.eval()
         self._model = model
+        self._direct = _mean_pooling_parts(model)
+        if self._int8:
+            if self._direct is None:
+                raise ValueError(f"EMBEDDING_INT8 needs a mean-pooling model; {self.model_id} is not one")
+            tokenizer, transformer, max_length = self._direct
+            quantized = torch.ao.quantization.quantize_dynamic(transformer, {torch.nn.Linear}, dtype=torch.qint8)
+            model[0].auto_model = quantized  # the float copy is freed; encode() uses the quantized one too
+            self._direct = (tokenizer, quantized, max_length)
         self._dim = int(model.get_embedding_dimension())
         log.info("embedding model %s loaded in %.1fs (dim %d, %d torch thread(s))",
                  self.model_id, time.perf_counter() - started, self._dim, self._threads)
@@ -134,13 +150,44 @@ class SentenceTransformerEmbedder:
             self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._direct is not None and (len(texts) <= DIRECT_MAX_TEXTS or self._int8):
+            if len(texts) > DIRECT_MAX_TEXTS:
+                return np.concatenate([self._forward(texts[i:i + self._batch_size])
+                                       for i in range(0, len(texts), self._batch_size)])
+            return self._forward(texts)
         vectors = self._model.encode(
             texts, batch_size=self._batch_size, convert_to_numpy=True,
             normalize_embeddings=True, show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """The model's own tokenizer, transformer, mean pooling and normalisation, without `encode`'s batching
+        machinery: the same vectors (cosine 1.0 to `encode`), a few milliseconds less per question on one core."""
+        import torch
+
+        tokenizer, transformer, max_length = self._direct
+        with torch.inference_mode():
+            batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            hidden = transformer(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            vectors = torch.nn.functional.normalize(pooled, dim=1)
+        return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
     async def aencode(self, texts: list[str]) -> np.ndarray:
         self._ensure_loading()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.encode, texts)
+
+
+def _mean_pooling_parts(model: Any) -> tuple[Any, Any, int] | None:
+    """The parts for the direct path when the model is Transformer → mean Pooling → Normalize, else None."""
+    names = [type(module).__name__ for module in model]
+    if names != ["Transformer", "Pooling", "Normalize"]:
+        return None
+    config = model[1].get_config_dict() if hasattr(model[1], "get_config_dict") else {}
+    if config.get("pooling_mode") != "mean" and not config.get("pooling_mode_mean_tokens"):
+        return None
+    transformer = model[0]
+    return transformer.tokenizer, transformer.auto_model, int(model.max_seq_length)

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge.models import ALLERGENS, DIETARY_TAGS, Menu
+from bot.knowledge.models import ALLERGENS, DIETARY_TAGS, CafeInfo, Menu
 from bot.semantic.text import edit_distance, number_value, stem, tokens
 
 MAX_PHRASE_TOKENS = 5
@@ -52,6 +52,13 @@ class StaticLexicon:
     time_relative: tuple[tuple[str, ...], ...]
     negation: frozenset[str]
     stopwords: frozenset[str]
+    # The matcher's layer (see `Lexicon(matching=True)`): synonyms and entities the pair rules add,
+    # the words that say which opening-hours fact is asked, and more question-frame words.
+    match_phrases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    match_labels: dict[tuple[str, str], str] = field(default_factory=dict)  # the name a key text uses
+    hours: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    frame: frozenset[str] = frozenset()
+    avoid: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -66,11 +73,24 @@ def static_lexicon() -> StaticLexicon:
         phrases.setdefault(tag.replace("-", " "), ("diet", tag))
     for allergen in ALLERGENS:
         phrases.setdefault(allergen, ("allergen", allergen))
+    matching = raw.get("matching", {})
+    match_phrases: dict[str, tuple[str, str]] = {}
+    match_labels: dict[tuple[str, str], str] = {}
+    for kind in ("diet", "allergen", "size", "day", "attr", "aspect"):
+        for value, words in (matching.get(kind) or {}).items():
+            match_labels[(kind, value)] = words[0]
+            for word in words:
+                match_phrases[word] = (kind, value)
     return StaticLexicon(
         phrases=phrases,
         time_relative=tuple(tuple(stem(t) for t in tokens(p)) for p in raw["time_relative"]),
         negation=frozenset(raw["negation"].split()),
         stopwords=frozenset(stem(t) for t in tokens(raw["stopwords"])),
+        match_phrases=match_phrases,
+        match_labels=match_labels,
+        hours={k: tuple(tuple(tokens(p)) for p in v) for k, v in (matching.get("hours") or {}).items()},
+        frame=frozenset(stem(t) for t in tokens(matching.get("frame", ""))),
+        avoid=frozenset(stem(t) for t in tokens(matching.get("avoid", ""))),
     )
 
 
@@ -98,6 +118,9 @@ class Analysis:
     negated: bool
     time_relative: bool
     unknown: tuple[str, ...] = field(default=())  # content words the dictionary does not know
+    # The matcher's form of the question, what is embedded: every dictionary phrase replaced by its
+    # entity's name ("where's the loo" → "where toilet", "cilbir" → "turkish eggs"). Empty: the text.
+    key_text: str = ""
 
     @property
     def names_item(self) -> bool:
@@ -112,23 +135,52 @@ class Analysis:
 
 
 class Lexicon:
-    """The dictionary for one menu version; rebuilt when the menu changes."""
+    """The dictionary for one menu version; rebuilt when the menu changes.
 
-    def __init__(self, menu: Menu | None = None) -> None:
+    Two layers. The base one (`Lexicon(menu)`) is what the sharing policy reads; it never
+    changes with the matcher. `Lexicon(menu, cafe, matching=True)` is the pair rules' key:
+    the same dictionary plus the `matching:` section of lexicon.yaml (everyday synonyms:
+    loo/restroom/toilet, stamp card/rewards/loyalty, money off/discount, card brands kept
+    apart), the cafe's own vocabulary from its data files (each policy named in cafe.yaml
+    and each size the menu sells becomes an entity), which opening-hours fact is asked
+    (opening time, closing time or the hours), "made without wheat" read as gluten-free,
+    and the phrase-for-name text that is embedded.
+    """
+
+    def __init__(self, menu: Menu | None = None, cafe: CafeInfo | None = None, *, matching: bool = False) -> None:
         static = static_lexicon()
         self.static = static
+        self.matching = matching
         self.menu_version = menu.version if menu else ""
         self._phrases: dict[str, tuple[str, str]] = {}
+        self._labels: dict[tuple[str, str], str] = {}
         words: set[str] = set()
         for phrase, target in static.phrases.items():
             self._add(phrase, target, words)
+        if matching:
+            for phrase, target in static.match_phrases.items():
+                self._add(phrase, target, words, override=True)
+            self._labels.update(static.match_labels)
         if menu is not None:
             for category in menu.categories:
                 for term in _category_terms(category.id, category.name):
                     self._add(term, ("category", stem(term)), words, keep=True)
+            dictionary = set(words)  # everything but the items' own words
             for item in menu.items():
+                self._labels[("item", item.id)] = item.name
                 for phrase in (item.name, item.id.replace("-", " "), *item.aliases):
                     self._add(phrase, ("item", item.id), words)
+            if matching:
+                for item in menu.items():
+                    for size in item.sizes:
+                        self._add(size, ("size", stem(size)), words, keep=True)
+                for word, item_id in _own_name_words(menu, dictionary).items():
+                    self._add(word, ("item", item_id), words, keep=True)
+        if matching and cafe is not None:
+            for name in cafe.policies:
+                phrase = name.replace("_", " ")
+                if not any(stem(w) in words for w in tokens(phrase)):
+                    self._add(phrase, ("attr", name), words, keep=True)
         # Single words and whole phrases run together ("flatwhite") are both typo targets.
         self._vocabulary = frozenset(words) | frozenset(self._phrases)
         self._by_length: dict[int, list[str]] = {}
@@ -136,18 +188,21 @@ class Lexicon:
             self._by_length.setdefault(len(word), []).append(word)
         self._english = english_words()
         self._corrections: dict[str, str] = {}
+        self._stop = static.stopwords | static.negation | (static.frame if matching else frozenset())
 
-    def _add(self, phrase: str, target: tuple[str, str], vocabulary: set[str], keep: bool = False) -> None:
+    def _add(self, phrase: str, target: tuple[str, str], vocabulary: set[str], keep: bool = False,
+             override: bool = False) -> None:
         words = [stem(t) for t in tokens(phrase)]
         if not words or len(words) > MAX_PHRASE_TOKENS:
             return
         vocabulary.update(words)
+        self._labels.setdefault(target, " ".join(words))
         entries = self._phrases
         key = "".join(words)
         if keep and key in entries:
             return
         # Items win over categories and attributes for the same words ("green tea" is an item).
-        if key in entries and entries[key][0] == "item" and target[0] != "item":
+        if key in entries and entries[key][0] == "item" and target[0] != "item" and not override:
             return
         entries[key] = target
 
@@ -208,7 +263,7 @@ class Lexicon:
                     spans.append((i, i + 1, Entity("number", value)))
                     consumed[i] = True
                 i += 1
-        stop = self.static.stopwords | self.static.negation
+        stop = self._stop
         for start, end, entity in spans:
             if entity.kind in ("item", "category"):
                 qualifier = []
@@ -225,16 +280,145 @@ class Lexicon:
                 aspects.add(entity.value)
             else:
                 entities.add(entity)
-        unknown = tuple(w for w, used in zip(words, consumed, strict=True) if not used and w not in stop)
+        unknown = tuple(w for w, used in zip(words, consumed, strict=True)
+                        if not used and w not in stop and not (self.matching and _ing_base(w) in stop))
+        negated = any(w in self.static.negation for w in words)
+        if self.matching and negated:
+            # "non dairy" is a name, not a negation; "gluten free or not?" asks yes or no.
+            negated = any(w in self.static.negation and not consumed[i] and not (i > 0 and words[i - 1] == "or")
+                          for i, w in enumerate(words))
+        key_text = ""
+        if self.matching:
+            aspects = (aspects - {"open", "close"}) | self._hours_aspect(tokens(text), aspects)
+            negated, entities = _free_from(negated, entities, avoided=bool(self.static.avoid & set(words)))
+            entities = self._without_implied(entities)
+            entities = _without_context(words, spans, entities)
+            # "I am coeliac" is not 5 am: am/pm only after a number.
+            entities = {e for e in entities if not (e.kind == "day" and e.value in ("am", "pm")
+                                                    and not _after_number(words, e.value))}
+            key_text = self._key_text(words, spans)
         return Analysis(
             text=text,
             tokens=tuple(words),
             entities=frozenset(entities),
             aspects=frozenset(aspects),
-            negated=any(w in self.static.negation for w in words),
+            negated=negated,
             time_relative=any(_contains(words, phrase) for phrase in self.static.time_relative),
             unknown=unknown,
+            key_text=key_text,
         )
+
+    def _hours_aspect(self, raw: list[str], aspects: set[str]) -> set[str]:
+        """Which opening-hours fact is asked: `open` (the opening time), `close` (the closing time) or `hours`.
+
+        "what time do you open" asks the opening time, "are you open" / "opening hours" /
+        "are you closed" the hours, "how late are you open" / "until when" / "when do you
+        finish" the closing time; "what time do you open and close" the hours again. The
+        answer to one is not the answer to another, so the pair rule compares them.
+        """
+        phrases = self.static.hours
+        # "close by", "close to the station", "stop by": a place, not the closing time.
+        near = {i for i, w in enumerate(raw[:-1]) if w in ("close", "stop") and raw[i + 1] in ("by", "to")}
+        if near:
+            raw = [w for i, w in enumerate(raw) if i not in near]
+            if not {"close", "stop"} & set(raw):
+                aspects = aspects - {"close"}
+        closing = any(_contains(raw, p) for p in phrases.get("close", ()))
+        opening = any(_contains(raw, p) for p in phrases.get("open", ()))
+        if not opening and any(_contains(raw, p) for p in phrases.get("when", ())):
+            # "what time do you open": "open" as a verb after its subject (not "are you open").
+            subjects = phrases.get("subject", ())
+            for i, word in enumerate(raw):
+                if word in ("open", "opens") and i > 0 and any(raw[i - 1] == p[0] for p in subjects):
+                    opening = not (i > 1 and raw[i - 2] in ("are", "r", "is", "re"))
+        if closing and opening:
+            return {"hours"}
+        if closing:
+            return {"close"}
+        if opening:
+            return {"open"}
+        if "open" in aspects or "close" in aspects or any(_contains(raw, p) for p in phrases.get("hours", ())):
+            return {"hours"}
+        return set()
+
+    def _without_implied(self, entities: set[Entity]) -> set[Entity]:
+        """"Is the lemonade homemade?" names the Homemade Lemonade: an attribute in the item's own name adds nothing."""
+        names = [set(tokens(self._labels.get((e.kind, e.value), ""))) for e in entities if e.kind == "item"]
+        if not names:
+            return entities
+        implied = {e for e in entities if e.kind == "attr"
+                   and any(set(tokens(self._labels.get((e.kind, e.value), "?"))) <= name for name in names)}
+        implied |= {e for e in entities if e.kind == "number"
+                    and any(number_value(w) == e.value for name in names for w in name)}
+        return entities - implied
+
+    def _key_text(self, words: list[str], spans: list[tuple[int, int, Entity]]) -> str:
+        """The question with every dictionary phrase replaced by its entity's name (what is embedded)."""
+        starts = {start: (end, entity) for start, end, entity in spans}
+        parts: list[str] = []
+        i = 0
+        while i < len(words):
+            span = starts.get(i)
+            if span is None:
+                parts.append(words[i])
+                i += 1
+                continue
+            end, entity = span
+            label = self._labels.get((entity.kind, entity.value)) if entity.kind not in ("aspect", "number") else None
+            parts.append(label.lower() if label else " ".join(words[i:end]))
+            i = end
+        return " ".join(parts)
+
+
+def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], entities: set[Entity]) -> set[Entity]:
+    """Entities that only set the scene: "oat milk in my coffee" asks about the milk, "a large group" has no size."""
+    kinds = {e.kind for e in entities}
+    dropped: set[Entity] = set()
+    if "item" not in kinds and "category" not in kinds:
+        dropped |= {e for e in entities if e.kind == "size"}
+    if "attr" in kinds:
+        for start, _, entity in spans:
+            before = [w for w in words[max(0, start - 2):start] if w not in ("my", "a", "the", "your", "our")]
+            if entity.kind == "category" and before and before[-1] in ("in", "into", "for", "with"):
+                dropped |= {e for e in entities if e.kind == "category" and e.value.split("+")[0] == entity.value}
+    return entities - dropped
+
+
+def _ing_base(word: str) -> str:
+    """ "bringing" → "bring", "ordering" → "order", "coming" → "come": the -ing form of a frame word is one too."""
+    if not word.endswith("ing") or len(word) < 6:
+        return ""
+    base = word[:-3]
+    if len(base) > 2 and base[-1] == base[-2]:
+        return base[:-1]  # "shopping" → "shop"
+    return base if base + "e" not in english_words() else base + "e"
+
+
+def _after_number(words: list[str], marker: str) -> bool:
+    return any(w == marker and i > 0 and number_value(words[i - 1]) is not None for i, w in enumerate(words))
+
+
+def _own_name_words(menu: Menu, known: set[str]) -> dict[str, str]:
+    """Words of an item's name no other item has and English does not know: "ful" is the Ful Medames."""
+    owners: dict[str, set[str]] = {}
+    for item in menu.items():
+        for word in {stem(w) for w in tokens(item.name)}:
+            owners.setdefault(word, set()).add(item.id)
+    english = english_words()
+    return {w: next(iter(ids)) for w, ids in owners.items()
+            if len(ids) == 1 and len(w) >= 3 and w not in english and w not in known and not w.isdigit()}
+
+
+# "made without wheat", "no nuts in it": the allergen said with a negation is the "-free" diet.
+_FREE_FROM = {"gluten": "gluten-free", "milk": "dairy-free", "nuts": "nut-free", "peanuts": "nut-free"}
+
+
+def _free_from(negated: bool, entities: set[Entity], avoided: bool = False) -> tuple[bool, set[Entity]]:
+    """ "made without wheat" / "gluten intolerant" → gluten-free (a negation is used up, an "avoid" word is not)."""
+    allergens = [e for e in entities if e.kind == "allergen"]
+    if not (negated or avoided) or len(allergens) != 1 or allergens[0].value not in _FREE_FROM:
+        return negated, entities
+    return negated if avoided else False, (entities - {allergens[0]}) | {Entity("diet", _FREE_FROM[allergens[0].value])}
 
 
 def _category_terms(category_id: str, name: str) -> list[str]:
