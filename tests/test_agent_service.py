@@ -19,7 +19,7 @@ from storage.dialogs import DialogMessage
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
 from tests.fakes.openai import FakeOpenAI, FakeReply
-from tests.helpers import make_settings, with_openai
+from tests.helpers import ROOT, make_settings, with_openai
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ async def test_caches_are_asked_before_the_model_and_only_history_free_answers_a
     ok = await agent.answer(1, "Is the porridge vegan?")
     assert ok.source == "llm" and [(q, a) for q, a, _ in semantic.stored] == [("Is the porridge vegan?", ok.answer)]
     assert semantic.stored[0][2].provenance == Provenance()
-    assert semantic.lookups[0].menu_version == agent.knowledge.menu.version
+    assert semantic.lookups[0].menu_version == agent.knowledge.answers_version
 
     in_dialog = await agent.answer(1, "Do you have oat milk?")  # standalone, but the model saw the dialog
     assert in_dialog.source == "llm" and len(openai_server.requests[-1]["messages"]) == 4
@@ -274,3 +274,21 @@ def test_the_rate_limiter_forgets_idle_users() -> None:
     now[0] = 11.0
     limiter.check(4)
     assert len(limiter) == 1
+
+
+async def test_an_edit_of_the_cafe_facts_retires_cached_answers(
+    db: Database, tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    """Closing earlier on Sundays must not leave the old hours in the shared cache."""
+    cafe = tmp_path / "cafe.yaml"
+    cafe.write_text((ROOT / "data" / "cafe.yaml").read_text("utf-8"), "utf-8")
+    agent = await make_agent(db, tmp_path, openai_server, cafe_path=cafe)
+    openai_server.script("Sunday: 09:00–16:00.", "Sunday: 09:00–14:00.")
+    assert (await agent.answer(1, "When are you open on Sunday?")).source == "llm"
+    assert (await agent.answer(2, "When are you open on Sunday?")).source == "cache"
+    cafe.write_text(cafe.read_text("utf-8").replace('sunday: "09:00-16:00"', 'sunday: "09:00-14:00"'), "utf-8")
+    menu_before = agent.knowledge.menu.version
+    await agent.knowledge.reload()
+    assert agent.knowledge.menu.version == menu_before  # only the cafe facts changed
+    fresh = await agent.answer(3, "When are you open on Sunday?")
+    assert fresh.source == "llm" and fresh.answer == "Sunday: 09:00–14:00."

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from bot.cache import Cache
 from bot.config import Settings
 from bot.knowledge.loader import load_cafe, load_menu
+from bot.knowledge.models import answers_version
 from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
 from bot.semantic.guards import Reason
 from bot.semantic.sharing import Blocker, Provenance, Shareability, SharingPolicy
@@ -136,7 +137,7 @@ async def test_a_menu_change_drops_old_entries(cache: SemanticCache, tmp_path: P
         menu = changed
 
     await cache.on_knowledge_change(Knowledge())
-    assert cache.generation.menu_version == changed.version
+    assert cache.generation.menu_version == answers_version(changed, None)
     assert await cache.lookup("flat white price?", Ctx()) is None
     assert cache.status()["entries"] == 0
 

@@ -291,7 +291,7 @@ class Agent:
                       has_history: bool = False) -> CacheContext:
         """The turn's context for the answer caches: versions, and what the question is (one assessment)."""
         return CacheContext(
-            user_id=user_id, prompt_version=self.prompt_version, menu_version=self.knowledge.menu.version,
+            user_id=user_id, prompt_version=self.prompt_version, menu_version=self.knowledge.answers_version,
             model=self.settings.openai_model, kind=kind,
             share=self.sharing.assess(question, has_history=has_history),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -207,3 +207,12 @@ class CafeInfo(_Strict):
             if not _HOURS.match(hours):
                 raise ValueError(f"{day}: hours must look like 07:30-18:00 or 'closed'")
         return {d: normalised[d] for d in WEEKDAYS}
+
+
+def answers_version(menu: Any, cafe: Any) -> str:
+    """What a cached answer was made from: the menu and the cafe's facts (hours, policies).
+
+    Both answer caches key their entries by it, so an edit to either file (closing an hour
+    earlier, a new dog policy) retires every answer written before it.
+    """
+    return f"{getattr(menu, 'version', '') or ''}.{getattr(cafe, 'version', '') or ''}"

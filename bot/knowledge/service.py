@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from bot.config import ConfigError, Settings
 from bot.knowledge.loader import DataFileError, load_cafe, load_menu
-from bot.knowledge.models import CafeInfo, Menu
+from bot.knowledge.models import CafeInfo, Menu, answers_version
 from storage.knowledge import KnowledgeRepository
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,11 @@ class KnowledgeBase:
     @property
     def menu_version(self) -> str:
         return self.menu.version
+
+    @property
+    def answers_version(self) -> str:
+        """The menu's and the cafe facts' versions: what cached answers are tied to."""
+        return answers_version(self.menu, self.cafe)
 
     def on_change(self, listener: Listener) -> None:
         """Call `listener` after a reload changed the menu or cafe facts (caches drop stale entries)."""

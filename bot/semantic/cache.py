@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bot.cache.keys import SEMANTIC as SEMANTIC_PREFIX
+from bot.knowledge.models import answers_version
 from bot.semantic.embedder import Embedder
 from bot.semantic.entities import Analysis, Lexicon
 from bot.semantic.guards import Reason, pair_rule
@@ -218,7 +219,8 @@ class SemanticCache:
         """The menu changed: a new dictionary and a new generation (old answers may be wrong now)."""
         self._lexicon = Lexicon(knowledge.menu)
         self._matcher = Lexicon(knowledge.menu, getattr(knowledge, "cafe", None), matching=True)
-        await self._switch(replace(self._default_generation(), menu_version=knowledge.menu.version))
+        await self._switch(replace(self._default_generation(),
+                                   menu_version=answers_version(knowledge.menu, getattr(knowledge, "cafe", None))))
 
     # --- the two operations -----------------------------------------------------------------
     async def lookup(self, question: str, ctx: Any = None) -> SemanticHit | None:
@@ -537,7 +539,7 @@ class SemanticCache:
         menu = self._menu()
         return Generation(
             prompt_version=self._prompt_version(),
-            menu_version=getattr(menu, "version", "") or "",
+            menu_version=answers_version(menu, self._cafe()),
             embedding_model=self.embedding_id,
             llm_model=self._llm_model,
         )
