@@ -217,7 +217,8 @@ async def check_model_server(settings: Settings) -> Result:
         offered = ", ".join(sorted(ids)[:8]) or "none"
         return Result("model server", "fail", f"{where} does not offer OPENAI_MODEL={settings.openai_model} "
                       f"(it offers: {offered})", "set OPENAI_MODEL to one it offers")
-    return Result("model server", "ok", f"{where} offers {settings.openai_model} ({len(ids)} models)")
+    count = f"{len(ids)} model{'' if len(ids) == 1 else 's'}"
+    return Result("model server", "ok", f"{where} offers {settings.openai_model} ({count})")
 
 
 async def check_redis(settings: Settings) -> Result:

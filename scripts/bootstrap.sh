@@ -73,8 +73,12 @@ if [ -n "$installed" ] && [ "$installed" != "$chosen" ]; then
   exec "$0" "$@"
 fi
 lock=requirements.lock; [ "$chosen" = gpu ] && lock=requirements-gpu.lock
-echo "installing $lock ${extras[*]} into .venv (hash-checked; the first run takes a few minutes)" >&2
+what=$lock; [ "$kind" = dev ] && what="$lock and requirements-dev.lock"
+echo "installing $what into .venv (hash-checked; the first run takes a few minutes)" >&2
 "${pip[@]}" install --quiet --require-hashes "${links[@]}" -r "$lock" "${extras[@]}" >&2
-"${pip[@]}" check >&2
+if ! problems=$("${pip[@]}" check); then
+  echo "$problems" >&2
+  exit 1
+fi
 echo "$chosen" > .venv/.torch-build
 echo "$digest" > "$stamp"

@@ -210,6 +210,17 @@ def test_readme_configuration_table_lists_every_setting() -> None:
     assert not missing, f"not in the README's configuration table: {missing}"
 
 
+def test_readme_states_the_current_system_prompt_size() -> None:
+    from bot.config import DATA_DIR
+    from bot.knowledge.loader import load_cafe, load_menu
+    from bot.prompts import build_system_prompt
+
+    (menu, _), (cafe, _) = load_menu(DATA_DIR / "menu.yaml"), load_cafe(DATA_DIR / "cafe.yaml")
+    size = len(build_system_prompt(menu, cafe))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"The system prompt is {size:,} characters" in readme, f"the README's prompt size is stale ({size:,})"
+
+
 # --- version ------------------------------------------------------------------------------------
 def test_version_is_the_pyproject_version_and_main_prints_it() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
