@@ -47,14 +47,20 @@ if [ "$build" != gpu ]; then
          "where pip finds wheels" >&2
   fi
   torch_pin=$(grep -m1 -E '^torch==' requirements.lock | cut -d' ' -f1)
-  if "${pip[@]}" install --quiet --dry-run --no-deps "${links[@]}" "$torch_pin" >/dev/null 2>&1; then
+  # torch's entry of the lock with its hashes: a CPU wheel counts only if the lock knows its hash
+  # (a machine whose Python or CPU has a wheel that the lock lacks falls back instead of failing).
+  probe=$(mktemp)
+  trap 'rm -f "$probe"' EXIT
+  awk '/^torch==/{found=1} found && /^    #/{exit} found' requirements.lock > "$probe"
+  if "${pip[@]}" install --quiet --dry-run --no-deps --require-hashes "${links[@]}" -r "$probe" >/dev/null 2>&1; then
     chosen=cpu
   elif [ "$build" = cpu ]; then
-    echo "error: no CPU build of torch ($torch_pin) found: PyTorch's index is unreachable and pip knows" \
-         "no other copy. Set TORCH_INDEX_URL to a mirror of $index, or TORCH_BUILD=gpu for PyPI's torch." >&2
+    echo "error: no CPU build of torch ($torch_pin) with a hash in requirements.lock found for this Python" \
+         "and CPU. Set TORCH_INDEX_URL to a mirror of $index, refresh the lock where it is reachable" \
+         "(scripts/lock.sh), or set TORCH_BUILD=gpu for PyPI's torch." >&2
     exit 1
   else
-    echo "warning: no CPU build of torch ($torch_pin) found (PyTorch's index is unreachable): installing" \
+    echo "warning: no CPU build of torch ($torch_pin) with a hash in requirements.lock found: installing" \
          "PyPI's torch instead (requirements-gpu.lock). On Linux that is the CUDA build with NVIDIA's" \
          "libraries, about 4 GB more on disk. Set TORCH_INDEX_URL to a mirror of $index to avoid it." >&2
     chosen=gpu
@@ -70,6 +76,7 @@ if [ -n "$installed" ] && [ "$installed" != "$chosen" ]; then
   fi
   echo "switching torch from its $installed build to its $chosen build: recreating .venv" >&2
   rm -rf .venv
+  rm -f "${probe:-}"
   exec "$0" "$@"
 fi
 lock=requirements.lock; [ "$chosen" = gpu ] && lock=requirements-gpu.lock
