@@ -173,9 +173,12 @@ def test_reachable_tells_an_answering_server_from_a_closed_port() -> None:
 
 
 # --- configuration files ----------------------------------------------------------------------------
+_EXAMPLE_ENTRY = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]*)=(.*)$")  # `# NAME=value`: listed, left at the default
+
+
 def _example() -> list[tuple[str, str]]:
     lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
-    return [tuple(line.split("=", 1)) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+    return [(m[1], m[2]) for line in lines if (m := _EXAMPLE_ENTRY.match(line))]
 
 
 def test_env_example_lists_every_setting_once() -> None:
@@ -186,11 +189,13 @@ def test_env_example_lists_every_setting_once() -> None:
     assert not set(names) - set(fields), f"not a setting: {sorted(set(names) - set(fields))}"
 
 
-def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(ROOT)  # relative paths in the example are relative to the checkout
-    example = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    uncommented = tmp_path / "example.env"  # commented-out entries are checked too
+    uncommented.write_text("".join(f"{name}={value}\n" for name, value in _example()), encoding="utf-8")
+    example = Settings(_env_file=uncommented)  # type: ignore[call-arg]
     default = Settings(_env_file=None)  # type: ignore[call-arg]
     for name in Settings.model_fields:
         if name in EXAMPLE_NOT_DEFAULT:
