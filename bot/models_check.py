@@ -119,7 +119,7 @@ class SumCache:
 
 def _files_of(directory: Path) -> set[str]:
     return {p.relative_to(directory).as_posix() for p in directory.rglob("*")
-            if p.is_file() and not any(part in _IGNORED_PARTS for part in p.parts)}
+            if p.is_file() and not any(part in _IGNORED_PARTS for part in p.relative_to(directory).parts)}
 
 
 def verify(model: BundledModel, directory: Path | None = None, cache: SumCache | None = None) -> Path:
