@@ -2,7 +2,7 @@
 # Set up (first run) and run the whole test suite: ./test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/bootstrap.sh requirements-dev.txt
+scripts/bootstrap.sh dev
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

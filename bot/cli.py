@@ -35,6 +35,8 @@ class Command:
     help: str
     run: str | Callable[[argparse.Namespace, Settings], int]  # a function or "module:function"
     configure: str | Callable[[argparse.ArgumentParser], None] | None = None
+    # The command loads the configuration itself (run gets None): `doctor` reports a bad one as a check.
+    loads_settings: bool = False
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,12 +88,30 @@ COMMANDS: dict[str, Command] = {
                             "bot.telegram_checks:webhook_info", "bot.telegram_checks:configure_webhook_info"),
     "notify-test": Command("send a test message to the staff group through the outbox",
                            "bot.telegram_checks:notify_test", "bot.telegram_checks:configure_notify_test"),
+    "doctor": Command("check configuration, data files, Telegram, model server, Redis, database, disk and "
+                      "model files; one line each with what to do; exit 1 on any failure",
+                      "bot.doctor:run", "bot.doctor:configure", loads_settings=True),
 }
+
+
+def version_line() -> str:
+    """`main.py --version`: this release, the Python running it and which torch build is installed."""
+    import platform
+    from importlib import metadata
+
+    from bot import __version__
+
+    try:
+        torch = f"torch {metadata.version('torch')}"
+    except metadata.PackageNotFoundError:
+        torch = "torch not installed"
+    return f"cafe-concierge-bot {__version__} (Python {platform.python_version()}, {torch})"
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """All subcommands with their help; only `chosen` gets its options (and its imports)."""
     parser = argparse.ArgumentParser(prog="main.py", description="Cafe concierge Telegram bot")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)
@@ -109,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run"])
     try:
+        if COMMANDS[name].loads_settings:
+            return _resolve(COMMANDS[name].run)(args, None)
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, settings.secret_values())
         return _resolve(COMMANDS[name].run)(args, settings)

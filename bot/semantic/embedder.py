@@ -22,6 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bot.models_check import verify_if_bundled
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
@@ -129,6 +131,7 @@ class SentenceTransformerEmbedder:
 
         # Torch's intra-op thread count applies to the thread that runs the model: this one.
         torch.set_num_threads(self._threads)
+        verify_if_bundled(self._source)  # the bundled weights against bot/model_sums.json
         started = time.perf_counter()
         model = SentenceTransformer(self._source, device="cpu")
         model.eval()

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bot.config import Settings
+from bot.models_check import verify_if_bundled
 from bot.voice.audio import SAMPLE_RATE, decode
 from bot.voice.transcriber import (
     AudioDecodeError,
@@ -155,6 +156,7 @@ class WhisperTranscriber:
         started = time.perf_counter()
         try:
             source, self._model_label = resolve_model(self._settings.whisper_model)
+            verify_if_bundled(source)  # the bundled weights against bot/model_sums.json
             model = WhisperModel(
                 source, device=self._device, compute_type=self._compute_type,
                 cpu_threads=self._cpu_threads, num_workers=self._workers,
