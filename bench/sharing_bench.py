@@ -56,11 +56,11 @@ from typing import Any
 import yaml
 
 from bench.semantic_bench import EVAL_PATH, ROOT, EvalSet, MemoEmbedder, filler_questions
-from bot.agent import Agent, AnswerCache, CacheContext, CachedAnswer, build_agent
+from bot.agent import Agent, AnswerCache, AnswerPipeline, CacheContext, CachedAnswer, build_agent
 from bot.knowledge import KnowledgeBase
 from bot.knowledge.loader import load_menu
 from bot.semantic import SentenceTransformerEmbedder, build_semantic_cache
-from bot.semantic.answers import FaqWarmer
+from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
 from bot.semantic.sharing import Provenance
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
@@ -206,12 +206,13 @@ async def run_policy(policy: Policy, dialogs: list[list[Question]], embedder: An
                                      semantic_cache_enabled=True)
             knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
             await knowledge.start()
-            agent = build_agent(settings, db, knowledge, RuntimeSettingsRepository(db))
-            semantic, _ = build_semantic_cache(settings, db, knowledge, agent=agent, embedder=embedder)
+            semantic, _ = build_semantic_cache(settings, db, knowledge, embedder=embedder)
             assert semantic is not None
+            agent = build_agent(settings, db, knowledge, RuntimeSettingsRepository(db),
+                                semantic=SemanticAnswerCache(semantic))
             await semantic.start()
             if policy is Policy.UNSAFE:
-                agent.caches[:] = [StoreDespiteHistory(cache) for cache in agent.caches]
+                agent.answers = AnswerPipeline([StoreDespiteHistory(stage) for stage in agent.answers.stages])
             try:
                 if faq:
                     before = fake.request_count

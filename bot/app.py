@@ -22,8 +22,8 @@ from aiohttp import web
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
 from bot.config import Settings
 from bot.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
-from bot.services import Seams, Services, build_services
-from bot.telegram import WEBHOOK_PATH, create_bot, webhook_url
+from bot.services import Component, Seams, Services, build_services
+from bot.telegram import WEBHOOK_PATH, webhook_url
 from bot.telegram_supervisor import TelegramSupervisor
 from bot.web import create_web_app
 from bot.web.keys import RuntimeStatus
@@ -68,7 +68,7 @@ class Application:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._supervisor: TelegramSupervisor | None = None
-        self._started_components: list[object] = []
+        self._started_components: list[Component] = []
         self._stop_requested = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------
@@ -80,18 +80,15 @@ class Application:
         for component in services.components:
             await component.start()
             self._started_components.append(component)
-        for component in services.components:
-            after_start = getattr(component, "after_start", None)
-            if after_start is not None:
-                await after_start()
+        for after_start in services.after_start:
+            await after_start()
 
         self.dp = build_dispatcher(services)
         web_app = create_web_app(services, self.status)
         web_app.middlewares.append(self._refuse_while_stopping)
         health = services.telegram
-        assert health is not None
-        if self.settings.telegram_enabled:
-            self.bot = services.bot = create_bot(self.settings, self.seams.telegram_session, health)
+        self.bot = services.bot
+        if self.bot is not None:
             if self.settings.bot_mode == "webhook":
                 handler = SimpleRequestHandler(
                     dispatcher=self.dp,
@@ -182,7 +179,7 @@ class Application:
         for component in reversed(self._started_components):
             budget = max(MIN_COMPONENT_STOP_SECONDS, services_deadline - loop.time())
             try:
-                await asyncio.wait_for(component.stop(), budget)  # type: ignore[attr-defined]
+                await asyncio.wait_for(component.stop(), budget)
             except TimeoutError:
                 log.warning("shutdown: %s did not stop within %.1f s; going on", type(component).__name__, budget)
             except Exception:

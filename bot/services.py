@@ -1,21 +1,30 @@
-"""The services container and the seams tests (or new back ends) can swap.
+"""The composition root: every service built here, with its collaborators passed in.
 
-Handlers receive services by parameter name through aiogram's dependency
-injection (`Dispatcher(**services.handler_data())`); the side server reads them
-from its typed app state. Nothing is a module-level global.
+This file is the plan of the house. `build_services` builds the services in dependency order,
+wires who talks to whom in one place (the answer pipeline, the order tools, the staff card
+renderer, the warmers, the cache's stats and clears, the knowledge listeners, the Prometheus
+exporters) and lists what starts and stops, in that order. Nothing else registers anything:
+a module that is imported or built on its own has no side effects.
+
+Handlers receive the services by parameter name through aiogram's dependency injection
+(`Dispatcher(**services.handler_data())`); the side server reads them from its typed app
+state; the tests and new back ends swap the seams (`Seams`), never patch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 
 from bot.agent import Agent, build_agent
-from bot.cache import Cache, CachedAnswers, ProfileCache, build_cache
-from bot.clock import Clock, SystemClock, clock_from_settings
+from bot.agent.tools import ToolRegistry
+from bot.cache import CRITICAL, MENU, Cache, CachedAnswers, ProfileCache, build_cache
+from bot.clock import Clock, clock_from_settings
+from bot.components import Component
 from bot.config import Settings
 from bot.conversation import Conversation
 from bot.inflight import InflightTracker
@@ -23,9 +32,12 @@ from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
-from bot.orders import OrderService, StaffDirectory, build_orders
+from bot.orders import ORDER_CARD, OrderService, StaffDirectory
+from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
-from bot.semantic import SemanticCache, build_semantic_cache
+from bot.semantic import Embedder, SemanticCache, build_semantic_cache
+from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
+from bot.telegram import create_bot
 from bot.telegram_health import TelegramHealth
 from bot.voice import Transcriber, build_transcriber
 from bot.voice.gate import VoiceGate
@@ -34,107 +46,118 @@ from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
 from storage.users import UserRepository
 
-
-class Component(Protocol):
-    """Something with a lifetime: started after the database opens, stopped in reverse order.
-
-    A component may also have `async def after_start()`: called once every component has
-    started, for work that needs the others running (the cache's startup warmup reads
-    the knowledge base and asks the agent to answer the FAQ seeds).
-    """
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
+__all__ = ["Component", "Seams", "Services", "build_services"]
 
 
 @dataclass
 class Seams:
     """Injectable back ends. `None` means: build the real one from settings.
 
-    Tests hand in fakes or shared, already-loaded models here; nothing is patched.
+    Tests hand in fakes or shared, already-loaded models here; nothing is patched. A transcriber
+    or embedder handed in is started and stopped by whoever built it.
     """
 
     telegram_session: BaseSession | None = None
     openai_client: Any = None  # an openai.AsyncOpenAI (or compatible) client
-    transcriber: Any = None  # a bot.voice Transcriber
-    embedder: Any = None  # a bot.semantic Embedder
+    transcriber: Transcriber | None = None
+    embedder: Embedder | None = None
     clock: Clock | None = None  # the calendar "now" (None: CLOCK_FROZEN_AT or the system clock)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Everything the handlers, the side server and the jobs use, built once by `build_services`."""
+
     settings: Settings
+    clock: Clock
     db: Database
+    metrics: Metrics
+    inflight: InflightTracker
+    telegram: TelegramHealth  # the link to the Bot API, as the calls see it
     users: UserRepository
     profiles: ProfileCache
     runtime_settings: RuntimeSettingsRepository
-    metrics: Metrics
-    inflight: InflightTracker
     knowledge: KnowledgeBase
     cache: Cache
+    semantic: SemanticCache | None  # None when SEMANTIC_CACHE_ENABLED=false
+    cached_answers: CachedAnswers  # admins find and forget answers in both caches
     agent: Agent
     conversation: Conversation
-    transcriber: Transcriber | None = None
-    voice_gate: VoiceGate | None = None
-    retention: RetentionJob | None = None
-    semantic: SemanticCache | None = None
-    cached_answers: CachedAnswers | None = None  # admins find and forget answers in both caches
-    orders: OrderService | None = None
-    outbox: Outbox | None = None
-    staff: StaffDirectory | None = None
-    bot: Bot | None = None
-    telegram: TelegramHealth | None = None  # the link to the Bot API, as the calls see it
-    clock: Clock = field(default_factory=SystemClock)
-    components: list[Component] = field(default_factory=list)
+    transcriber: Transcriber
+    voice_gate: VoiceGate
+    retention: RetentionJob
+    outbox: Outbox
+    staff: StaffDirectory
+    orders: OrderService
+    bot: Bot | None  # None when Telegram is bypassed (TELEGRAM_BYPASS): nothing is sent or received
+    components: tuple[Component, ...]  # started in this order, stopped in reverse
+    after_start: tuple[Callable[[], Awaitable[None]], ...]  # once every component runs (the startup warmup)
 
     def handler_data(self) -> dict[str, Any]:
-        """What aiogram injects into handlers, filters and middlewares, by name."""
-        skip = {"bot", "components"}
+        """What aiogram injects into handlers, filters and middlewares, by name (aiogram adds `bot` itself)."""
+        skip = {"bot", "components", "after_start"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
-    """Wire every service from settings; features add theirs here."""
+    """Build and wire every service; read top to bottom, this is the service graph."""
+    clock = seams.clock or clock_from_settings(settings)
+    metrics = Metrics()
+    telegram = TelegramHealth(settings)
+    bot = create_bot(settings, seams.telegram_session, telegram) if settings.telegram_enabled else None
+
+    # Storage and the cafe's data.
     users = UserRepository(db)
     runtime_settings = RuntimeSettingsRepository(db)
     knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
+
+    # The caches: the tiered key-value cache (memory, Redis) and the semantic cache of shared answers.
     cache, profiles = build_cache(settings, users, knowledge)
-    metrics = Metrics()
-    clock = seams.clock or clock_from_settings(settings)
-    agent = build_agent(settings, db, knowledge, runtime_settings, cache, openai_client=seams.openai_client,
-                        metrics=metrics, clock=clock)
+    semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, seams.embedder)
+    cached_answers = CachedAnswers(cache, semantic, ttl_seconds=settings.answer_cache_ttl_seconds)
+
+    # Ordering: the outbox delivers to Telegram what the order service writes, staff cards included.
+    outbox = Outbox(settings, db, lambda: bot)
+    orders = OrderService(settings, db, knowledge, users, outbox, clock)
+    outbox.register(ORDER_CARD, orders)
+    staff = StaffDirectory(settings, lambda: bot)
+
+    # The agent: its shared answers (exact, then semantic) and its tools (ordering in plain words).
+    tools = ToolRegistry()
+    OrderTools(orders, outbox).register(tools)
+    agent = build_agent(settings, db, knowledge, runtime_settings, cache,
+                        semantic=SemanticAnswerCache(semantic) if semantic is not None else None, tools=tools,
+                        openai_client=seams.openai_client, metrics=metrics, clock=clock)
+
+    # What the caches hear from the others, and what their warmups run (`/warmup`, startup, Redis recovery).
+    cache.warmers.register("user-profiles", {CRITICAL}, profiles.warm)
+    if semantic is not None:
+        knowledge.on_change(semantic.on_knowledge_change)
+        cache.add_stats_provider("semantic", semantic.status)
+        cache.on_clear_prefix(semantic.on_cache_clear_prefix)
+        # The menu group: this process's semantic index ready for the menu in force, then the FAQ seeds answered
+        # for it if a menu change dropped them, so the first customer after a start or a menu edit gets hits.
+        cache.warmers.register("semantic-index", {CRITICAL, MENU}, semantic.warm)
+        cache.warmers.register("faq-seeds", {CRITICAL, MENU}, FaqWarmer(semantic, agent, knowledge, settings).warm)
+
+    transcriber = seams.transcriber or build_transcriber(settings)
+    retention = RetentionJob(db, settings)
     services = Services(
-        settings=settings,
-        db=db,
-        users=users,
-        profiles=profiles,
-        runtime_settings=runtime_settings,
-        metrics=metrics,
-        inflight=InflightTracker(),
-        knowledge=knowledge,
-        cache=cache,
-        agent=agent,
-        conversation=Conversation(agent, settings),
-        telegram=TelegramHealth(settings),
-        clock=clock,
+        settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), telegram=telegram,
+        users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
+        semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
+        transcriber=transcriber, voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff,
+        orders=orders, bot=bot,
+        components=(
+            knowledge,
+            *(() if seams.transcriber is not None else (transcriber,)),
+            *semantic_parts,  # the embedding model, the semantic cache, its Redis sharing
+            cache,
+            agent,
+            retention,
+            outbox,
+        ),
+        after_start=(cache.after_start,),  # the startup warmup, in the background
     )
-    services.components.append(services.knowledge)
-    # A transcriber handed in through the seams is started and stopped by whoever built it.
-    services.transcriber = seams.transcriber or build_transcriber(settings)
-    services.voice_gate = VoiceGate(settings)
-    if seams.transcriber is None:
-        services.components.append(services.transcriber)
-    services.semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, agent, cache, seams.embedder)
-    services.components.extend(semantic_parts)
-    services.cached_answers = CachedAnswers(cache, services.semantic, ttl_seconds=settings.answer_cache_ttl_seconds)
-    services.components.append(services.cache)  # its startup warmup runs in after_start, once all are up
-    services.components.append(services.agent)
-    services.retention = RetentionJob(db, settings)
-    services.components.append(services.retention)
-    services.outbox, services.staff, services.orders = build_orders(
-        settings, db, services.knowledge, services.users, lambda: services.bot, agent.tools, clock
-    )
-    services.components.append(services.outbox)
-    install_exporters(services.metrics, services)  # last: it reads the services wired above
+    install_exporters(metrics, services)
     return services

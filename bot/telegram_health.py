@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
@@ -78,6 +79,18 @@ class WebhookState:
             "last_error_date": iso(self.last_error_date), "last_check_at": iso(self.last_check_at),
             "resets": self.resets,
         }
+
+
+class LinkState(StrEnum):
+    """What the probes report for the link to Telegram (`GET /healthz` → telegram, `/api/telegram`)."""
+
+    OK = "ok"
+    CONNECTING = "connecting"
+    BYPASSED = "bypassed"
+    UNAUTHORIZED = "unauthorized"
+    UNREACHABLE = "unreachable"
+    WEBHOOK_MISSING = "webhook-missing"
+    CONFLICT = "conflict"
 
 
 class TelegramHealth:
@@ -209,18 +222,18 @@ class TelegramHealth:
 
     # --- what the probes read ---------------------------------------------------------------
     @property
-    def state(self) -> str:
+    def state(self) -> LinkState:
         if self.bypass_reason:
-            return "bypassed"
+            return LinkState.BYPASSED
         if self.unauthorized_since is not None:
-            return "unauthorized"
+            return LinkState.UNAUTHORIZED
         if self.unreachable_since is not None:
-            return "unreachable"
+            return LinkState.UNREACHABLE
         if self.webhook is not None and self.connected_once and not self.webhook.confirmed:
-            return "webhook-missing"
+            return LinkState.WEBHOOK_MISSING
         if self.conflict:
-            return "conflict"
-        return "ok" if self.flowing else "connecting"
+            return LinkState.CONFLICT
+        return LinkState.OK if self.flowing else LinkState.CONNECTING
 
     def seconds_since_ok(self) -> float | None:
         return None if self.last_ok_at is None else max(0.0, self._clock() - self.last_ok_at)

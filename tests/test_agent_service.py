@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.agent import Agent, CacheContext, CachedAnswer, LimitsError, build_agent
+from bot.agent import Agent, AnswerPipeline, CacheContext, CachedAnswer, LimitsError, build_agent
 from bot.agent.service import MAX_TOOL_ROUNDS, trim_history
 from bot.knowledge import KnowledgeBase
 from bot.ratelimit import SlidingWindowLimiter
@@ -126,7 +126,7 @@ async def test_the_cache_key_includes_the_prompt_version(db: Database, tmp_path:
     agent = await make_agent(db, tmp_path, openai_server)
     await agent.answer(1, "Do you have lemonade?")
     other = await make_agent(db, tmp_path, openai_server, prompt_version="exp-2")
-    other.caches = agent.caches  # same store, different prompt version
+    other.answers = agent.answers  # same store, different prompt version
     reply = await other.answer(2, "Do you have lemonade?")
     assert reply.source == "llm" and reply.prompt_version == "exp-2"
     [event] = await other.events.recent(user_id=2)
@@ -157,7 +157,7 @@ async def test_caches_are_asked_before_the_model_and_only_history_free_answers_a
 ) -> None:
     agent = await make_agent(db, tmp_path, openai_server, openai_max_retries=0)
     semantic = RecordingCache()
-    agent.register_cache(semantic)
+    agent.answers = AnswerPipeline([*agent.answers.stages, semantic])
     ok = await agent.answer(1, "Is the porridge vegan?")
     assert ok.source == "llm" and [(q, a) for q, a, _ in semantic.stored] == [("Is the porridge vegan?", ok.answer)]
     assert semantic.stored[0][2].provenance == Provenance()
@@ -186,7 +186,7 @@ async def test_a_broken_cache_never_breaks_the_answer(db: Database, tmp_path: Pa
         async def store(self, question: str, answer: str, ctx: CacheContext) -> None:
             raise ConnectionError("redis down")
 
-    agent.caches = [Broken()]
+    agent.answers = AnswerPipeline([Broken()])
     reply = await agent.answer(1, "Do you have croissants?")
     assert reply.source == "llm" and "Croissant" in reply.answer
 

@@ -1,12 +1,14 @@
 """The agent: menu-grounded answers from an OpenAI-compatible model that survive its outages.
 
 Public surface: `Agent` (`answer(user_id, text, kind) -> AgentReply`), the tool registry
-(`agent.tools.register(...)`), the answer-cache hook (`AnswerCache`, `CacheContext`,
-`CachedAnswer`, `agent.register_cache(...)`) and `build_agent` for the services container.
+(`ToolRegistry`, filled by the composition root), the shared answers (`AnswerPipeline` of
+`AnswerCache` stages, with `CacheContext` and `CachedAnswer`) and `build_agent`, which builds
+an agent from settings with its collaborators passed in.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot.agent.breaker import BreakerState, CircuitBreaker
@@ -23,9 +25,9 @@ from bot.agent.caching import (
 from bot.agent.limits import AgentLimits, LimitsError, LimitsService
 from bot.agent.llm import ChatModel, ModelError, RetryPolicy, build_openai_client
 from bot.agent.offline import OfflineAnswerer
+from bot.agent.pipeline import AnswerPipeline
 from bot.agent.service import Agent, AgentReply
 from bot.agent.tools import ToolRegistry
-from bot.cache import Cache
 from bot.clock import Clock
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
@@ -36,10 +38,10 @@ from storage.dialogs import DialogRepository
 from storage.runtime_settings import RuntimeSettingsRepository
 
 __all__ = [
-    "Agent", "AgentLimits", "AgentReply", "AnswerCache", "BreakerState", "BudgetRefusal", "CacheContext",
-    "CachedAnswer", "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore", "LimitsError",
-    "LimitsService", "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "TokenBudget", "ToolRegistry",
-    "build_agent", "normalise_question",
+    "Agent", "AgentLimits", "AgentReply", "AnswerCache", "AnswerPipeline", "BreakerState", "BudgetRefusal",
+    "CacheContext", "CachedAnswer", "ChatModel", "CircuitBreaker", "ExactAnswerCache", "KeyValueStore",
+    "LimitsError", "LimitsService", "MemoryStore", "ModelError", "OfflineAnswerer", "RetryPolicy", "TokenBudget",
+    "ToolRegistry", "build_agent", "normalise_question",
 ]
 
 BREAKER_FAILURES = 5
@@ -48,11 +50,11 @@ BREAKER_RESET_SECONDS = 30.0
 
 def build_agent(
     settings: Settings, db: Database, knowledge: KnowledgeBase, runtime_settings: RuntimeSettingsRepository,
-    cache: Cache | None = None, *, openai_client: Any = None, metrics: Metrics | None = None,
-    clock: Clock | None = None,
+    cache: KeyValueStore | None = None, *, semantic: AnswerCache | None = None, tools: ToolRegistry | None = None,
+    openai_client: Any = None, metrics: Metrics | None = None, clock: Clock | None = None,
 ) -> Agent:
-    """The agent with its model (None without an API key or client: limited mode), its daily token budgets
-    and the exact cache.
+    """The agent with its model (None without an API key or client: limited mode), its daily token budgets,
+    its tools and its shared answers: the exact cache, then `semantic` when given.
 
     With the cache service the exact answers live under `answer:` in the shared cache; without it
     (tools, tests) a small in-memory store serves.
@@ -69,11 +71,11 @@ def build_agent(
     events = AgentEventRepository(db)
     budget = TokenBudget(events, settings.user_daily_token_budget, settings.daily_token_budget,
                          lambda: zone_of(knowledge.cafe.timezone), metrics=metrics,
-                         **({"clock": lambda: clock.now().timestamp()} if clock is not None else {}))
-    agent = Agent(
+                         clock=(lambda: clock.now().timestamp()) if clock is not None else time.time)
+    exact = ExactAnswerCache(cache if cache is not None else MemoryStore(), settings.answer_cache_ttl_seconds)
+    answers = AnswerPipeline([exact] if semantic is None else [exact, semantic])
+    return Agent(
         settings, knowledge, DialogRepository(db), events,
         LimitsService(settings, runtime_settings), model, metrics, clock, budget=budget,
+        answers=answers, tools=tools,
     )
-    agent.register_cache(ExactAnswerCache(cache if cache is not None else MemoryStore(),
-                                          settings.answer_cache_ttl_seconds))
-    return agent

@@ -22,12 +22,13 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bot.agent.breaker import CircuitBreaker
+from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.agent.budget import TokenBudget
-from bot.agent.caching import AnswerCache, CacheContext, CachedAnswer
+from bot.agent.caching import CacheContext
 from bot.agent.limits import AgentLimits, LimitsService
 from bot.agent.llm import ChatModel, ModelError
 from bot.agent.offline import OfflineAnswerer
+from bot.agent.pipeline import AnswerPipeline
 from bot.agent.tools import ToolRegistry
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -102,6 +103,7 @@ class Agent:
         self, settings: Settings, knowledge: KnowledgeBase, dialogs: DialogRepository,
         events: AgentEventRepository, limits: LimitsService, model: ChatModel | None,
         metrics: Metrics | None = None, clock: Clock | None = None, *, budget: TokenBudget | None = None,
+        answers: AnswerPipeline | None = None, tools: ToolRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()  # "now" for the offline hours answers and the model's clock line
@@ -114,18 +116,10 @@ class Agent:
         self.budget = budget  # daily token budgets (None: unlimited)
         self.offline = OfflineAnswerer(lambda: knowledge.menu, lambda: knowledge.cafe)
         self.sharing = SharingPolicy(lambda: knowledge.menu)
-        self.tools = ToolRegistry()
-        self.caches: list[AnswerCache] = []
+        self.tools = tools if tools is not None else ToolRegistry()  # the order tools, when ordering is wired
+        self.answers = answers if answers is not None else AnswerPipeline()  # the shared answers, in order
         self._prompt_key: tuple[str, str, str] | None = None
         self._prompt = ""
-
-    # --- wiring ---------------------------------------------------------------------
-    def register_cache(self, cache: AnswerCache, *, first: bool = False) -> None:
-        """Add an answer cache; lookups go in order (the exact cache is registered first)."""
-        if first:
-            self.caches.insert(0, cache)
-        else:
-            self.caches.append(cache)
 
     @property
     def limited(self) -> bool:
@@ -163,7 +157,7 @@ class Agent:
         breaker = self.breaker.snapshot() if self.breaker is not None else None
         if self.limited:
             state = "limited"
-        elif breaker is not None and breaker.state != "closed":
+        elif breaker is not None and breaker.state is not BreakerState.CLOSED:
             state = "degraded"
         else:
             state = "ok"
@@ -178,7 +172,7 @@ class Agent:
                 "state": str(breaker.state), "consecutive_failures": breaker.consecutive_failures,
                 "retry_in_s": breaker.retry_in_s, "trips": breaker.trips,
             },
-            "caches": [getattr(c, "name", type(c).__name__) for c in self.caches],
+            "caches": self.answers.names(),
             "tools": self.tools.names(),
         }
 
@@ -196,7 +190,7 @@ class Agent:
         answer: str | None = None
         source, model_name, error_class = "offline", OFFLINE_MODEL, None
 
-        hit = await self._lookup(question, ctx)
+        hit = await self.answers.lookup(question, ctx)
         if hit is not None:
             answer, source, model_name = hit.answer, hit.source, hit.model or ctx.model
         elif self.model is None:
@@ -223,7 +217,7 @@ class Agent:
                 answer = f"{answer}\n\n{BUDGET_NOTE if over_budget else OUTAGE_NOTE}"
         elif source == "llm":
             made = Provenance(history_sent=bool(history), tools_used=tuple(turn.tools_used))
-            await self._store(question, answer, replace(ctx, provenance=made))
+            await self.answers.store(question, answer, replace(ctx, provenance=made))
 
         if self.budget is not None:  # [token budget 2/2] what this turn cost the model (0 for caches, offline)
             self.budget.spend(user_id, turn.tokens_in + turn.tokens_out)
@@ -276,17 +270,6 @@ class Agent:
             turn.text = completion.text
             return
 
-    async def _lookup(self, question: str, ctx: CacheContext) -> CachedAnswer | None:
-        for cache in self.caches:
-            try:
-                hit = await cache.lookup(question, ctx)
-            except Exception:
-                log.warning("answer cache %s lookup failed", getattr(cache, "name", cache), exc_info=True)
-                continue
-            if hit is not None and hit.answer.strip():
-                return hit
-        return None
-
     def cache_context(self, user_id: int, question: str, kind: str = "text", *,
                       has_history: bool = False) -> CacheContext:
         """The turn's context for the answer caches: versions, and what the question is (one assessment)."""
@@ -295,13 +278,6 @@ class Agent:
             model=self.settings.openai_model, kind=kind,
             share=self.sharing.assess(question, has_history=has_history),
         )
-
-    async def _store(self, question: str, answer: str, ctx: CacheContext) -> None:
-        for cache in self.caches:
-            try:
-                await cache.store(question, answer, ctx)
-            except Exception:
-                log.warning("answer cache %s store failed", getattr(cache, "name", cache), exc_info=True)
 
     async def _record(self, user_id: int, kind: str, question: str, reply: AgentReply, idle_seconds: float) -> None:
         """History and the event row; a storage failure is logged, the customer still gets the answer."""

@@ -23,7 +23,7 @@ __all__ = ["CRITICAL", "MENU", "Cache", "CachedAnswers", "ProfileCache", "build_
 
 
 def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeBase) -> tuple[Cache, ProfileCache]:
-    """The cache from settings, with the warmer it owns (profiles), and the profile reader."""
+    """The cache from settings and the profile reader (the composition root registers its warmer)."""
     cache = Cache(
         settings.redis_url,
         memory_max_entries=settings.cache_memory_max_entries,
@@ -32,6 +32,4 @@ def build_cache(settings: Settings, users: UserRepository, knowledge: KnowledgeB
         local_ttl=settings.cache_local_ttl_seconds,
         key_prefix=settings.redis_key_prefix,
     )
-    profiles = ProfileCache(cache, users)
-    cache.warmers.register("user-profiles", {CRITICAL}, profiles.warm)
-    return cache, profiles
+    return cache, ProfileCache(cache, users)

@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.metrics import Metrics
+from bot.telegram_health import LinkState, TelegramHealth
+
+if TYPE_CHECKING:
+    from bot.cache import Cache
+    from bot.ops.retention import RetentionJob
+    from bot.outbox import Outbox, OutboxStats
+    from bot.semantic import SemanticCache
+    from bot.services import Services
+    from bot.voice import Transcriber
+    from bot.voice.gate import VoiceGate
 
 
 def _gauge(name: str, doc: str, value: float | None, labels: dict[str, str] | None = None) -> GaugeMetricFamily:
@@ -24,7 +35,7 @@ def _gauge(name: str, doc: str, value: float | None, labels: dict[str, str] | No
     return family
 
 
-def cache_families(cache: Any) -> Iterable[Metric]:
+def cache_families(cache: Cache) -> Iterable[Metric]:
     stats = cache.stats()
     hits = CounterMetricFamily("bot_cache_hits", "Cache lookups that found the key, by tier", labels=["tier"])
     misses = CounterMetricFamily("bot_cache_misses", "Cache lookups that missed, by tier", labels=["tier"])
@@ -47,7 +58,7 @@ def cache_families(cache: Any) -> Iterable[Metric]:
                               value=stats["fallback"]["activations"])
 
 
-def semantic_families(semantic: Any) -> Iterable[Metric]:
+def semantic_families(semantic: SemanticCache) -> Iterable[Metric]:
     stats = semantic.stats.as_dict()
     yield CounterMetricFamily("bot_semantic_cache_lookups", "Semantic cache lookups of shareable questions",
                               value=stats["lookups"])
@@ -56,7 +67,7 @@ def semantic_families(semantic: Any) -> Iterable[Metric]:
     yield _gauge("bot_semantic_cache_hit_rate", "Semantic cache hits / lookups, since start", stats["hit_rate"])
 
 
-def transcriber_families(transcriber: Any) -> Iterable[Metric]:
+def transcriber_families(transcriber: Transcriber) -> Iterable[Metric]:
     status = transcriber.status()
     yield CounterMetricFamily("bot_transcriptions", "Voice transcriptions finished", value=status.transcriptions)
     yield CounterMetricFamily("bot_transcription_failures", "Transcriptions that failed (undecodable, too long, "
@@ -69,7 +80,7 @@ def transcriber_families(transcriber: Any) -> Iterable[Metric]:
     yield _gauge("bot_whisper_loaded", "1 when the Whisper model is loaded", 1 if status.loaded else 0)
 
 
-def voice_gate_families(gate: Any) -> Iterable[Metric]:
+def voice_gate_families(gate: VoiceGate) -> Iterable[Metric]:
     refused = CounterMetricFamily("bot_voice_notes_refused", "Voice notes turned away per user before "
                                   "transcription (pending: too many at once; rate: too many a minute)",
                                   labels=["reason"])
@@ -78,25 +89,24 @@ def voice_gate_families(gate: Any) -> Iterable[Metric]:
     yield refused
 
 
-def breaker_families(agent: Any) -> Iterable[Metric]:
-    breaker = getattr(agent, "breaker", None)
+def breaker_families(breaker: CircuitBreaker | None) -> Iterable[Metric]:
     if breaker is None:
         return
     snapshot = breaker.snapshot()
     state = GaugeMetricFamily("bot_openai_circuit_state", "The model server's circuit breaker (1 = current state)",
                               labels=["state"])
-    for name in ("closed", "open", "half-open"):
-        state.add_metric([name], 1 if str(snapshot.state) == name else 0)
+    for name in BreakerState:
+        state.add_metric([name.value], 1 if snapshot.state is name else 0)
     yield state
     yield CounterMetricFamily("bot_openai_circuit_trips", "Times the circuit breaker opened", value=snapshot.trips)
 
 
-def telegram_families(health: Any) -> Iterable[Metric]:
+def telegram_families(health: TelegramHealth) -> Iterable[Metric]:
     """The link to the Bot API (bot/telegram_health.py): how long since Telegram last answered, and why not."""
     yield _gauge("bot_telegram_seconds_since_last_success", "Seconds since the last successful Bot API call "
                  "(NaN: none yet)", health.seconds_since_ok())
     yield _gauge("bot_telegram_up", "1 while updates reach the bot (polling works or the webhook is confirmed) and "
-                 "Telegram answers", 1 if health.state == "ok" else 0)
+                 "Telegram answers", 1 if health.state is LinkState.OK else 0)
     yield _gauge("bot_telegram_unreachable_seconds", "How long Telegram has been unreachable (0: reachable)",
                  health.unreachable_for())
     yield _gauge("bot_telegram_unauthorized", "1 while the Bot API rejects TELEGRAM_BOT_TOKEN (401)",
@@ -126,9 +136,9 @@ def telegram_families(health: Any) -> Iterable[Metric]:
 class OutboxExporter:
     """Backlog of the Telegram outbox; its stats are a database query, refreshed before each scrape."""
 
-    def __init__(self, outbox: Any) -> None:
+    def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
-        self.last: Any = None
+        self.last: OutboxStats | None = None
 
     async def refresh(self) -> None:
         self.last = await self.outbox.stats()
@@ -147,7 +157,7 @@ class OutboxExporter:
                      stats.oldest_pending_age_seconds or 0.0)
 
 
-def retention_families(job: Any) -> Iterable[Metric]:
+def retention_families(job: RetentionJob) -> Iterable[Metric]:
     purged = CounterMetricFamily("bot_retention_purged_rows", "Rows removed by the retention job, by rule",
                                  labels=["rule"])
     for rule, count in sorted(job.purged_total.items()):
@@ -157,24 +167,17 @@ def retention_families(job: Any) -> Iterable[Metric]:
                  job.last_run_at)
 
 
-def install(metrics: Metrics, services: Any) -> None:
-    """Register the callbacks of whichever services this application has."""
-    if getattr(services, "cache", None) is not None:
-        metrics.register_callback("cache", lambda: cache_families(services.cache))
-    if getattr(services, "semantic", None) is not None:
-        metrics.register_callback("semantic", lambda: semantic_families(services.semantic))
-    if getattr(services, "agent", None) is not None:
-        metrics.register_callback("openai_breaker", lambda: breaker_families(services.agent))
-    if getattr(services, "voice_gate", None) is not None:
-        metrics.register_callback("voice_gate", lambda: voice_gate_families(services.voice_gate))
-    if getattr(services, "retention", None) is not None:
-        metrics.register_callback("retention", lambda: retention_families(services.retention))
-    if getattr(services, "telegram", None) is not None:
-        metrics.register_callback("telegram", lambda: telegram_families(services.telegram))
-    # The transcriber may be attached after this runs (tests hand one in): read it at scrape time.
-    metrics.register_callback(
-        "transcriber", lambda: transcriber_families(services.transcriber) if services.transcriber else ())
-    if getattr(services, "outbox", None) is not None:
-        exporter = OutboxExporter(services.outbox)
-        metrics.register_refresher("outbox", exporter.refresh)
-        metrics.register_callback("outbox", exporter.families)
+def install(metrics: Metrics, services: Services) -> None:
+    """Register the scrape-time callbacks of the services (called once, by the composition root)."""
+    metrics.register_callback("cache", lambda: cache_families(services.cache))
+    semantic = services.semantic
+    if semantic is not None:
+        metrics.register_callback("semantic", lambda: semantic_families(semantic))
+    metrics.register_callback("openai_breaker", lambda: breaker_families(services.agent.breaker))
+    metrics.register_callback("voice_gate", lambda: voice_gate_families(services.voice_gate))
+    metrics.register_callback("retention", lambda: retention_families(services.retention))
+    metrics.register_callback("telegram", lambda: telegram_families(services.telegram))
+    metrics.register_callback("transcriber", lambda: transcriber_families(services.transcriber))
+    exporter = OutboxExporter(services.outbox)
+    metrics.register_refresher("outbox", exporter.refresh)
+    metrics.register_callback("outbox", exporter.families)

@@ -12,53 +12,50 @@ answers 200: the bot keeps serving customers from caches and its own data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from bot.agent.breaker import BreakerState
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 
-def degraded_reasons(services: Any) -> list[str]:
+def degraded_reasons(services: Services) -> list[str]:
     reasons: list[str] = []
-    agent = getattr(services, "agent", None)
-    if agent is not None:
-        if agent.limited:
-            reasons.append("OpenAI not configured (no OPENAI_API_KEY): limited mode, answers from caches and data")
-        elif agent.breaker is not None:
-            snap = agent.breaker.snapshot()
-            if str(snap.state) == "open":
-                reasons.append(f"OpenAI circuit open after {snap.consecutive_failures} consecutive failures "
-                               f"(next try in {snap.retry_in_s:.0f} s)")
-            elif str(snap.state) == "half-open":
-                reasons.append("OpenAI circuit half-open: probing the model server after failures")
-        budget = getattr(agent, "budget", None)
-        if budget is not None and budget.global_spent:
-            status = budget.status()
-            reasons.append(f"daily token budget spent ({status['spent_today']} of {status['daily_tokens']} tokens, "
-                           f"DAILY_TOKEN_BUDGET): answers from caches and data until midnight ({status['timezone']})")
-    cache = getattr(services, "cache", None)
-    if cache is not None:
-        stats = cache.stats()
-        if stats["redis"]["configured"] and not cache.available:
-            reason = stats["fallback"]["reason"] or stats["redis"]["state"]
-            reasons.append(f"Redis down: the cache serves from process memory ({reason})")
-    semantic = getattr(services, "semantic", None)
-    if semantic is not None and getattr(semantic, "load_error", None):
+    agent = services.agent
+    if agent.limited:
+        reasons.append("OpenAI not configured (no OPENAI_API_KEY): limited mode, answers from caches and data")
+    elif agent.breaker is not None:
+        snap = agent.breaker.snapshot()
+        if snap.state is BreakerState.OPEN:
+            reasons.append(f"OpenAI circuit open after {snap.consecutive_failures} consecutive failures "
+                           f"(next try in {snap.retry_in_s:.0f} s)")
+        elif snap.state is BreakerState.HALF_OPEN:
+            reasons.append("OpenAI circuit half-open: probing the model server after failures")
+    budget = agent.budget
+    if budget is not None and budget.global_spent:
+        spent = budget.status()
+        reasons.append(f"daily token budget spent ({spent['spent_today']} of {spent['daily_tokens']} tokens, "
+                       f"DAILY_TOKEN_BUDGET): answers from caches and data until midnight ({spent['timezone']})")
+    cache = services.cache
+    stats = cache.stats()
+    if stats["redis"]["configured"] and not cache.available:
+        reason = stats["fallback"]["reason"] or stats["redis"]["state"]
+        reasons.append(f"Redis down: the cache serves from process memory ({reason})")
+    semantic = services.semantic
+    if semantic is not None and semantic.load_error:
         reasons.append(f"Semantic cache off: the embedding model failed to load ({semantic.load_error}); "
                        "trying again by itself")
-    telegram = getattr(services, "telegram", None)
-    if telegram is not None:
-        reasons += telegram.reasons()
-    transcriber = getattr(services, "transcriber", None)
-    if transcriber is None:
-        reasons.append("Whisper not loaded: voice is not configured")
-    else:
-        status = transcriber.status()
-        if status.status == "loading":
-            reasons.append("Whisper not loaded yet (loading)")
-        elif status.status == "error":
-            reasons.append(f"Whisper not loaded: {status.error or 'the model failed to load'}")
+    reasons += services.telegram.reasons()
+    status = services.transcriber.status()
+    if status.status == "loading":
+        reasons.append("Whisper not loaded yet (loading)")
+    elif status.status == "error":
+        reasons.append(f"Whisper not loaded: {status.error or 'the model failed to load'}")
     return reasons
 
 
-def cache_block(services: Any) -> dict[str, Any]:
+def cache_block(services: Services) -> dict[str, Any]:
     window = services.metrics.chat_window()
     block: dict[str, Any] = {
         "exact": {
@@ -66,13 +63,12 @@ def cache_block(services: Any) -> dict[str, Any]:
             "basis": f"chat turns answered from the exact-answer cache, last {window.seconds / 60:.0f} minutes",
         },
     }
-    cache = getattr(services, "cache", None)
-    if cache is not None:
-        stats = cache.stats()
-        block["backend"] = cache.backend
-        block["redis"] = {"configured": stats["redis"]["configured"], "available": cache.available,
-                          "state": stats["redis"]["state"], "hit_rate": stats["tiers"]["redis"]["hit_rate"]}
-    semantic = getattr(services, "semantic", None)
+    cache = services.cache
+    stats = cache.stats()
+    block["backend"] = cache.backend
+    block["redis"] = {"configured": stats["redis"]["configured"], "available": cache.available,
+                      "state": stats["redis"]["state"], "hit_rate": stats["tiers"]["redis"]["hit_rate"]}
+    semantic = services.semantic
     if semantic is None:
         block["semantic"] = {"enabled": False, "hit_rate": None}
     else:
@@ -80,7 +76,7 @@ def cache_block(services: Any) -> dict[str, Any]:
     return block
 
 
-def chat_status(services: Any) -> dict[str, Any]:
+def chat_status(services: Services) -> dict[str, Any]:
     """The agent's own status (model, versions, breaker, caches, tools) with health and numbers added."""
     reasons = degraded_reasons(services)
     window = services.metrics.chat_window()
@@ -101,17 +97,14 @@ def chat_status(services: Any) -> dict[str, Any]:
     }
 
 
-def _budget(services: Any) -> dict[str, Any] | None:
+def _budget(services: Services) -> dict[str, Any] | None:
     """Today's token figures; a customer over their own budget is noted here, not as a degradation."""
-    budget = getattr(services.agent, "budget", None)
+    budget = services.agent.budget
     return None if budget is None else budget.status()
 
 
-def _whisper(services: Any) -> dict[str, Any]:
-    transcriber = getattr(services, "transcriber", None)
-    if transcriber is None:
-        return {"status": "error", "loaded": False}
-    status = transcriber.status()
+def _whisper(services: Services) -> dict[str, Any]:
+    status = services.transcriber.status()
     return {"status": status.status, "loaded": status.loaded, "model": status.model}
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.metrics import is_error
 from bot.ops.slo import Measurement
 from bot.ops.window import WindowSnapshot, summarise
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +31,11 @@ def window_measurements(snapshot: WindowSnapshot, basis: str) -> dict[str, Measu
     }
 
 
-def live_measurements(services: Any) -> dict[str, Measurement]:
+def live_measurements(services: Services) -> dict[str, Measurement]:
     snapshot = services.metrics.chat_window()
     out = window_measurements(snapshot, f"chat turns in the last {snapshot.seconds / 60:.0f} minutes")
-    out["redis_hit_rate"] = redis_tier_measurement(getattr(services, "cache", None))
-    out["semantic_hit_rate"] = semantic_measurement(getattr(services, "semantic", None))
+    out["redis_hit_rate"] = redis_tier_measurement(services.cache)
+    out["semantic_hit_rate"] = semantic_measurement(services.semantic)
     return out
 
 

@@ -65,7 +65,6 @@ class OrderService:
         self._users = users
         self._outbox = outbox
         self.repo = OrderRepository(db)
-        outbox.register(ORDER_CARD, self)
 
     @property
     def menu(self) -> Menu:

@@ -38,12 +38,11 @@ async def readyz(request: web.Request) -> web.Response:
         reasons.append("stopping")
     elif not status.ready:
         reasons.append("starting")
-    if telegram is not None:
-        reasons += telegram.readiness()
+    reasons += telegram.readiness()
     checks = {
         "database": "ok" if db_ok else "error",
         "bot": "stopping" if status.stopping else ("ok" if status.ready else "starting"),
-        "telegram": telegram.state if telegram is not None else "bypassed",
+        "telegram": telegram.state,
     }
     ready = not reasons
     return web.json_response({"ready": ready, "checks": checks, "reasons": reasons}, status=200 if ready else 503)

@@ -49,12 +49,11 @@ async def notify(request: web.Request) -> web.Response:
 async def telegram_status(request: web.Request) -> web.Response:
     """Is Telegram on and reachable, the webhook as Telegram last reported it, the outbox (no secrets in here)."""
     services = request.app[SERVICES]
-    assert services.outbox is not None
     stats = await services.outbox.stats()
     return web.json_response({
         "enabled": services.outbox.enabled,
         "staff_chat_configured": services.settings.staff_chat_id is not None,
-        "link": services.telegram.snapshot() if services.telegram is not None else None,
+        "link": services.telegram.snapshot(),
         "outbox": stats.as_dict(),
     })
 
