@@ -89,10 +89,8 @@ async def on_voice(
         return
     async with slot, ChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
         audio = await download(bot, media)
-        if isinstance(audio, str):
-            await message.answer(audio)
-            return
-        outcome = await listen(slot, audio)
+        # A failed download answers after the slot is released, so the reply never finds it still taken.
+        outcome = audio if isinstance(audio, str) else await listen(slot, audio)
     if isinstance(outcome, str):
         await message.answer(outcome)
         return
