@@ -29,8 +29,8 @@ from bot.prompts import build_system_prompt
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import make_settings, with_openai
+from testkit.fakes.openai import FakeOpenAI
+from testkit.settings import make_settings, with_openai
 
 QUESTIONS = [
     "Do you have anything vegan?", "When are you open on Sunday?", "How much is a flat white?",

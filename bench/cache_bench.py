@@ -54,7 +54,7 @@ from bot.percentiles import percentile  # noqa: E402
 from storage.db import Database, now  # noqa: E402
 from storage.knowledge import KnowledgeRepository  # noqa: E402
 from storage.users import UserRepository  # noqa: E402
-from tests.helpers import RedisServer  # noqa: E402
+from testkit.servers import RedisServer  # noqa: E402
 
 CUSTOMERS = 2_000
 RECENT_CUSTOMERS = 1_800  # seen in the last day (warmed); the rest last came weeks ago

@@ -48,6 +48,7 @@ import re
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.knowledge.loader import load_cafe, load_menu  # noqa: E402
 from bot.percentiles import percentile  # noqa: E402
-from bot.semantic.cache import SemanticCache, decide  # noqa: E402
+from bot.semantic.cache import Candidate, SemanticCache, decide  # noqa: E402
 from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
-from bot.semantic.guards import PAIR_REASONS, Reason, pair_rule  # noqa: E402
+from bot.semantic.entities import Analysis  # noqa: E402
+from bot.semantic.guards import PAIR_REASONS, PAIR_RULES, Reason  # noqa: E402
 from bot.semantic.text import normalise_question  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.semantic import SemanticCacheRepository  # noqa: E402
@@ -253,17 +255,49 @@ class MemoEmbedder:
         return self.encode(texts)
 
 
-def without(rule: Reason) -> Any:
+Rules = tuple[tuple[Reason, Callable[[Analysis, Analysis], bool]], ...]
+
+
+def without(rule: Reason) -> Rules:
     """The pair rules with one of them switched off (what that rule buys)."""
-
-    def check(question: Any, cached: Any) -> Reason | None:
-        return pair_rule(question, cached, skip=rule)
-
-    return check
+    return tuple((reason, broken) for reason, broken in PAIR_RULES if reason != rule)
 
 
-def no_pair_rules(question: Any, cached: Any) -> Reason | None:
-    return None
+NO_PAIR_RULES: Rules = ()
+
+
+class BenchCache(SemanticCache):
+    """The bot's semantic cache, judging pairs by `rules` (the ablations), with `explain` for the sweep.
+
+    With `rules=None` it is the bot's cache exactly. With a rule set, every question is
+    embedded and searched: the bot skips a question whose entity set no entry names, which
+    holds only while the entities rule is in force (the ablations measure what each rule
+    buys, so they do not take the shortcut, whichever rule is off).
+    """
+
+    def __init__(self, *, rules: Rules | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rules = rules
+
+    def _pair_reason(self, question: Analysis, cached: Analysis) -> Reason | None:
+        if self.rules is None:
+            return super()._pair_reason(question, cached)
+        return next((reason for reason, broken in self.rules if broken(question, cached)), None)
+
+    def _may_match(self, analysis: Analysis) -> bool:
+        return self.rules is not None or super()._may_match(analysis)
+
+    async def explain(self, question: str, floor: float) -> tuple[str | None, list[Candidate]]:
+        """What a lookup would see, without counting it: (bypass reason, every judged candidate at `floor`).
+
+        A question that names a key no entry has gets the reason `no_entry` and no candidates.
+        """
+        bypass, analysis, vector = await self._prepare(question, None)
+        if bypass is not None:
+            return bypass, []
+        if vector is None:
+            return Reason.NO_ENTRY, []
+        return None, list(self.candidates(analysis, vector, floor))
 
 
 @dataclass
@@ -276,22 +310,22 @@ def load_cafes() -> dict[str, Cafe]:
     return {name: Cafe(load_menu(menu)[0], load_cafe(info)[0]) for name, (menu, info) in CAFES.items()}
 
 
-async def make_cache(db: Database, embedder: Any, cafe: Cafe, threshold: float, pair_check: Any = pair_rule,
-                     max_entries: int = 50_000, anchored: float | None = None) -> SemanticCache:
+async def make_cache(db: Database, embedder: Any, cafe: Cafe, threshold: float, rules: Rules | None = None,
+                     max_entries: int = 50_000, anchored: float | None = None) -> BenchCache:
     await db.execute("DELETE FROM semantic_cache")
-    cache = SemanticCache(
+    cache = BenchCache(
         embedder=embedder, repo=SemanticCacheRepository(db), threshold=threshold, anchored_threshold=anchored,
         ttl_seconds=86400, max_entries=max_entries, prompt_version=lambda: "bench", llm_model="bench",
-        menu=lambda: cafe.menu, cafe=lambda: cafe.info, pair_check=pair_check,
+        menu=lambda: cafe.menu, cafe=lambda: cafe.info, rules=rules,
     )
     await cache.start()
     return cache
 
 
 async def evaluate(db: Database, embedder: Any, cafe: Cafe, threshold: float, data: EvalSet,
-                   pair_check: Any = pair_rule, anchored: float | None = None) -> Score:
-    """A fresh cache at this threshold, the set replayed through it, the cache stopped."""
-    cache = await make_cache(db, embedder, cafe, threshold, pair_check, anchored=anchored)
+                   rules: Rules | None = None, anchored: float | None = None) -> Score:
+    """A fresh cache at this threshold (the bot's pair rules, or `rules`), the set replayed through it, stopped."""
+    cache = await make_cache(db, embedder, cafe, threshold, rules, anchored=anchored)
     try:
         return await replay(cache, data)
     finally:
@@ -424,7 +458,7 @@ async def explain_set(db: Database, embedder: Any, cafe: Cafe, data: EvalSet, fl
         rows = []
         by_key = {e.key: e for e in cache.local_entries()}
         for case in data.cases:
-            bypass, _, candidates = await cache.explain(case.text, floor=floor)
+            bypass, candidates = await cache.explain(case.text, floor)
             rows.append((case, bypass, [(c, by_key[c.key].answer, by_key[c.key].question) for c in candidates]))
         return Explained(rows)
     finally:
@@ -507,9 +541,9 @@ async def main() -> None:
                         + [c.text for c in data.cases]])
             await cache.stop()
 
-        async def run(sets: list[EvalSet], threshold: float, anchored: float | None, check: Any = pair_rule
+        async def run(sets: list[EvalSet], threshold: float, anchored: float | None, rules: Rules | None = None
                       ) -> list[Score]:
-            return [await evaluate(db, memo, cafes[d.cafe], threshold, d, check, anchored) for d in sets]
+            return [await evaluate(db, memo, cafes[d.cafe], threshold, d, rules, anchored) for d in sets]
 
         def pooled(scores: list[Score]) -> Score:
             total = Score()
@@ -558,7 +592,7 @@ async def main() -> None:
             cells = [pooled([finals[d.name] for d in sets])]
             for rule in PAIR_REASONS[:-2]:
                 cells.append(pooled(await run(sets, chosen, anchored, without(rule))))
-            cells.append(pooled(await run(sets, chosen, anchored, no_pair_rules)))
+            cells.append(pooled(await run(sets, chosen, anchored, NO_PAIR_RULES)))
             print(f"| {part} | " + " | ".join(f"{s.hit_rate:.1%} / {s.wrong}" for s in cells) + " |")
 
         print("\nmisses and wrong hits at the pick:")

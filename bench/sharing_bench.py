@@ -65,8 +65,8 @@ from bot.semantic.sharing import Provenance
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import make_settings, with_openai
+from testkit.fakes.openai import FakeOpenAI
+from testkit.settings import make_settings, with_openai
 
 CUSTOMER_IDS = 100_000
 SECOND_CALL_IDS = 900_000  # option (b)'s history-free calls: users that never had a dialog

@@ -29,10 +29,11 @@ from pathlib import Path
 import aiohttp
 
 from bench.load.bot_process import BotProcess
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_TOKEN, TEST_TOKEN, RedisServer, free_port
-from tests.ordering import STAFF_CHAT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.ordering import STAFF_CHAT
+from testkit.servers import RedisServer, free_port
+from testkit.settings import ADMIN_TOKEN, TEST_TOKEN
 
 CUSTOMER = 700_001
 QUESTION = "Do you have oat milk?"

@@ -16,9 +16,10 @@ import pytest
 from bot.clock import FrozenClock
 from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import RedisServer, in_ci
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import RedisServer
+from tests.helpers import in_ci
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,7 +64,7 @@ def redis_server(redis_installed: None, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhisperTranscriber]:
     """The real Whisper model (bundled tiny.en), loaded once for the whole session from default settings."""
-    from tests.helpers import make_settings
+    from testkit.settings import make_settings
 
     transcriber = WhisperTranscriber(make_settings(tmp_path_factory.mktemp("whisper")))
     transcriber.load()

@@ -1,29 +1,16 @@
-"""Helpers for the ordering tests: a staff group, a cafe that is always open, pressing buttons."""
+"""Helpers for the ordering tests: order settings, an outsider, pressing buttons (the staff group is in testkit)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.config import Settings
-from tests.fakes.telegram import FakeTelegram, SentMessage
-from tests.helpers import ROOT, make_settings
+from testkit.fakes.telegram import FakeTelegram, SentMessage
+from testkit.ordering import STAFF_CHAT, always_open_cafe
+from testkit.settings import make_settings
 
-STAFF_CHAT = -1001234567890
-STAFF_MEMBER = 5005
 OUTSIDER = 6006
-
-
-def always_open_cafe(tmp_path: Path) -> Path:
-    """The shipped cafe.yaml, open around the clock, so checkout works whenever the tests run."""
-    cafe = yaml.safe_load((ROOT / "data" / "cafe.yaml").read_text(encoding="utf-8"))
-    cafe["hours"] = {day: "00:00-24:00" for day in cafe["hours"]}
-    cafe["kitchen_closes_before_minutes"] = 0
-    path = tmp_path / "cafe.yaml"
-    path.write_text(yaml.safe_dump(cafe, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def order_settings(tmp_path: Path, telegram_url: str | None, **overrides: Any) -> Settings:

@@ -14,8 +14,9 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.console import run_console
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import ROOT, make_settings, subprocess_env, with_openai
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.settings import make_settings, subprocess_env, with_openai
 
 
 def run_chat(lines: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -10,9 +10,10 @@ import pytest
 from bot.agent.service import LIMITED_MODE_NOTE
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, admin_headers, make_settings, running_app, with_openai
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import ADMIN_ID, make_settings, with_openai
+from tests.helpers import CUSTOMER_ID, admin_headers, running_app
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.agent.llm import ChatModel, ModelError, RetryPolicy, retry_after_seconds
-from tests.fakes.openai import FakeOpenAI, FakeReply
+from testkit.fakes.openai import FakeOpenAI, FakeReply
 from tests.helpers import ManualClock
 
 MESSAGES = [{"role": "system", "content": "- Espresso — €2.40"}, {"role": "user", "content": "espresso?"}]

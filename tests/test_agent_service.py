@@ -18,8 +18,9 @@ from storage.db import Database
 from storage.dialogs import DialogMessage
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
-from tests.fakes.openai import FakeOpenAI, FakeReply
-from tests.helpers import ROOT, make_settings, with_openai
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI, FakeReply
+from testkit.settings import make_settings, with_openai
 
 
 @pytest.fixture

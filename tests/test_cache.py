@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from bot.cache import Cache
 from bot.cache.redis_tier import encode, glob_escape
-from tests.helpers import RedisServer, free_port, poll_until
+from testkit.servers import RedisServer, free_port
+from tests.helpers import poll_until
 
 OUTAGE = "Redis unavailable"
 BACK = "Redis available again"

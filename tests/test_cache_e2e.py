@@ -16,20 +16,10 @@ from redis.asyncio import Redis
 from bot.cache import Cache
 from storage.db import Database
 from storage.users import UserRepository
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_ID,
-    CUSTOMER_ID,
-    KEY_PREFIX,
-    RedisServer,
-    admin_headers,
-    free_port,
-    make_settings,
-    poll_until,
-    running_app,
-    start_main,
-    subprocess_env,
-)
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import RedisServer, free_port
+from testkit.settings import ADMIN_ID, make_settings, subprocess_env
+from tests.helpers import CUSTOMER_ID, KEY_PREFIX, admin_headers, poll_until, running_app, start_main
 
 
 @pytest.fixture

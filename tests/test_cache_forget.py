@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from bot.cache import CachedAnswers
 from bot.cache.answers import EXACT, SEMANTIC, matches, query_words
 from bot.cache.report import format_forgotten, format_found
-from tests.helpers import RedisServer, poll_until
+from testkit.servers import RedisServer
+from tests.helpers import poll_until
 from tests.test_cache import started
 
 ANSWER = {"answer": "Yes, the red lentil soup is gluten-free.", "question": "is the lentil soup gluten free",

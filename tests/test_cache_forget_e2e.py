@@ -16,9 +16,11 @@ import aiohttp
 from bot.app import Application
 from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, RedisServer, admin_headers, poll_until, running_app
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import RedisServer
+from testkit.settings import ADMIN_ID
+from tests.helpers import CUSTOMER_ID, admin_headers, poll_until, running_app
 from tests.test_semantic_e2e import ask, ready, semantic_settings
 
 QUESTION = "Is the lentil soup gluten-free?"

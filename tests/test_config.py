@@ -10,7 +10,8 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.logging_setup import RedactingFilter
-from tests.helpers import ROOT, subprocess_env
+from testkit import ROOT
+from testkit.settings import subprocess_env
 
 
 def run_main(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,10 +17,12 @@ import pytest
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from handlers.voice import UNAVAILABLE
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, RedisServer, admin_headers, free_port, make_settings, poll_until, running_app
-from tests.voice_support import fixture_bytes
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import RedisServer, free_port
+from testkit.settings import make_settings
+from testkit.voice import fixture_bytes
+from tests.helpers import CUSTOMER_ID, admin_headers, poll_until, running_app
 
 
 def link_files(source: str, folder: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bot.config import DATA_DIR, PROJECT_ROOT, Settings
-from tests.helpers import ROOT
+from testkit import ROOT
 
 IMAGE_ROOT = PurePosixPath("/app")  # WORKDIR; the checkout is copied there
 
@@ -121,7 +121,8 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 @pytest.mark.parametrize(("path", "ignored"), [
     (".env", True), (".env.production", True), (".env.example", False),
     (".git/config", True), (".venv/bin/python", True), ("data/bot.db", True), ("data/bot.db-wal", True),
-    ("bot/__pycache__/app.cpython-311.pyc", True), ("tests/test_deploy.py", True), ("bench/results/x.md", True),
+    ("bot/__pycache__/app.cpython-311.pyc", True), ("tests/test_deploy.py", True), ("testkit/fakes/telegram.py", True),
+    ("bench/results/x.md", True),
     ("data/menu.yaml", False), ("data/cafe.yaml", False), ("data/faq.yaml", False), ("bot/app.py", False),
     ("main.py", False), ("requirements.lock", False), ("storage/migrations/0001_core.sql", False),
     ("bot/model_sums.json", False), ("bot/semantic/lexicon.yaml", False),

@@ -11,10 +11,13 @@ import pytest
 from bot.config import Settings
 from bot.doctor import Result, run_doctor
 from storage.db import Database
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import BOT_USER, FakeTelegram
-from tests.helpers import TEST_TOKEN, RedisServer, free_port, start_main, subprocess_env, with_openai
-from tests.ordering import STAFF_CHAT, order_settings
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import BOT_USER, FakeTelegram
+from testkit.ordering import STAFF_CHAT
+from testkit.servers import RedisServer, free_port
+from testkit.settings import TEST_TOKEN, subprocess_env, with_openai
+from tests.helpers import start_main
+from tests.ordering import order_settings
 
 CHECKS = ["configuration", "data files", "telegram token", "webhook", "staff group", "model server", "redis",
           "database", "disk space", "model files"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from handlers.errors import SORRY
-from tests.fakes.telegram import FakeTelegram
+from testkit.fakes.telegram import FakeTelegram
 from tests.helpers import CUSTOMER_ID, running_app
 from tests.ordering import order_settings, press
 

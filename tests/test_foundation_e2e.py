@@ -10,19 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_ID,
-    ADMIN_TOKEN,
-    CUSTOMER_ID,
-    TEST_TOKEN,
-    free_port,
-    make_settings,
-    poll_until,
-    running_app,
-    start_main,
-    subprocess_env,
-)
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import free_port
+from testkit.settings import ADMIN_ID, ADMIN_TOKEN, TEST_TOKEN, make_settings, subprocess_env
+from tests.helpers import CUSTOMER_ID, poll_until, running_app, start_main
 
 
 async def test_start_command_gets_a_welcome_reply(telegram: FakeTelegram, tmp_path: Path) -> None:

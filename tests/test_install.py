@@ -26,7 +26,8 @@ from packaging.utils import canonicalize_name
 
 from bot import __version__
 from bot.config import Settings
-from tests.helpers import ROOT, free_port
+from testkit import ROOT
+from testkit.servers import free_port
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import lock_local_hashes  # scripts/ is not a package

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.knowledge.loader import DataFileError, load_cafe, load_menu
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, ROOT, make_settings, running_app
+from testkit import ROOT
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import ADMIN_ID, make_settings
+from tests.helpers import CUSTOMER_ID, running_app
 
 MENU = ROOT / "data" / "menu.yaml"
 CAFE = ROOT / "data" / "cafe.yaml"

@@ -13,8 +13,10 @@ from bot.knowledge.models import MAX_ID_CHARS, MAX_SIZE_CHARS, Menu
 from bot.orders import keyboards
 from bot.orders.callbacks import AddCb, CartCb, MenuCb
 from bot.orders.models import MAX_LINE_QUANTITY
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, ROOT, make_settings, running_app
+from testkit import ROOT
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import ADMIN_ID, make_settings
+from tests.helpers import CUSTOMER_ID, running_app
 
 MENU = ROOT / "data" / "menu.yaml"
 TELEGRAM_CALLBACK_DATA_BYTES = 64

@@ -14,7 +14,8 @@ from bot.models_check import BundledModel, ModelIntegrityError, SumCache, load_s
 from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
 from bot.voice.transcriber import TranscriberUnavailable
-from tests.helpers import ROOT, make_settings
+from testkit import ROOT
+from testkit.settings import make_settings
 
 
 @pytest.fixture(autouse=True)

@@ -19,9 +19,10 @@ from bot.config import DATA_DIR
 from bot.knowledge.loader import load_cafe, load_menu
 from bot.orders import OrderError
 from bot.orders.pickup import ASAP, is_open_now, suggested_times, today_window, validate_pickup
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import admin_headers, make_settings, running_app, with_openai
-from tests.ordering import always_open_cafe
+from testkit.fakes.openai import FakeOpenAI
+from testkit.ordering import always_open_cafe
+from testkit.settings import make_settings, with_openai
+from tests.helpers import admin_headers, running_app
 
 MENU, _ = load_menu(DATA_DIR / "menu.yaml")
 CAFE, _ = load_cafe(DATA_DIR / "cafe.yaml")

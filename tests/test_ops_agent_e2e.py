@@ -17,22 +17,12 @@ from bot.prompts import PROMPT_VERSION
 from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_TOKEN,
-    CUSTOMER_ID,
-    ROOT,
-    TEST_TOKEN,
-    admin_headers,
-    free_port,
-    make_settings,
-    poll_until,
-    running_app,
-    start_main,
-    subprocess_env,
-    with_openai,
-)
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import free_port
+from testkit.settings import ADMIN_TOKEN, TEST_TOKEN, make_settings, subprocess_env, with_openai
+from tests.helpers import CUSTOMER_ID, admin_headers, poll_until, running_app, start_main
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
-from tests.helpers import make_settings, running_app
-from tests.voice_support import fixture_bytes
+from testkit.settings import make_settings
+from testkit.voice import fixture_bytes
+from tests.helpers import running_app
 
 pytestmark = pytest.mark.slow
 

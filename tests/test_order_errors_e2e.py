@@ -7,8 +7,9 @@ from pathlib import Path
 import yaml
 
 from handlers.errors import SORRY
-from tests.fakes.telegram import FakeTelegram, SentMessage
-from tests.helpers import CUSTOMER_ID, ROOT, running_app
+from testkit import ROOT
+from testkit.fakes.telegram import FakeTelegram, SentMessage
+from tests.helpers import CUSTOMER_ID, running_app
 from tests.ordering import answer_after, order_settings, press
 
 # Unbalanced tags, an ampersand, quotes and a link: each would break or inject HTML if sent unescaped.

@@ -9,10 +9,12 @@ import pytest
 
 from bot.orders.models import OrderError, OrderStatus
 from bot.orders.tools import resolve_item
-from tests.fakes.openai import FakeOpenAI, FakeReply
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, running_app, with_openai
-from tests.ordering import STAFF_CHAT, STAFF_MEMBER, order_settings, press
+from testkit.fakes.openai import FakeOpenAI, FakeReply
+from testkit.fakes.telegram import FakeTelegram
+from testkit.ordering import STAFF_CHAT, STAFF_MEMBER
+from testkit.settings import with_openai
+from tests.helpers import CUSTOMER_ID, running_app
+from tests.ordering import order_settings, press
 
 
 def _tool_results(openai_server: FakeOpenAI) -> dict[str, list[dict]]:

@@ -10,9 +10,11 @@ import pytest
 from bot.clock import FrozenClock
 from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from bot.orders.models import OrderStatus
-from tests.fakes.telegram import FakeTelegram, SentMessage
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, running_app
-from tests.ordering import OUTSIDER, STAFF_CHAT, STAFF_MEMBER, answer_after, order_settings, press
+from testkit.fakes.telegram import FakeTelegram, SentMessage
+from testkit.ordering import STAFF_CHAT, STAFF_MEMBER
+from testkit.settings import ADMIN_ID
+from tests.helpers import CUSTOMER_ID, running_app
+from tests.ordering import OUTSIDER, answer_after, order_settings, press
 
 OTHER_CUSTOMER = 1002
 

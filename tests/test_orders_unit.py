@@ -23,7 +23,7 @@ from bot.orders.models import TRANSITIONS, OrderError, OrderStatus, can_transiti
 from bot.orders.pickup import parse_time, suggested_times, validate_pickup
 from bot.outbox.errors import Verdict, classify
 from bot.outbox.ratelimit import ChatRateLimiter
-from tests.helpers import ROOT
+from testkit import ROOT
 
 CAFE, _ = load_cafe(ROOT / "data" / "cafe.yaml")  # Mon-Wed 07:30-18:00, kitchen closes 30 min before
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,9 +10,11 @@ import pytest
 from bot.orders import Order, OrderService, OrderStatus
 from storage.db import Database, now
 from storage.outbox import OutboxRepository
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ADMIN_ID, CUSTOMER_ID, running_app
-from tests.ordering import STAFF_CHAT, order_settings
+from testkit.fakes.telegram import FakeTelegram
+from testkit.ordering import STAFF_CHAT
+from testkit.settings import ADMIN_ID
+from tests.helpers import CUSTOMER_ID, running_app
+from tests.ordering import order_settings
 
 OTHER, THIRD = 1002, 1003
 

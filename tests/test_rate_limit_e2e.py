@@ -18,19 +18,14 @@ from bot.middlewares import TOO_MANY_PRESSES
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from handlers.unsupported import UNKNOWN_BUTTON
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_ID,
-    CUSTOMER_ID,
-    RedisServer,
-    make_settings,
-    poll_until,
-    running_app,
-    with_openai,
-)
-from tests.ordering import STAFF_CHAT, STAFF_MEMBER, order_settings, press
-from tests.voice_support import fixture_bytes
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.ordering import STAFF_CHAT, STAFF_MEMBER
+from testkit.servers import RedisServer
+from testkit.settings import ADMIN_ID, make_settings, with_openai
+from testkit.voice import fixture_bytes
+from tests.helpers import CUSTOMER_ID, poll_until, running_app
+from tests.ordering import order_settings, press
 
 LIMIT = 2  # messages per window in these tests
 BURST = 3  # sent at once after the limit is used up

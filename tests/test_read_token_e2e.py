@@ -13,16 +13,10 @@ from bot.ops.cli import fetch_live
 from bot.ops.cli import read_headers as read_headers_for
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    CUSTOMER_ID,
-    READ_TOKEN,
-    ROOT,
-    admin_headers,
-    make_settings,
-    read_headers,
-    running_app,
-)
+from testkit import ROOT
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings
+from tests.helpers import CUSTOMER_ID, READ_TOKEN, admin_headers, read_headers, running_app
 
 READ_ENDPOINTS = ["/metrics", "/api/cache", "/api/slo", "/api/telegram", "/api/agent/chat", "/api/agent/whisper"]
 PROBES = ["/healthz", "/readyz"]

@@ -12,7 +12,8 @@ import pytest
 
 from bot.ops.retention import DAY_SECONDS, RetentionJob, purge
 from storage.db import Database
-from tests.helpers import ROOT, make_settings, subprocess_env
+from testkit import ROOT
+from testkit.settings import make_settings, subprocess_env
 
 NOW = time.time()
 

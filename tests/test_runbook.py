@@ -23,21 +23,12 @@ import pytest
 from bot.prompts import PROMPT_VERSION
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_ID,
-    ADMIN_TOKEN,
-    READ_TOKEN,
-    ROOT,
-    TEST_TOKEN,
-    free_port,
-    in_ci,
-    make_settings,
-    running_app,
-    subprocess_env,
-    with_openai,
-)
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import free_port
+from testkit.settings import ADMIN_ID, ADMIN_TOKEN, TEST_TOKEN, make_settings, subprocess_env, with_openai
+from tests.helpers import READ_TOKEN, in_ci, running_app
 
 pytestmark = pytest.mark.slow
 

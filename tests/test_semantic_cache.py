@@ -21,7 +21,9 @@ from bot.semantic.guards import Reason
 from bot.semantic.sharing import Blocker, Provenance, Shareability, SharingPolicy
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
-from tests.helpers import ROOT, ManualClock, RedisServer
+from testkit import ROOT
+from testkit.servers import RedisServer
+from tests.helpers import ManualClock
 
 MENU, _ = load_menu(ROOT / "data" / "menu.yaml")
 DEFAULTS = Settings.model_fields

@@ -9,18 +9,11 @@ import aiohttp
 
 from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import (
-    ADMIN_ID,
-    CUSTOMER_ID,
-    ROOT,
-    admin_headers,
-    make_settings,
-    poll_until,
-    running_app,
-    with_openai,
-)
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import ADMIN_ID, make_settings, with_openai
+from tests.helpers import CUSTOMER_ID, admin_headers, poll_until, running_app
 
 SOUP = "No — the tomato soup is vegetarian but not vegan: it is finished with cream."
 

@@ -11,7 +11,8 @@ from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder
 from bot.semantic.cache import entry_key
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
-from tests.helpers import ManualClock, RedisServer
+from testkit.servers import RedisServer
+from tests.helpers import ManualClock
 from tests.test_semantic_cache import START, Ctx, make_cache, wait_for
 
 BAD = ("Is the lentil soup gluten-free?", "Yes, everything here is gluten-free.")

@@ -11,7 +11,7 @@ from bot.semantic.entities import Entity, Lexicon
 from bot.semantic.guards import Reason, pair_rule
 from bot.semantic.sharing import Blocker, CacheKind, assess, is_follow_up, is_personal
 from bot.semantic.text import edit_distance, stem, tokens
-from tests.helpers import ROOT
+from testkit import ROOT
 
 
 @pytest.fixture(scope="module")

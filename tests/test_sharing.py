@@ -6,7 +6,7 @@ import pytest
 
 from bot.knowledge.loader import load_menu
 from bot.semantic.sharing import Blocker, CacheKind, Provenance, SharingPolicy, guess_language
-from tests.helpers import ROOT
+from testkit import ROOT
 
 MENU, _ = load_menu(ROOT / "data" / "menu.yaml")
 POLICY = SharingPolicy(lambda: MENU)

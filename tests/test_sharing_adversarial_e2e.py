@@ -26,9 +26,10 @@ import pytest
 from bot.orders.models import MAX_LINE_QUANTITY
 from bot.semantic import SentenceTransformerEmbedder
 from bot.services import Seams
-from tests.fakes.openai import FakeOpenAI, FakeReply, default_responder
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import make_settings, poll_until, running_app, with_openai
+from testkit.fakes.openai import FakeOpenAI, FakeReply, default_responder
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings, with_openai
+from tests.helpers import poll_until, running_app
 
 pytestmark = pytest.mark.slow
 

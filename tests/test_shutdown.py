@@ -14,8 +14,10 @@ import yaml
 
 from bot.app import STOP_AFTER_DRAIN_SECONDS, Application
 from bot.config import load_settings
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, ROOT, admin_headers, make_settings
+from testkit import ROOT
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings
+from tests.helpers import CUSTOMER_ID, admin_headers
 
 MARGIN_SECONDS = 2.0  # process exit after stop(): the loop's own cleanup, thread joins
 

@@ -16,8 +16,9 @@ from aiogram.methods import GetMe, GetUpdates, SendMessage
 from bot.telegram import create_bot
 from bot.telegram_health import TelegramHealth
 from bot.telegram_supervisor import Backoff, TelegramSupervisor, Unauthorized
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import ManualClock, make_settings, poll_until
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings
+from tests.helpers import ManualClock, poll_until
 
 
 def test_backoff_doubles_from_one_second_up_to_the_cap_with_jitter_in_the_upper_half() -> None:

@@ -11,9 +11,12 @@ import aiohttp
 import pytest
 
 from bot.telegram_checks import send_test, webhook_report
-from tests.fakes.telegram import BOT_USER, FakeTelegram
-from tests.helpers import ROOT, TEST_TOKEN, admin_headers, make_settings, running_app, start_main, subprocess_env
-from tests.ordering import STAFF_CHAT, order_settings
+from testkit import ROOT
+from testkit.fakes.telegram import BOT_USER, FakeTelegram
+from testkit.ordering import STAFF_CHAT
+from testkit.settings import TEST_TOKEN, make_settings, subprocess_env
+from tests.helpers import admin_headers, running_app, start_main
+from tests.ordering import order_settings
 
 
 async def test_notify_endpoint_sends_to_the_staff_group_through_the_outbox(

@@ -17,8 +17,10 @@ import aiohttp
 import pytest
 
 from bot.app import Application
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, TEST_TOKEN, free_port, make_settings, poll_until, running_app
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import free_port
+from testkit.settings import TEST_TOKEN, make_settings
+from tests.helpers import CUSTOMER_ID, poll_until, running_app
 
 OUTAGE_SECONDS = 20.0  # the figure for an outage at start
 SHORT_OUTAGE_SECONDS = 5.0  # mid-run outages: long enough to be seen, short enough for CI

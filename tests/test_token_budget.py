@@ -21,9 +21,10 @@ from bot.agent.service import BUDGET_NOTE
 from bot.metrics import Metrics
 from storage.agent_events import AgentEvent, AgentEventRepository
 from storage.db import Database
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, ManualClock, admin_headers, make_settings, running_app, with_openai
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings, with_openai
+from tests.helpers import CUSTOMER_ID, ManualClock, admin_headers, running_app
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the shipped cafe.yaml's time zone
 OTHER = CUSTOMER_ID + 1

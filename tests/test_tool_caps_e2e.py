@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 
 from bot.agent.service import MAX_TOOL_CALLS_PER_ROUND, MAX_TOOL_CALLS_PER_TURN, MAX_TOOL_ROUNDS
-from tests.fakes.openai import FakeOpenAI, FakeReply
-from tests.helpers import CUSTOMER_ID, admin_headers, make_settings, running_app, with_openai
+from testkit.fakes.openai import FakeOpenAI, FakeReply
+from testkit.settings import make_settings, with_openai
+from tests.helpers import CUSTOMER_ID, admin_headers, running_app
 
 ASKED = 10  # tool calls the model asks for in each round
 

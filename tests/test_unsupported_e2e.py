@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from handlers.unsupported import UNKNOWN_BUTTON
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, make_settings, running_app
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings
+from tests.helpers import CUSTOMER_ID, running_app
 
 STAFF_GROUP = -1009876543210
 

@@ -12,10 +12,12 @@ from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from bot.voice.gate import STILL_LISTENING
 from handlers.voice import BUSY, DOWNLOAD_FAILED, NOTHING_HEARD, TOO_BIG, UNREADABLE
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram
-from tests.helpers import CUSTOMER_ID, make_settings, running_app, with_openai
-from tests.voice_support import fixture_bytes, gated_transcriber, reference
+from testkit.fakes.openai import FakeOpenAI
+from testkit.fakes.telegram import FakeTelegram
+from testkit.settings import make_settings, with_openai
+from testkit.voice import fixture_bytes, reference
+from tests.helpers import CUSTOMER_ID, running_app
+from tests.voice_support import gated_transcriber
 from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.voice.gate import MAX_PENDING_PER_USER, STILL_LISTENING, VoiceGate
-from tests.helpers import ManualClock, make_settings
+from testkit.settings import make_settings
+from tests.helpers import ManualClock
 
 
 def test_at_most_two_notes_of_one_user_at_a_time_and_others_are_not_affected(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bot.voice import AudioDecodeError, TranscriberBusy, TranscriberUnavailable, WhisperTranscriber
-from tests.helpers import make_settings
-from tests.voice_support import fixture_bytes
+from testkit.settings import make_settings
+from testkit.voice import fixture_bytes
 
 
 @dataclass

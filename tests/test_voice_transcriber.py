@@ -10,8 +10,10 @@ import pytest
 
 from bot.voice import AudioDecodeError, AudioTooLong, TranscriberBusy, TranscriberUnavailable, WhisperTranscriber
 from bot.voice.whisper import clean_text
-from tests.helpers import make_settings, poll_until
-from tests.voice_support import GatedModel, fixture_bytes, reference, speech_fixtures
+from testkit.settings import make_settings
+from testkit.voice import fixture_bytes, reference, speech_fixtures
+from tests.helpers import poll_until
+from tests.voice_support import GatedModel
 from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,9 @@ import pytest
 
 from bot.services import Seams
 from bot.voice import MAX_AUDIO_BYTES, TranscriberUnavailable, WhisperTranscriber
-from tests.helpers import admin_headers, make_settings, running_app
-from tests.voice_support import fixture_bytes
+from testkit.settings import make_settings
+from testkit.voice import fixture_bytes
+from tests.helpers import admin_headers, running_app
 
 pytestmark = pytest.mark.slow
 

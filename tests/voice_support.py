@@ -1,47 +1,14 @@
-"""Voice fixtures and a gate to hold a transcription inside its worker thread."""
+"""A gate to hold a transcription inside its worker thread (the voice fixtures are in testkit.voice)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from bot.config import Settings
 from bot.voice import WhisperTranscriber
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "voice"
-
-
-@dataclass(frozen=True)
-class SpeechFixture:
-    file: str
-    text: str
-
-    @property
-    def path(self) -> Path:
-        return FIXTURES / self.file
-
-    def read(self) -> bytes:
-        return self.path.read_bytes()
-
-
-def speech_fixtures() -> list[SpeechFixture]:
-    spec = yaml.safe_load((FIXTURES / "references.yaml").read_text(encoding="utf-8"))
-    return [SpeechFixture(item["file"], item["text"]) for item in spec["speech"]]
-
-
-def reference(name: str) -> str:
-    """What was said in a speech fixture (references.yaml)."""
-    return next(f.text for f in speech_fixtures() if f.file == name)
-
-
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 class GatedModel:

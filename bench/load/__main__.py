@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.load.report import scenario_markdown, summary_markdown, write
+from bench.load.report import figures, probe_rows, scenario_markdown, summary_markdown, write, write_probes
 from bench.load.run import Harness, Options
 from bench.load.scenarios import SCENARIOS
-from tests.helpers import ROOT
+from bench.load.workload import ACTIONS
+from testkit import ROOT
 
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -23,8 +24,6 @@ RESULTS_DIR = ROOT / "bench" / "results"
 async def run_scenarios(names: list[str], options: Options, results_dir: Path,
                         stamp: str | None = None) -> tuple[list[dict[str, Any]], Path, Path]:
     """Run the scenarios one after another, each with a fresh bot, database, Redis and fakes."""
-    from bench.load.report import figures, probe_rows, write_probes
-
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
     results: list[dict[str, Any]] = []
     for name in names:
@@ -63,14 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-seconds", type=float, default=None,
                         help="length of the fault (default 60 s, at most a third of the run)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--stamp", default=None, help="names the report files load-STAMP.* (default: the time)")
+    parser.add_argument("--first-actions", default="", metavar="A,B,...",
+                        help="customer n starts with the n-th of these (cycling), then the usual mix: so a short run "
+                             f"exercises every kind of step (one of {', '.join(ACTIONS)})")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.minutes <= 0:
         parser.error("--customers and --minutes must be positive")
+    first_actions = tuple(a for a in args.first_actions.split(",") if a)
+    if unknown := [a for a in first_actions if a not in ACTIONS]:
+        parser.error(f"--first-actions: unknown {', '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    options = Options(args.customers, args.minutes, args.seed, args.answer_timeout, args.fault_seconds)
-    results, json_path, md_path = asyncio.run(run_scenarios(names, options, args.results_dir))
+    options = Options(args.customers, args.minutes, args.seed, args.answer_timeout, args.fault_seconds, first_actions)
+    results, json_path, md_path = asyncio.run(run_scenarios(names, options, args.results_dir, args.stamp))
     print(summary_markdown(results))
     print(f"report: {md_path}\n        {json_path}")
     missed = [f"{r['scenario']}: {t['target']}" for r in results for t in r["targets"] if not t["met"]]

@@ -21,7 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.helpers import ROOT, subprocess_env
+from testkit import ROOT
+from testkit.settings import subprocess_env
 
 READY_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 60.0

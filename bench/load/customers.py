@@ -41,7 +41,7 @@ from bench.load.workload import (
     Question,
     Workload,
 )
-from tests.fakes.telegram import SentMessage
+from testkit.fakes.telegram import SentMessage
 
 STATUS_NOTICE = re.compile(r"\border #\d+\b.*\b(accepted|preparing|ready|completed|cancelled)\b"
                            r"|\byour order #\d+", re.IGNORECASE)

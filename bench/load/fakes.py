@@ -1,13 +1,13 @@
 """The test suite's fake Bot API and OpenAI servers, extended for load: answers timed per chat, faults by the clock.
 
-`LoadTelegram` is `tests.fakes.telegram.FakeTelegram` plus a per-chat log of everything
+`LoadTelegram` is `testkit.fakes.telegram.FakeTelegram` plus a per-chat log of everything
 the bot did that counts as a reply (a message sent, a message edited, a button press
 answered), stamped with the monotonic time the request reached the fake, so a simulated
 customer waits on its own chat only (the fake's `wait_for` re-checks one predicate on every
 request of every chat, which at 50 customers would cost more than the bot). Its faults are
 windows in time: while one is open, a share of the bot's sends get 429 with `retry_after`.
 
-`LoadModel` is a responder for `tests.fakes.openai.FakeOpenAI`: the fake's own deterministic
+`LoadModel` is a responder for `testkit.fakes.openai.FakeOpenAI`: the fake's own deterministic
 menu answers after a realistic 600-1200 ms, 429/500 while a fault window is open, and the
 tool calls of an order in plain words (`add_to_cart`, then `place_order`) for the phrases
 the simulated customers use.
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.openai import FakeReply, default_responder
-from tests.fakes.telegram import FailureRule, FakeTelegram, SentMessage
+from testkit.fakes.openai import FakeReply, default_responder
+from testkit.fakes.telegram import FailureRule, FakeTelegram, SentMessage
 
 SEND_METHODS = frozenset({"sendmessage", "editmessagetext"})
 

@@ -26,10 +26,12 @@ from bench.load.fakes import LoadModel, LoadTelegram
 from bench.load.scenarios import Scenario
 from bench.load.workload import Workload
 from bot.knowledge.loader import load_menu
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import ADMIN_ID, ADMIN_TOKEN, ROOT, TEST_TOKEN, RedisServer, free_port
-from tests.ordering import STAFF_CHAT, STAFF_MEMBER, always_open_cafe
-from tests.voice_support import fixture_bytes, speech_fixtures
+from testkit import ROOT
+from testkit.fakes.openai import FakeOpenAI
+from testkit.ordering import STAFF_CHAT, STAFF_MEMBER, always_open_cafe
+from testkit.servers import RedisServer, free_port
+from testkit.settings import ADMIN_ID, ADMIN_TOKEN, TEST_TOKEN
+from testkit.voice import fixture_bytes, speech_fixtures
 
 FIRST_CUSTOMER_ID = 700_001
 RAMP_SECONDS = 10.0  # customers arrive spread over this

@@ -9,12 +9,12 @@ lasts `fault_seconds` (default: one minute, at most a third of the run).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bench.load.run import Harness
+from bench.load.fakes import LoadModel, LoadTelegram
+from testkit.servers import RedisServer
 
 TELEGRAM_429_SHARE = 0.3  # of the bot's sends answered 429 while the Telegram fault lasts
 TELEGRAM_RETRY_AFTER = 3  # seconds, as Telegram's flood control says
@@ -22,11 +22,27 @@ STAFF_STALL_SECONDS = 8.0  # before the restart: staff notifications pile up in 
 RESTART_AFTER_STALL_SECONDS = 3.0
 
 
+class Harness(Protocol):
+    """What a timeline may touch of the run (`bench.load.run.Harness` is one): the fakes, Redis, the bot, the clock."""
+
+    redis: RedisServer
+    model: LoadModel
+    telegram: LoadTelegram
+    staff_chat: int
+    fault_seconds: float
+
+    def mark(self, name: str) -> None: ...
+
+    async def sleep_until(self, fraction: float) -> None: ...
+
+    async def restart_bot(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
-    timeline: Callable[[Harness], Awaitable[None]]
+    timeline: Callable[[Harness], Coroutine[Any, Any, None]]
 
 
 async def baseline(h: Harness) -> None:

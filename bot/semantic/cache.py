@@ -94,7 +94,6 @@ class SemanticCache:
         menu: Callable[[], Any] | None = None,
         cafe: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
-        pair_check: Callable[[Analysis, Analysis], Reason | None] = pair_rule,
     ) -> None:
         self.embedder = embedder
         self.threshold = threshold
@@ -112,7 +111,6 @@ class SemanticCache:
         self._menu = menu or (lambda: None)
         self._cafe = cafe or (lambda: None)
         self._clock = clock
-        self._pair_check = pair_check  # the benchmark's ablations swap it; the bot never does
         self._index = VectorIndex(embedder.dim) if getattr(embedder, "ready", True) else VectorIndex(0)
         self._ready = asyncio.Event()
         self._loader: asyncio.Task[None] | None = None
@@ -247,20 +245,6 @@ class SemanticCache:
         self.stats.observe(time.perf_counter() - started)
         return hit
 
-    async def explain(self, question: str, ctx: Any = None, floor: float = 0.0
-                      ) -> tuple[str | None, Analysis, list[Candidate]]:
-        """What a lookup would see, without counting it: (bypass reason, analysis, every judged candidate).
-
-        For the benchmark's sweep and for debugging a miss; a question that names a key no
-        entry has gets the reason `no_entry` and no candidates.
-        """
-        bypass, analysis, vector = await self._prepare(question, ctx)
-        if bypass is not None:
-            return bypass, analysis, []
-        if vector is None:
-            return Reason.NO_ENTRY, analysis, []
-        return None, analysis, list(self.candidates(analysis, vector, floor))
-
     async def _prepare(self, question: str, ctx: Any) -> tuple[str | None, Analysis, np.ndarray | None]:
         """(why the cache may not be used, the question's analysis, its vector or None when no entry can match)."""
         share = self._share(question, ctx)
@@ -272,7 +256,7 @@ class SemanticCache:
         if reason is not None:
             return reason, analysis, None
         await self._ensure_generation(ctx)
-        if analysis.entities not in self._signatures and self._pair_check is pair_rule:
+        if not self._may_match(analysis):
             return None, analysis, None
         try:
             return None, analysis, await self._vector(analysis.key_text or question)
@@ -474,22 +458,33 @@ class SemanticCache:
 
     # --- internals ----------------------------------------------------------------------------
     def _best(self, analysis: Analysis, vector: np.ndarray) -> tuple[SemanticHit | None, Reason | None]:
-        chosen, reason = decide(self.candidates(analysis, vector), self.threshold, self.anchored_threshold)
+        candidates = self.candidates(analysis, vector, self.anchored_threshold)
+        chosen, reason = decide(candidates, self.threshold, self.anchored_threshold)
         if chosen is None:
             return None, reason
         stored = self._entries[chosen.key].stored
         return SemanticHit(stored.answer, stored.question, chosen.score, chosen.key, stored.source), None
 
-    def candidates(self, analysis: Analysis, vector: np.ndarray, floor: float | None = None) -> Iterator[Candidate]:
-        """Stored questions at or above `floor` (default: the anchored threshold), best first, each judged.
+    def candidates(self, analysis: Analysis, vector: np.ndarray, floor: float) -> Iterator[Candidate]:
+        """Stored questions at or above `floor` (a lookup: the anchored threshold), best first, each judged.
 
-        Lazy: the lookup stops at the first that may be served; the benchmark's sweep takes
-        them all once and applies every threshold pair to the same list.
+        Lazy: the lookup stops at the first that may be served.
         """
-        floor = self.anchored_threshold if floor is None else floor
         for key, score in self._index.search(vector, floor, self._clock()):
             cached = self._entries[key].analysis
-            yield Candidate(key, score, self._pair_check(analysis, cached), anchors(analysis, cached))
+            yield Candidate(key, score, self._pair_reason(analysis, cached), anchors(analysis, cached))
+
+    def _pair_reason(self, question: Analysis, cached: Analysis) -> Reason | None:
+        """Why this stored question's answer does not answer the question: the pair rules (`guards.py`)."""
+        return pair_rule(question, cached)
+
+    def _may_match(self, analysis: Analysis) -> bool:
+        """Whether any entry could answer this question at all, before it is embedded.
+
+        The pair rules demand the same entities, so a question whose entity set no entry
+        names cannot hit: most misses cost this dictionary lookup instead of a model call.
+        """
+        return analysis.entities in self._signatures
 
     async def _vector(self, question: str) -> np.ndarray:
         key = question.strip()

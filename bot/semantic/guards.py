@@ -14,6 +14,7 @@ Each rejection is counted by its reason, so an operator sees which rule costs hi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from bot.semantic.entities import Analysis
@@ -53,19 +54,21 @@ def asks_more(question: frozenset[str], cached: frozenset[str]) -> bool:
     return bool(question - cached) or bool((cached - question) & SYMMETRIC_ASPECTS)
 
 
-def pair_rule(question: Analysis, cached: Analysis, skip: Reason | None = None) -> Reason | None:
-    """Why the cached question's answer does not answer this one (None: it does, given similarity).
+def unknown_word(question: Analysis, cached: Analysis) -> bool:
+    """A content word outside the dictionary that only one of them has: "gluten free bread", "extra shot"."""
+    return not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens)
 
-    `skip` switches one rule off (the benchmark's ablations; the bot never does).
-    """
-    if skip != Reason.ENTITIES and question.entities != cached.entities:
-        return Reason.ENTITIES
-    if skip != Reason.ASPECT and asks_more(question.aspects, cached.aspects):
-        return Reason.ASPECT  # asks for the price (or closing time...) the cached question did not
-    if skip != Reason.NEGATION and question.negated != cached.negated:
-        return Reason.NEGATION
-    if skip != Reason.UNKNOWN_WORD and (
-        not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens)
-    ):
-        return Reason.UNKNOWN_WORD  # "gluten free bread", "latte with an extra shot": a thing not in the dictionary
-    return None
+
+# Each rule: the reason it gives, and whether the pair breaks it; tried in this order, the first broken one counts.
+PAIR_RULES: tuple[tuple[Reason, Callable[[Analysis, Analysis], bool]], ...] = (
+    (Reason.ENTITIES, lambda question, cached: question.entities != cached.entities),
+    # asks for the price (or closing time...) the cached question did not
+    (Reason.ASPECT, lambda question, cached: asks_more(question.aspects, cached.aspects)),
+    (Reason.NEGATION, lambda question, cached: question.negated != cached.negated),
+    (Reason.UNKNOWN_WORD, unknown_word),
+)
+
+
+def pair_rule(question: Analysis, cached: Analysis) -> Reason | None:
+    """Why the cached question's answer does not answer this one (None: it does, given similarity)."""
+    return next((reason for reason, broken in PAIR_RULES if broken(question, cached)), None)

@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.waiting import wait_until
+from testkit.fakes.waiting import wait_until
 
 BOT_USER = {"id": 999000111, "is_bot": True, "first_name": "CafeBot", "username": "cafe_test_bot"}
 

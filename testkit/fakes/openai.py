@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.waiting import wait_until
+from testkit.fakes.waiting import wait_until
 
 DEFAULT_KEY = "sk-test-fake-openai"
 STOPWORDS = {
