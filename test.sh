@@ -5,4 +5,6 @@ cd "$(dirname "$0")"
 scripts/bootstrap.sh dev
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
+.venv/bin/mypy  # types of bot/, handlers/, storage/ (configured in pyproject.toml)
+.venv/bin/vulture bot handlers storage scripts/vulture_whitelist.py --min-confidence 60  # dead code
 exec .venv/bin/python -m pytest "$@"

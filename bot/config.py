@@ -11,7 +11,7 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -250,10 +250,10 @@ def _describe(error: ValidationError) -> str:
     return f"{name}: {message}"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings or raise ConfigError with one line naming the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         # A ConfigError raised in a model validator arrives wrapped; unwrap its text.
         ctx_errors = [e for e in exc.errors() if isinstance(e.get("ctx", {}).get("error"), ConfigError)]

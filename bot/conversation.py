@@ -96,9 +96,12 @@ async def typing(message: Message) -> AsyncIterator[None]:
     """Show "typing…" until the block ends. Cosmetic: a failing sendChatAction never fails the answer."""
 
     async def keep_typing() -> None:
+        bot = message.bot
+        if bot is None:  # a Message not bound to a Bot (aiogram binds every one it hands to a handler)
+            return
         while True:
             try:
-                await message.bot.send_chat_action(chat_id=message.chat.id, action=ChatAction.TYPING)
+                await bot.send_chat_action(chat_id=message.chat.id, action=ChatAction.TYPING)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -20,11 +20,11 @@ class RateDecision:
 
 
 class SlidingWindowLimiter:
-    def __init__(self, max_events: int, window_seconds: float, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, max_events: int, window_seconds: float, clock: Callable[[], float] | None = None,
                  max_tracked: int = 10_000) -> None:
         self.max_events = max_events
         self.window_seconds = window_seconds
-        self._clock = clock
+        self._clock = clock or time.monotonic
         self.max_tracked = max_tracked  # past this many users, idle ones are forgotten
         self._events: dict[int, deque[float]] = {}
         self._refused_at: dict[int, float] = {}

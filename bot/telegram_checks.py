@@ -124,6 +124,9 @@ async def send_test(settings: Settings, text: str = DEFAULT_TEST_TEXT, wait: flo
         return 1
     assert settings.staff_chat_id is not None
     bot = create_bot(settings)
+    status: str
+    error: str | None
+    message_id: int | None
     try:
         async with Database(settings.database_path) as db:
             outbox = Outbox(settings, db, lambda: bot)
@@ -134,7 +137,10 @@ async def send_test(settings: Settings, text: str = DEFAULT_TEST_TEXT, wait: flo
             if result.status == "pending" and result.error is None:
                 # A running bot's worker took it first: wait for its verdict.
                 final = await outbox.wait_final(row_id, wait)
-                status, error, message_id = final.status, final.last_error, final.message_id  # type: ignore[union-attr]
+                if final is None:  # the row is gone (purged meanwhile): its fate is unknown
+                    status, error, message_id = "failed", "the outbox row disappeared", None
+                else:
+                    status, error, message_id = final.status, final.last_error, final.message_id
             else:
                 status, error, message_id = result.status, result.error, result.message_id
     finally:

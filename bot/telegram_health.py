@@ -331,7 +331,7 @@ class LinkRecorder(BaseRequestMiddleware):
     async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
                        method: TelegramMethod[Any]) -> Response[Any]:
         polling = isinstance(method, GetUpdates)
-        if polling and not self.health.flowing and method.timeout:
+        if isinstance(method, GetUpdates) and not self.health.flowing and method.timeout:
             method = method.model_copy(update={"timeout": 0})  # a short poll: success is known at once
         try:
             response = await make_request(bot, method)

@@ -88,7 +88,6 @@ class TelegramSupervisor:
         self._task: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
         self._stopping = False
-        self.connects = 0
 
     def backoff(self) -> Backoff:
         return Backoff(self.settings.telegram_retry_max_seconds, rand=self._rand)
@@ -161,7 +160,6 @@ class TelegramSupervisor:
         me = await self.retry("getMe", self.bot.get_me)
         self.health.record_unauthorized_cleared()
         self.health.bot_username = me.username
-        self.connects += 1
         log.info("bot @%s (id %s) connected in %s mode", me.username, me.id, self.settings.bot_mode)
         if self._after_connect is not None and not self._after_connect_done:
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.orders import OrderError, OrderService, OrderStatus, keyboards, texts
 from bot.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
@@ -43,10 +43,10 @@ async def on_staff_back(callback: CallbackQuery, callback_data: StaffBackCb, ord
     await callback.answer()
 
 
-async def _set_buttons(callback: CallbackQuery, markup: object) -> None:
+async def _set_buttons(callback: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
     if isinstance(callback.message, Message):
         try:
-            await callback.message.edit_reply_markup(reply_markup=markup)  # type: ignore[arg-type]
+            await callback.message.edit_reply_markup(reply_markup=markup)
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message:
                 raise

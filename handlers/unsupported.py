@@ -13,7 +13,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatType, ContentType
 from aiogram.types import CallbackQuery, Message
 
-WHAT = {
+WHAT: dict[str, str] = {  # Message.content_type is a plain str
     ContentType.PHOTO: "photos", ContentType.STICKER: "stickers", ContentType.LOCATION: "locations",
     ContentType.VENUE: "locations", ContentType.DOCUMENT: "that kind of file", ContentType.VIDEO: "videos",
     ContentType.ANIMATION: "GIFs", ContentType.CONTACT: "contacts", ContentType.POLL: "polls",

@@ -110,14 +110,14 @@ async def download(bot: Bot, media: Media) -> bytes | str:
             return TOO_BIG
         if not file.file_path:
             return DOWNLOAD_FAILED
-        buffer = await bot.download_file(file.file_path, io.BytesIO(), timeout=DOWNLOAD_TIMEOUT_SECONDS)
+        buffer = io.BytesIO()
+        await bot.download_file(file.file_path, buffer, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     except TelegramBadRequest as exc:
         log.warning("getFile refused %s: %s", media.file_unique_id, exc.message)
         return TOO_BIG if "too big" in exc.message.lower() else DOWNLOAD_FAILED
     except (TelegramAPIError, TelegramNetworkError, ClientError, TimeoutError) as exc:
         log.warning("download of %s failed: %s", media.file_unique_id, type(exc).__name__)
         return DOWNLOAD_FAILED
-    assert buffer is not None
     return buffer.getvalue()
 
 

@@ -44,10 +44,6 @@ class Database:
             raise RuntimeError("database is not open")
         return self._conn
 
-    @property
-    def is_open(self) -> bool:
-        return self._conn is not None
-
     async def open(self) -> None:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,3 @@ class DialogRepository:
             "UPDATE dialogs SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL", (now(), user_id)
         )
         return changed > 0
-
-    async def count_messages(self, user_id: int) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(*) FROM dialog_messages WHERE user_id = ?", (user_id,)))

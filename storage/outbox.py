@@ -166,9 +166,6 @@ class OutboxRepository:
             (error[:500], row_id),
         )
 
-    async def update_chat(self, row_id: int, chat_id: int) -> None:
-        await self._db.execute("UPDATE outbox SET chat_id = ? WHERE id = ?", (chat_id, row_id))
-
     async def stats(self) -> OutboxStats:
         counts = {r["status"]: int(r["n"]) for r in await self._db.fetchall(
             "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status"

@@ -27,7 +27,7 @@ async def test_seen_writes_on_first_sight_and_changes_but_not_on_every_update(tm
             unchanged = await last_seen(db, 42)
             await profiles.seen(42, "ana", "Ana", "de")  # language changed: written at once
             user = await UserRepository(db).get(42)
-            cached = await profiles.get(42)
+            cached = await cache.get(keys.user_profile(42))
 
             # Once SEEN_WRITE_SECONDS have passed, activity is written again.
             stale = {**(await cache.get(keys.user_profile(42))), "seen_written_at": first - SEEN_WRITE_SECONDS}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.cache import keys
 from bot.middlewares import TOO_MANY_PRESSES
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
@@ -111,7 +112,7 @@ async def test_a_dropped_message_costs_no_profile_write_and_no_model_call(
             telegram.send_text(CUSTOMER_ID, f"Any scones? ({n})", first_name="Mallory")
         await all_done(app, LIMIT + BURST)
         user = await app.services.users.get(CUSTOMER_ID)
-        profile = await app.services.profiles.get(CUSTOMER_ID)
+        profile = await app.services.cache.get(keys.user_profile(CUSTOMER_ID))
     assert user is not None and user.first_name == f"User{CUSTOMER_ID}"
     assert profile is not None and profile["first_name"] == f"User{CUSTOMER_ID}"
     assert openai_server.request_count == LIMIT

@@ -24,7 +24,6 @@ class BreakerState(StrEnum):
 class BreakerSnapshot:
     state: BreakerState
     consecutive_failures: int
-    opened_at: float | None  # monotonic seconds
     retry_in_s: float  # until the next probe (0 when closed)
     trips: int  # how often it opened since start
 
@@ -82,4 +81,4 @@ class CircuitBreaker:
         retry_in = 0.0
         if self._opened_at is not None:
             retry_in = max(0.0, self.reset_seconds - (self._clock() - self._opened_at))
-        return BreakerSnapshot(state, self._failures, self._opened_at, round(retry_in, 1), self._trips)
+        return BreakerSnapshot(state, self._failures, round(retry_in, 1), self._trips)

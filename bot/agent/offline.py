@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.knowledge import CafeInfo, Menu, MenuItem
+from bot.knowledge import CafeInfo, Category, Menu, MenuItem
 from bot.knowledge.models import WEEKDAYS
 from bot.prompts import cafe_now
 
@@ -180,9 +180,9 @@ class OfflineAnswerer:
             lines.append(f"• {item.name} — {self.price(item, menu)}{note}")
         return "\n".join(lines)
 
-    def find_categories(self, text: str, menu: Menu):  # type: ignore[no-untyped-def]
+    def find_categories(self, text: str, menu: Menu) -> list[Category]:
         words = {w.rstrip("s") for w in text.split()}
-        found = []
+        found: list[Category] = []
         for category in menu.categories:
             names = {w.rstrip("s") for w in simplify(category.name).split() if w not in _STOPWORDS}
             names |= {w.rstrip("s") for w in simplify(category.id).split() if w not in _STOPWORDS}
@@ -190,7 +190,7 @@ class OfflineAnswerer:
                 found.append(category)
         return found
 
-    def category(self, category, menu: Menu) -> str:  # type: ignore[no-untyped-def]
+    def category(self, category: Category, menu: Menu) -> str:
         lines = [f"{category.name}:"]
         for item in category.items:
             note = " (sold out today)" if not item.available else ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,7 +44,7 @@ class SemanticEntry(Protocol):
 class SemanticEntries(Protocol):
     """What this needs of the semantic cache (bot.semantic.SemanticCache)."""
 
-    def local_entries(self) -> list[Any]: ...
+    def local_entries(self) -> Sequence[SemanticEntry]: ...
 
     async def forget(self, keys: Collection[str]) -> int: ...
 

@@ -4,9 +4,8 @@ The profile holds what rarely changes (names, language, first seen) and when the
 database last heard the customer was active. Every update passes through `seen()`:
 one cache read, and a database write only on first sight, when the name or language
 changed, or once every SEEN_WRITE_SECONDS — not one write per message, which under
-load would queue every customer's update behind SQLite's single writer. Features that
-name or personalise read `get()`; the "critical" warmup writes the recently active
-users' profiles.
+load would queue every customer's update behind SQLite's single writer. The "critical"
+warmup writes the recently active users' profiles.
 """
 
 from __future__ import annotations
@@ -39,13 +38,6 @@ def profile_of(user: User) -> dict[str, Any]:
 class ProfileCache:
     cache: Cache
     users: UserRepository
-
-    async def get(self, user_id: int) -> dict[str, Any] | None:
-        async def load() -> dict[str, Any] | None:
-            user = await self.users.get(user_id)
-            return profile_of(user) if user else None
-
-        return await self.cache.get_or_load(keys.user_profile(user_id), load, PROFILE_TTL_SECONDS)
 
     async def seen(self, user_id: int, username: str | None, first_name: str | None,
                    language_code: str | None) -> None:

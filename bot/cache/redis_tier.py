@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
 T = TypeVar("T")
 
@@ -96,6 +97,11 @@ def decode(raw: str) -> tuple[int, int, str]:
     return int(version), int(expires), data
 
 
+def _text(value: bytes | str) -> str:
+    """A reply as text: the client decodes replies (decode_responses=True), but redis-py's types say `bytes | str`."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when the error means Redis as a whole is unusable (trip the breaker)."""
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)):
@@ -143,7 +149,8 @@ class RedisTier:
         await self._bounded(self.client.ping())
 
     async def get(self, key: str) -> str | None:
-        return await self._bounded(self.client.get(self._key(key)))
+        raw = await self._bounded(self.client.get(self._key(key)))
+        return None if raw is None else _text(raw)
 
     async def set(self, key: str, raw: str, ttl_ms: int) -> None:
         await self._bounded(self.client.set(self._key(key), raw, px=ttl_ms or None))
@@ -167,7 +174,7 @@ class RedisTier:
         cursor = 0
         while True:
             cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
-            found.update(k[len(self.key_prefix):] for k in keys if k.startswith(full))
+            found.update(k[len(self.key_prefix):] for k in map(_text, keys) if k.startswith(full))
             if cursor == 0:
                 return sorted(found)
 
@@ -180,7 +187,7 @@ class RedisTier:
         cursor = 0
         while True:
             cursor, keys = await self._bounded(self.client.scan(cursor=cursor, match=pattern, count=SCAN_BATCH))
-            found.update(k[len(self.key_prefix):] for k in keys if k.startswith(full))
+            found.update(k[len(self.key_prefix):] for k in map(_text, keys) if k.startswith(full))
             if len(found) > limit:
                 return sorted(found)[:limit], True
             if cursor == 0:
@@ -191,7 +198,7 @@ class RedisTier:
         values: list[str | None] = []
         for start in range(0, len(keys), SCAN_BATCH):
             batch = [self._key(k) for k in keys[start:start + SCAN_BATCH]]
-            values.extend(await self._bounded(self.client.mget(batch)))
+            values.extend(None if v is None else _text(v) for v in await self._bounded(self.client.mget(batch)))
         return values
 
     async def forget(self, keys: list[str], tombstone: str, version_ms: int, ttl_ms: int) -> int:
@@ -203,15 +210,20 @@ class RedisTier:
 
     async def append_event(self, stream: str, fields: dict[str, str], maxlen: int, ttl_seconds: int) -> None:
         """Add an event to a capped stream that expires when nobody writes to it any more."""
+        entry: dict[FieldT, EncodableT] = {k: v for k, v in fields.items()}  # redis-py's (invariant) type
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xadd(self._key(stream), fields, maxlen=maxlen, approximate=True)
+            pipe.xadd(self._key(stream), entry, maxlen=maxlen, approximate=True)
             pipe.expire(self._key(stream), ttl_seconds)
             await self._bounded(pipe.execute())
 
     async def read_events(self, stream: str, after: str, count: int) -> list[tuple[str, dict[str, str]]]:
         """Events of `stream` after the id `after` (non-blocking), oldest first."""
         reply = await self._bounded(self.client.xread({self._key(stream): after}, count=count))
-        return [(message_id, fields) for message_id, fields in reply[0][1]] if reply else []
+        if not reply:
+            return []
+        if not isinstance(reply, list):  # RESP3 answers a dict; this client speaks RESP2
+            raise TypeError(f"unexpected XREAD reply: {type(reply).__name__}")
+        return [(message_id, fields) for message_id, fields in reply[0][1]]
 
     async def delete_prefix(self, prefix: str) -> list[str]:
         keys = await self.scan_prefix(prefix)

@@ -75,4 +75,4 @@ PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, S
 
 
 def is_ordering_button(data: str | None) -> bool:
-    return bool(data) and data.split(":", 1)[0] in PREFIXES  # type: ignore[union-attr]
+    return data is not None and data.split(":", 1)[0] in PREFIXES  # "" has no prefix either

@@ -147,10 +147,6 @@ class Order:
         """What staff call out at the counter: the day's running number."""
         return f"#{self.day_seq:03d}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
 
 @dataclass(frozen=True)
 class Summary:

@@ -136,9 +136,6 @@ class Outbox:
         async with self._db.transaction() as tx:
             return await self.add(tx, kind=MESSAGE, chat_id=chat_id, payload=payload)
 
-    def wake(self) -> None:
-        self._wake.set()
-
     # --- reading ---------------------------------------------------------------------------
     async def stats(self) -> OutboxStats:
         """For metrics and the side server: pending, delivered, failed, oldest pending age."""
@@ -219,7 +216,7 @@ class Outbox:
             log.exception("outbox #%s: delivery crashed", row.id)
         finally:
             self._busy_chats.discard(row.chat_id)
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
             self._wake.set()
 
     # --- delivering ------------------------------------------------------------------------

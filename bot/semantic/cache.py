@@ -31,7 +31,7 @@ import numpy as np
 
 from bot.cache.keys import SEMANTIC as SEMANTIC_PREFIX
 from bot.knowledge.models import answers_version
-from bot.semantic.embedder import Embedder
+from bot.semantic.embedder import Embedder, LoadsInBackground, is_ready
 from bot.semantic.entities import Analysis, Lexicon
 from bot.semantic.guards import Reason, pair_rule
 from bot.semantic.index import VectorIndex
@@ -111,7 +111,7 @@ class SemanticCache:
         self._menu = menu or (lambda: None)
         self._cafe = cafe or (lambda: None)
         self._clock = clock
-        self._index = VectorIndex(embedder.dim) if getattr(embedder, "ready", True) else VectorIndex(0)
+        self._index = VectorIndex(embedder.dim) if is_ready(embedder) else VectorIndex(0)
         self._ready = asyncio.Event()
         self._loader: asyncio.Task[None] | None = None
         self._entries: dict[str, _Entry] = {}
@@ -140,7 +140,7 @@ class SemanticCache:
         await self._repo.delete_expired(self._clock())
         if dropped:
             log.info("semantic cache: %d entries of an older prompt, menu or model dropped", dropped)
-        if getattr(self.embedder, "ready", True):
+        if is_ready(self.embedder):
             await self._become_ready()
         # Otherwise the model loads in the background on first need (the FAQ warmup at start,
         # or the first question); until then every question simply goes to the model.
@@ -193,7 +193,8 @@ class SemanticCache:
         delay = LOAD_RETRY_FIRST_SECONDS
         while True:
             try:
-                await self.embedder.wait_ready()  # type: ignore[attr-defined]
+                if isinstance(self.embedder, LoadsInBackground):  # else always ready (never gets here)
+                    await self.embedder.wait_ready()
                 break
             except Exception as exc:
                 self.load_error = f"{type(exc).__name__}: {exc}"[:200]

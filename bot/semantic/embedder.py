@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
 # A multilingual alternative with the same 384-dimension output (50+ languages, ~3x slower):
-MULTILINGUAL_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+# EMBEDDING_MODEL=sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 (README, "Semantic cache").
 DEFAULT_TORCH_THREADS = 1
 DIRECT_MAX_TEXTS = 8  # lookups encode one question (and a few words): the direct path; bulk goes through encode()
 
@@ -37,8 +37,13 @@ DIRECT_MAX_TEXTS = 8  # lookups encode one question (and a few words): the direc
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of `dim` dimensions."""
 
-    model_id: str  # stored with every cache entry: vectors of different models never mix
-    dim: int
+    @property
+    def model_id(self) -> str:
+        """Stored with every cache entry: vectors of different models never mix."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Blocking: shape (len(texts), dim), float32, each row of unit length."""
@@ -47,6 +52,23 @@ class Embedder(Protocol):
     async def aencode(self, texts: list[str]) -> np.ndarray:
         """The same, off the event loop."""
         ...
+
+
+@runtime_checkable
+class LoadsInBackground(Protocol):
+    """An embedder whose model loads after start (the real one); one without these is always ready."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def wait_ready(self) -> None:
+        """Until the model is loaded (asking for it to load); raises what loading it raised."""
+        ...
+
+
+def is_ready(embedder: Embedder) -> bool:
+    """Whether `embedder` can encode now without waiting for its model."""
+    return not isinstance(embedder, LoadsInBackground) or embedder.ready
 
 
 def resolve_model(setting: str) -> tuple[str, str]:
@@ -144,7 +166,10 @@ class SentenceTransformerEmbedder:
             quantized = torch.ao.quantization.quantize_dynamic(transformer, {torch.nn.Linear}, dtype=torch.qint8)
             model[0].auto_model = quantized  # the float copy is freed; encode() uses the quantized one too
             self._direct = (tokenizer, quantized, max_length)
-        self._dim = int(model.get_embedding_dimension())
+        dim = model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{self.model_id} does not say the dimension of its embeddings")
+        self._dim = dim
         log.info("embedding model %s loaded in %.1fs (dim %d, %d torch thread(s))",
                  self.model_id, time.perf_counter() - started, self._dim, self._threads)
 

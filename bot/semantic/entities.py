@@ -266,7 +266,7 @@ class Lexicon:
         stop = self._stop
         for start, end, entity in spans:
             if entity.kind in ("item", "category"):
-                qualifier = []
+                qualifier: list[str] = []
                 k = start - 1
                 while k >= 0 and len(qualifier) < 2 and not consumed[k] and words[k] not in stop:
                     qualifier.insert(0, words[k])

@@ -85,14 +85,6 @@ class VectorIndex:
         rows = rows[np.argsort(-scores[rows], kind="stable")]
         return [(self._keys[r], float(scores[r])) for r in rows]
 
-    def best_score(self, query: np.ndarray, now: float) -> float | None:
-        n = len(self._keys)
-        if n == 0:
-            return None
-        scores = self._vectors[:n] @ query
-        scores[self._expires[:n] <= now] = -2.0
-        return float(scores.max())
-
     def expired(self, now: float) -> list[str]:
         n = len(self._keys)
         return [self._keys[r] for r in np.flatnonzero(self._expires[:n] <= now)]

@@ -8,6 +8,7 @@ float samples). This decoder stops as soon as the audio passes the limit.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -55,7 +56,7 @@ def decode(data: bytes, max_seconds: float, sample_rate: int = SAMPLE_RATE) -> n
     return np.concatenate(chunks).astype(np.float32) / 32768.0
 
 
-def _frames(container: av.container.InputContainer):  # type: ignore[no-untyped-def]
+def _frames(container: av.container.InputContainer) -> Iterator[av.AudioFrame]:
     """Audio frames, skipping single undecodable frames (a glitch mid-file is not a reason to give up)."""
     frames = container.decode(audio=0)
     skipped = 0

@@ -32,9 +32,8 @@ TOO_MANY = "That's a lot of voice notes 🙂 Please wait {wait} seconds, or type
 
 class VoiceGate:
     def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
-        kwargs = {"clock": clock} if clock is not None else {}
         self.limiter = SlidingWindowLimiter(settings.voice_rate_limit_notes,
-                                            settings.voice_rate_limit_window_seconds, **kwargs)
+                                            settings.voice_rate_limit_window_seconds, clock=clock)
         self._pending: Counter[int] = Counter()
         self.refused: Counter[str] = Counter()  # reason -> notes turned away (for /metrics)
 

@@ -117,8 +117,8 @@ class TranscriptionSlot:
     async def __aenter__(self) -> TranscriptionSlot:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(self, _exc_type: type[BaseException] | None, _exc: BaseException | None,
+                        _tb: TracebackType | None) -> None:
         self.release()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -16,7 +16,6 @@ class RuntimeStatus:
     started_at: float = 0.0
     ready: bool = False
     stopping: bool = False
-    details: dict[str, str] = field(default_factory=dict)
 
 
 SERVICES = web.AppKey("services", Services)
