@@ -21,10 +21,10 @@ from aiohttp import web
 
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
 from bot.config import Settings
-from bot.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
 from bot.services import Seams, Services, build_services
-from bot.telegram import WEBHOOK_PATH, create_bot, webhook_url
-from bot.telegram_supervisor import TelegramSupervisor
+from bot.telegram.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
+from bot.telegram.session import WEBHOOK_PATH, create_bot, webhook_url
+from bot.telegram.supervisor import TelegramSupervisor
 from bot.web import create_web_app
 from bot.web.keys import RuntimeStatus
 from handlers import all_routers

@@ -26,9 +26,11 @@ from bot.ops.retention import RetentionJob
 from bot.orders import OrderService, StaffDirectory, build_orders
 from bot.outbox import Outbox
 from bot.semantic import SemanticCache, build_semantic_cache
-from bot.telegram_health import TelegramHealth
+from bot.telegram.gateway import BotGateway
+from bot.telegram.health import TelegramHealth
 from bot.voice import Transcriber, build_transcriber
 from bot.voice.gate import VoiceGate
+from handlers.orders.keyboards import OutboxButtons
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
@@ -132,8 +134,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     services.components.append(services.agent)
     services.retention = RetentionJob(db, settings)
     services.components.append(services.retention)
+    gateway = BotGateway(lambda: services.bot)  # the outbox's sends and the staff checks, once the bot exists
     services.outbox, services.staff, services.orders = build_orders(
-        settings, db, services.knowledge, services.users, lambda: services.bot, agent.tools, clock
+        settings, db, services.knowledge, services.users, gateway, gateway, OutboxButtons(), agent.tools, clock
     )
     services.components.append(services.outbox)
     install_exporters(services.metrics, services)  # last: it reads the services wired above

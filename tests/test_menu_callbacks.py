@@ -10,9 +10,9 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.knowledge.loader import DataFileError, load_menu
 from bot.knowledge.models import MAX_ID_CHARS, MAX_SIZE_CHARS, Menu
-from bot.orders import keyboards
-from bot.orders.callbacks import AddCb, CartCb, MenuCb
 from bot.orders.models import MAX_LINE_QUANTITY
+from handlers.orders import keyboards
+from handlers.orders.callbacks import AddCb, CartCb, MenuCb
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ADMIN_ID, CUSTOMER_ID, ROOT, make_settings, running_app
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
-from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from bot.orders.models import OrderStatus
+from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.helpers import ADMIN_ID, CUSTOMER_ID, running_app
 from tests.ordering import OUTSIDER, STAFF_CHAT, STAFF_MEMBER, answer_after, order_settings, press

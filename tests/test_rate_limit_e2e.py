@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.middlewares import TOO_MANY_PRESSES
 from bot.services import Seams
+from bot.telegram.middlewares import TOO_MANY_PRESSES
 from bot.voice import WhisperTranscriber
 from handlers.unsupported import UNKNOWN_BUTTON
 from tests.fakes.openai import FakeOpenAI

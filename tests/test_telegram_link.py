@@ -13,9 +13,9 @@ from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import GetMe, GetUpdates, SendMessage
 
-from bot.telegram import create_bot
-from bot.telegram_health import TelegramHealth
-from bot.telegram_supervisor import Backoff, TelegramSupervisor, Unauthorized
+from bot.telegram.health import TelegramHealth
+from bot.telegram.session import create_bot
+from bot.telegram.supervisor import Backoff, TelegramSupervisor, Unauthorized
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import ManualClock, make_settings, poll_until
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.telegram_checks import send_test, webhook_report
+from bot.telegram.checks import send_test, webhook_report
 from tests.fakes.telegram import BOT_USER, FakeTelegram
 from tests.helpers import ROOT, TEST_TOKEN, admin_headers, make_settings, running_app, start_main, subprocess_env
 from tests.ordering import STAFF_CHAT, order_settings

@@ -92,7 +92,7 @@ def breaker_families(agent: Any) -> Iterable[Metric]:
 
 
 def telegram_families(health: Any) -> Iterable[Metric]:
-    """The link to the Bot API (bot/telegram_health.py): how long since Telegram last answered, and why not."""
+    """The link to the Bot API (bot/telegram/health.py): how long since Telegram last answered, and why not."""
     yield _gauge("bot_telegram_seconds_since_last_success", "Seconds since the last successful Bot API call "
                  "(NaN: none yet)", health.seconds_since_ok())
     yield _gauge("bot_telegram_up", "1 while updates reach the bot (polling works or the webhook is confirmed) and "
