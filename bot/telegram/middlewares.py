@@ -10,7 +10,8 @@ Inner middlewares, set by the routers they guard: admission of a question to the
 `admitted()`), of a voice note to the listeners (`VoiceGateMiddleware`, the voice router), and
 the answer to a refused ordering request (`reply_to_order_errors`, the ordering routers). The
 decisions themselves are domain code without Telegram (bot/conversation.py, bot/voice/gate.py,
-bot.orders.OrderError); here they meet the updates.
+bot.orders.OrderError); here they meet the updates. (The bot session's request middlewares, which
+wait out flood control and record the link's health, belong to the session: session.py, health.py.)
 """
 
 from __future__ import annotations
