@@ -2,7 +2,7 @@
 
 `Application.start()` opens storage, wires services, starts the side server and
 then the Telegram supervisor (polling or webhook, retried for as long as the process
-runs: bot/telegram_supervisor.py). `stop()` undoes it in reverse and lets in-flight
+runs: bot/telegram/supervisor.py). `stop()` undoes it in reverse and lets in-flight
 handlers finish first, so nothing written is lost on SIGTERM, within a fixed budget.
 """
 
@@ -18,13 +18,14 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
 from bot.config import Settings
-from bot.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
 from bot.services import Component, Seams, Services, build_services
-from bot.telegram import WEBHOOK_PATH, webhook_url
-from bot.telegram_supervisor import TelegramSupervisor
+from bot.telegram.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
+from bot.telegram.session import WEBHOOK_PATH, webhook_url
+from bot.telegram.supervisor import TelegramSupervisor
 from bot.web import create_web_app
 from bot.web.keys import RuntimeStatus
 from handlers import all_routers
@@ -136,7 +137,7 @@ class Application:
             )
 
     @web.middleware
-    async def _refuse_while_stopping(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+    async def _refuse_while_stopping(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """While stopping, no new work: Telegram is told to retry later, admin requests are refused.
 
         The probes and read-only endpoints keep answering until the side server closes, which

@@ -85,9 +85,9 @@ COMMANDS: dict[str, Command] = {
                      "bot.ops.cli:run_purge", "bot.ops.cli:configure_purge"),
     "chat": Command("talk to the agent in this terminal (no Telegram needed)", _chat, _chat_args),
     "webhook-info": Command("check the token, getWebhookInfo and the bot's admin rights in the staff group",
-                            "bot.telegram_checks:webhook_info", "bot.telegram_checks:configure_webhook_info"),
+                            "bot.telegram.checks:webhook_info", "bot.telegram.checks:configure_webhook_info"),
     "notify-test": Command("send a test message to the staff group through the outbox",
-                           "bot.telegram_checks:notify_test", "bot.telegram_checks:configure_notify_test"),
+                           "bot.telegram.checks:notify_test", "bot.telegram.checks:configure_notify_test"),
     "doctor": Command("check configuration, data files, Telegram, model server, Redis, database, disk and "
                       "model files; one line each with what to do; exit 1 on any failure",
                       "bot.doctor:run", "bot.doctor:configure", loads_settings=True),

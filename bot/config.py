@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     staff_chat_id: int | None = None
-    # The link to the Bot API is supervised (bot/telegram_supervisor.py): every step is retried with
+    # The link to the Bot API is supervised (bot/telegram/supervisor.py): every step is retried with
     # exponential backoff and jitter up to this many seconds, for as long as the process runs.
     telegram_retry_max_seconds: float = Field(default=5.0, gt=0, le=300)
     telegram_unauthorized_retry_seconds: float = Field(default=300.0, gt=0)  # a rejected token is retried this slowly

@@ -1,37 +1,35 @@
-"""A customer's chat with the agent over Telegram: guards around `Agent.answer`.
+"""A customer's chat with the agent: the guards around `Agent.answer`, without Telegram.
 
-Text (and, from the voice feature, transcribed voice notes) goes through `reply()`, which
-enforces what protects the model budget and the customer's experience: a maximum input
-length and one request in flight per user (a message sent while the previous one is being
-answered waits its turn, with a short notice). The per-user rate limit is not here: it
-runs for every update before any handler (`bot.middlewares.RateLimitMiddleware`). While
-the agent works the chat shows "typing…". The answer is escaped for HTML parse mode
-(model text is never markup), split into Telegram-sized messages at paragraph or sentence
-boundaries; a 429 from Telegram is waited out by the bot's session (bot/telegram.py)
-instead of losing the reply.
+Text and transcribed voice notes are admitted before they reach the agent: a maximum input
+length (`refusal`) and one answer in flight per user, with one more message waiting its turn
+and a short notice (`turn`). The Telegram side applies them: text through
+`TextAdmissionMiddleware` on the chat router, a voice note's transcript through the same
+`admitted()` once it is heard (bot/telegram/middlewares.py); the handlers then show "typing…"
+while `answer` runs and send the reply (bot/telegram/replies.py). The per-user rate limit is
+not here: it runs for every update before any handler (`RateLimitMiddleware`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-
-from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import Message
 
 from bot.agent import Agent
 from bot.config import Settings
-from bot.text import escape, split_message
-
-log = logging.getLogger(__name__)
+from bot.text import escape
 
 MAX_QUEUED_PER_USER = 1  # messages waiting behind the one being answered
-TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
+
+EMPTY = "Please send me your question as text or a voice note."
+TOO_LONG = ("That message is a bit long for me ({length} characters). Please keep questions under {limit} "
+            "characters.")
+QUEUE_FULL = "I'm still answering your earlier messages — please wait for my reply before sending more."
+WAIT_YOUR_TURN = "One moment — I'm still answering your previous message; this one is next."
+
+Say = Callable[[str], Awaitable[None]]  # tells the customer something (a notice while they wait)
 
 
 @dataclass
@@ -46,75 +44,41 @@ class Conversation:
         self.settings = settings
         self._slots: dict[int, _UserSlot] = {}
 
-    async def reply(self, message: Message, text: str, kind: str = "text") -> None:
-        """Answer `text` (the message's text or a voice note's transcript) in the message's chat."""
-        user_id = message.from_user.id if message.from_user else message.chat.id
+    def refusal(self, text: str) -> str | None:
+        """What to say instead of answering `text` (nothing in it, or too long), or None to answer it."""
         text = text.strip()
         if not text:
-            await self.send(message, "Please send me your question as text or a voice note.")
-            return
+            return EMPTY
         if len(text) > self.settings.max_input_chars:
-            await self.send(message, f"That message is a bit long for me ({len(text)} characters). Please keep "
-                                     f"questions under {self.settings.max_input_chars} characters.")
-            return
+            return TOO_LONG.format(length=len(text), limit=self.settings.max_input_chars)
+        return None
 
+    @contextlib.asynccontextmanager
+    async def turn(self, user_id: int, say: Say) -> AsyncIterator[bool]:
+        """The user's turn: one answer in flight, MAX_QUEUED_PER_USER more waiting (told so by `say`).
+
+        Yields True inside the turn, or False at once when the queue is full (the user was told).
+        """
         slot = self._slots.setdefault(user_id, _UserSlot(asyncio.Lock()))
         if slot.lock.locked():
             if slot.waiting >= MAX_QUEUED_PER_USER:
-                await self.send(message, "I'm still answering your earlier messages — please wait for my reply "
-                                         "before sending more.")
+                await say(QUEUE_FULL)
+                yield False
                 return
-            await self.send(message, "One moment — I'm still answering your previous message; this one is next.")
+            await say(WAIT_YOUR_TURN)
         slot.waiting += 1
         try:
             async with slot.lock:
                 slot.waiting -= 1
-                async with typing(message):
-                    reply = await self.agent.answer(user_id, text, kind)
-                await self.send(message, reply.answer)
+                yield True
         finally:
             if not slot.lock.locked() and slot.waiting <= 0:
                 self._slots.pop(user_id, None)
 
-    async def send(self, message: Message, text: str) -> None:
-        """Send plain text safely: escaped, split under 4096 characters (the bot session waits out 429s)."""
-        for part in split_message(text):
-            await self._send_part(message, part)
-
-    async def _send_part(self, message: Message, part: str) -> None:
-        try:
-            await message.answer(render_html(part))
-        except TelegramBadRequest as exc:
-            if "parse entities" not in str(exc):
-                raise
-            log.error("Telegram rejected our HTML (%s); sending as plain text", exc)
-            await message.answer(part, parse_mode=None)
-
-
-@contextlib.asynccontextmanager
-async def typing(message: Message) -> AsyncIterator[None]:
-    """Show "typing…" until the block ends. Cosmetic: a failing sendChatAction never fails the answer."""
-
-    async def keep_typing() -> None:
-        bot = message.bot
-        if bot is None:  # a Message not bound to a Bot (aiogram binds every one it hands to a handler)
-            return
-        while True:
-            try:
-                await bot.send_chat_action(chat_id=message.chat.id, action=ChatAction.TYPING)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("sendChatAction failed: %s", exc)
-            await asyncio.sleep(TYPING_INTERVAL)
-
-    task = asyncio.create_task(keep_typing(), name="typing")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def answer(self, user_id: int, text: str, kind: str = "text") -> str:
+        """The agent's answer to `text` (a message's text or a voice note's transcript), as plain text."""
+        reply = await self.agent.answer(user_id, text.strip(), kind)
+        return reply.answer
 
 
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")

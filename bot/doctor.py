@@ -158,8 +158,8 @@ async def check_telegram(settings: Settings) -> list[Result]:
         return [Result("telegram token", "fail", "TELEGRAM_BOT_TOKEN is not set",
                        "create a bot with @BotFather and set TELEGRAM_BOT_TOKEN (or BOT_MODE=off)"),
                 *(Result(n, "skip", "needs a token") for n in names[1:])]
-    from bot.telegram import create_bot
-    from bot.telegram_checks import run_checks
+    from bot.telegram.checks import run_checks
+    from bot.telegram.session import create_bot
 
     bot = create_bot(settings)
     try:

@@ -37,10 +37,12 @@ from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
-from bot.telegram import create_bot
-from bot.telegram_health import TelegramHealth
+from bot.telegram.gateway import BotGateway
+from bot.telegram.health import TelegramHealth
+from bot.telegram.session import create_bot
 from bot.voice import Transcriber, build_transcriber
 from bot.voice.gate import VoiceGate
+from handlers.orders.keyboards import OutboxButtons
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from storage.runtime_settings import RuntimeSettingsRepository
@@ -116,11 +118,14 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     semantic, semantic_parts = build_semantic_cache(settings, db, knowledge, seams.embedder)
     cached_answers = CachedAnswers(cache, semantic, ttl_seconds=settings.answer_cache_ttl_seconds)
 
-    # Ordering: the outbox delivers to Telegram what the order service writes, staff cards included.
-    outbox = Outbox(settings, db, lambda: bot)
-    orders = OrderService(settings, db, knowledge, users, outbox, clock)
+    # Ordering: the outbox delivers what the order service writes, staff cards included. The messenger comes
+    # in through seams: the gateway makes the outbox's calls and answers who is in the staff group (nothing is
+    # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
+    gateway = BotGateway(lambda: bot)
+    outbox = Outbox(settings, db, gateway)
+    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), clock)
     outbox.register(ORDER_CARD, orders)
-    staff = StaffDirectory(settings, lambda: bot)
+    staff = StaffDirectory(settings, gateway)
 
     # The agent: its shared answers (exact, then semantic) and its tools (ordering in plain words).
     tools = ToolRegistry()

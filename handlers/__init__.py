@@ -1,5 +1,8 @@
 """aiogram routers, one per feature; `all_routers()` is the one place they are collected.
 
+Each feature's Telegram-specific code (callback data, keyboards, filters, views) sits next to its
+routers (handlers/orders/); the middlewares are in bot/telegram/middlewares.py.
+
 Each feature module exposes `create_router()`: a fresh Router per Dispatcher, so
 several application instances (tests, a second bot process) never share one.
 """
@@ -10,19 +13,8 @@ from aiogram import Router
 
 
 def all_routers() -> list[Router]:
-    from handlers import (
-        admin_cache,
-        admin_knowledge,
-        admin_limits,
-        cart,
-        chat,
-        dialog,
-        menu,
-        staff_orders,
-        start,
-        unsupported,
-        voice,
-    )
+    from handlers import admin_cache, admin_knowledge, admin_limits, chat, dialog, start, unsupported, voice
+    from handlers.orders import cart, menu, staff
 
     # Order matters: command routers before the catch-all chat router.
     return [
@@ -31,7 +23,7 @@ def all_routers() -> list[Router]:
         admin_cache.create_router(),
         menu.create_router(),
         cart.create_router(),  # before voice/chat: its checkout answers are plain text
-        staff_orders.create_router(),
+        staff.create_router(),
         voice.create_router(),
         dialog.create_router(),
         admin_limits.create_router(),

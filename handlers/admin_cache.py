@@ -16,7 +16,7 @@ from bot.cache import CRITICAL, MENU, Cache, CachedAnswers
 from bot.cache.answers import query_words
 from bot.cache.keys import clear_prefix_refusal
 from bot.cache.report import format_forgotten, format_found, format_stats, format_warmup
-from bot.filters import IsAdmin, IsNotAdmin
+from bot.telegram.filters import IsAdmin, IsNotAdmin
 from bot.text import escape, split_message
 
 COMMANDS = ("cache", "warmup", "warmup_menu", "cache_clear", "cache_find", "cache_forget")

@@ -6,8 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.filters import IsAdmin
 from bot.knowledge import KnowledgeBase
+from bot.telegram.filters import IsAdmin
 from bot.text import escape
 
 

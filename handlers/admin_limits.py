@@ -12,7 +12,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.agent import Agent, AgentLimits, LimitsError
-from bot.filters import IsAdmin, IsNotAdmin
+from bot.telegram.filters import IsAdmin, IsNotAdmin
 from bot.text import escape
 
 

@@ -1,22 +1,40 @@
 """The catch-all: any private text that no command took goes to the agent.
 
 Registered last in `all_routers()`. A slash command nobody handles gets a pointer to
-/help instead of being sent to the model.
+/help instead of being sent to the model. A question is admitted first (the length limit,
+one answer in flight per user: `TextAdmissionMiddleware`); while the agent works the chat
+shows "typing…" (aiogram's ChatActionSender). Voice notes' transcripts take the same
+`answer()` (handlers/voice.py).
 """
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.types import Message
+from aiogram.utils.chat_action import ChatActionSender
 
 from bot.conversation import Conversation
+from bot.telegram.middlewares import TEXT_ADMISSION, TextAdmissionMiddleware
+from bot.telegram.replies import send_text
 
 UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do, or just ask me a question."
+TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
 
 
-async def on_text(message: Message, conversation: Conversation) -> None:
-    await conversation.reply(message, message.text or "", kind="text")
+async def answer(message: Message, bot: Bot, conversation: Conversation, text: str, kind: str) -> None:
+    """An admitted question's answer in the message's chat, "typing…" shown until it is ready.
+
+    The indicator is cosmetic: a failing sendChatAction only stops it, never the answer.
+    """
+    user_id = message.from_user.id if message.from_user else message.chat.id
+    async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL):
+        reply = await conversation.answer(user_id, text, kind)
+    await send_text(message, reply)
+
+
+async def on_text(message: Message, bot: Bot, conversation: Conversation) -> None:
+    await answer(message, bot, conversation, message.text or "", kind="text")
 
 
 async def on_unknown_command(message: Message) -> None:
@@ -26,6 +44,7 @@ async def on_unknown_command(message: Message) -> None:
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.middleware(TextAdmissionMiddleware())  # for handlers flagged TEXT_ADMISSION
     router.message.register(on_unknown_command, F.text.startswith("/"))
-    router.message.register(on_text, F.text)
+    router.message.register(on_text, F.text, flags={TEXT_ADMISSION: True})
     return router

@@ -1,13 +1,14 @@
 """Voice notes, audio files and video notes: listen, show the transcript, answer it like text.
 
-Cheap checks come first (the per-user gate of bot/voice/gate.py, then the declared
+Cheap checks come first (the per-user gate of bot/voice/gate.py, applied by
+`VoiceGateMiddleware`, then the declared
 duration and size: nothing is downloaded for a note we would refuse), then a place in
 the transcriber's workers and queue is reserved (a flood of notes gets "busy" answers,
 not a download each), then getFile and the download through the bot's own session (so
 TELEGRAM_API_URL applies), then the transcription in the reserved place; the place is
 given back on every path (download failed, file refused, handler cancelled). Every
-outcome gets a reply: the transcript and then the answer, through the same
-`Conversation.reply` as text (kind "voice"), or a sentence saying what to do.
+outcome gets a reply: the transcript and then the answer, admitted and answered like text
+(`admitted()`, then handlers.chat.answer with kind "voice"), or a sentence saying what to do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiohttp import ClientError
 
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.telegram.middlewares import VoiceGateMiddleware, admitted
 from bot.text import escape, split_message
 from bot.voice import (
     MAX_AUDIO_BYTES,
@@ -35,7 +37,7 @@ from bot.voice import (
     Transcript,
     TranscriptionSlot,
 )
-from bot.voice.gate import VoiceGateMiddleware
+from handlers.chat import answer
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,10 @@ async def on_voice(
     for part in split_message(outcome.text, limit=4000):
         await message.answer(f"🎤 {escape(part)}")
     # The same path as text: length limit, one turn per user, cache, history, agent_events (the rate limit
-    # counted this note before it was downloaded: bot.middlewares.RateLimitMiddleware).
-    await conversation.reply(message, outcome.text, kind="voice")
+    # counted this note before it was downloaded: bot.telegram.middlewares.RateLimitMiddleware).
+    async with admitted(message, conversation, outcome.text) as ok:
+        if ok:
+            await answer(message, bot, conversation, outcome.text, kind="voice")
 
 
 async def download(bot: Bot, media: Media) -> bytes | str:

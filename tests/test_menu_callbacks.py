@@ -10,9 +10,9 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.knowledge.loader import DataFileError, load_menu
 from bot.knowledge.models import MAX_ID_CHARS, MAX_SIZE_CHARS, Menu
-from bot.orders import keyboards
-from bot.orders.callbacks import AddCb, CartCb, MenuCb
 from bot.orders.models import MAX_LINE_QUANTITY
+from handlers.orders import keyboards
+from handlers.orders.callbacks import AddCb, CartCb, MenuCb
 from testkit import ROOT
 from testkit.fakes.telegram import FakeTelegram
 from testkit.settings import ADMIN_ID, make_settings

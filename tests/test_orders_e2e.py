@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
-from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from bot.orders.models import OrderStatus
+from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
 from testkit.fakes.telegram import FakeTelegram, SentMessage
 from testkit.ordering import STAFF_CHAT, STAFF_MEMBER
 from testkit.settings import ADMIN_ID

@@ -18,11 +18,12 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 
 from bot.knowledge.loader import load_cafe
-from bot.orders.callbacks import AddCb, CheckoutCb, StaffCb, is_ordering_button
 from bot.orders.models import TRANSITIONS, OrderError, OrderStatus, can_transition
 from bot.orders.pickup import parse_time, suggested_times, validate_pickup
-from bot.outbox.errors import Verdict, classify
+from bot.outbox.errors import Verdict
 from bot.outbox.ratelimit import ChatRateLimiter
+from bot.telegram.gateway import classify
+from handlers.orders.callbacks import AddCb, CheckoutCb, StaffCb, is_ordering_button
 from testkit import ROOT
 
 CAFE, _ = load_cafe(ROOT / "data" / "cafe.yaml")  # Mon-Wed 07:30-18:00, kitchen closes 30 min before

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bot.cache import keys
-from bot.middlewares import TOO_MANY_PRESSES
 from bot.services import Seams
+from bot.telegram.middlewares import TOO_MANY_PRESSES
 from bot.voice import WhisperTranscriber
 from handlers.unsupported import UNKNOWN_BUTTON
 from testkit.fakes.openai import FakeOpenAI

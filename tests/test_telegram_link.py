@@ -13,9 +13,9 @@ from aiogram import Dispatcher
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import GetMe, GetUpdates, SendMessage
 
-from bot.telegram import create_bot
-from bot.telegram_health import TelegramHealth
-from bot.telegram_supervisor import Backoff, TelegramSupervisor, Unauthorized
+from bot.telegram.health import TelegramHealth
+from bot.telegram.session import create_bot
+from bot.telegram.supervisor import Backoff, TelegramSupervisor, Unauthorized
 from testkit.fakes.telegram import FakeTelegram
 from testkit.settings import make_settings
 from tests.helpers import ManualClock, poll_until

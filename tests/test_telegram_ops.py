@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.telegram_checks import send_test, webhook_report
+from bot.telegram.checks import send_test, webhook_report
 from testkit import ROOT
 from testkit.fakes.telegram import BOT_USER, FakeTelegram
 from testkit.ordering import STAFF_CHAT

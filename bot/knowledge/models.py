@@ -18,7 +18,7 @@ ALLERGENS = (
     "mustard", "sesame", "sulphites", "lupin", "molluscs",
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-# Ids and size names travel inside the ordering buttons' callback data (bot/orders/callbacks.py),
+# Ids and size names travel inside the ordering buttons' callback data (handlers/orders/callbacks.py),
 # which Telegram caps at 64 bytes and which aiogram packs with ':' between the fields. The longest
 # callback built from them is "om:item:<id>:<size>:<qty>": 8 + 32 + 1 + 16 + 1 + 2 = 60 bytes
 # (tests/test_knowledge.py packs it with the real classes). Checked when the menu is loaded, so a

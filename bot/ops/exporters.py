@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.metrics import Metrics
-from bot.telegram_health import LinkState, TelegramHealth
+from bot.telegram.health import LinkState, TelegramHealth
 
 if TYPE_CHECKING:
     from bot.cache import Cache
@@ -102,7 +102,7 @@ def breaker_families(breaker: CircuitBreaker | None) -> Iterable[Metric]:
 
 
 def telegram_families(health: TelegramHealth) -> Iterable[Metric]:
-    """The link to the Bot API (bot/telegram_health.py): how long since Telegram last answered, and why not."""
+    """The link to the Bot API (bot/telegram/health.py): how long since Telegram last answered, and why not."""
     yield _gauge("bot_telegram_seconds_since_last_success", "Seconds since the last successful Bot API call "
                  "(NaN: none yet)", health.seconds_since_ok())
     yield _gauge("bot_telegram_up", "1 while updates reach the bot (polling works or the webhook is confirmed) and "

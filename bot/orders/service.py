@@ -1,6 +1,6 @@
 """OrderService: carts, checkout, placing orders and moving them through their states.
 
-Buttons (handlers/menu.py, handlers/cart.py, handlers/staff_orders.py) and the
+Buttons (handlers/orders/menu.py, cart.py, staff.py) and the
 agent's tools (bot/orders/tools.py) both go through this one API, so the rules are
 the same whichever way a customer orders: items must exist and be available,
 quantities are bounded, a cart line belongs to the user who presses, the confirm
@@ -22,7 +22,8 @@ import aiosqlite
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
-from bot.orders import keyboards, texts
+from bot.orders import texts
+from bot.orders.buttons import OrderButtons
 from bot.orders.models import (
     CHECKOUT_TTL_SECONDS,
     MAX_CART_ITEMS,
@@ -56,7 +57,7 @@ STALE_CHECKOUT = "This checkout is out of date. Open /cart to check out again."
 class OrderService:
     def __init__(
         self, settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, outbox: Outbox,
-        clock: Clock | None = None,
+        buttons: OrderButtons, clock: Clock | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock or SystemClock()  # the calendar "now": today's hours, pickup times, the order day
@@ -64,6 +65,7 @@ class OrderService:
         self._knowledge = knowledge
         self._users = users
         self._outbox = outbox
+        self.buttons = buttons  # the staff card's and the checkout summary's, as the messenger's JSON
         self.repo = OrderRepository(db)
 
     @property
@@ -360,7 +362,7 @@ class OrderService:
         edit = order.staff_message_id if order.staff_chat_id == row.chat_id else None
         return Outgoing(
             chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe)),
-            reply_markup=keyboards.as_dict(keyboards.staff(order)) or {"inline_keyboard": []},
+            reply_markup=self.buttons.staff_card(order) or {"inline_keyboard": []},
             edit_message_id=edit,
         )
 

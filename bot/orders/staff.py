@@ -1,8 +1,9 @@
 """Who may press the staff buttons: ADMIN_IDS, or members of the staff group.
 
-Membership is asked from Telegram (`getChatMember`) and remembered for a minute,
-so a busy lunch rush does not turn every press into an API call, and someone
-removed from the group loses access within that minute.
+Membership is asked from the messenger through `Membership` (for Telegram: `getChatMember`,
+bot/telegram/gateway.py) and remembered for a minute, so a busy lunch rush does not turn
+every press into an API call, and someone removed from the group loses access within that
+minute.
 """
 
 from __future__ import annotations
@@ -10,22 +11,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-
-from aiogram import Bot
+from typing import Protocol
 
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
-MEMBER_STATUSES = {"creator", "administrator", "member"}
 CACHE_SECONDS = 60.0
 
 
+class Membership(Protocol):
+    """Asks the messenger whether a user is in a chat (for Telegram: bot.telegram.gateway.BotGateway)."""
+
+    async def is_member(self, chat_id: int, user_id: int) -> bool | None:
+        """True or False; None while there is no link to ask over. A failed call raises."""
+        ...
+
+
 class StaffDirectory:
-    def __init__(self, settings: Settings, bot: Callable[[], Bot | None], ttl: float = CACHE_SECONDS,
+    def __init__(self, settings: Settings, members: Membership, ttl: float = CACHE_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
-        self._bot = bot
+        self._members = members
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[int, tuple[bool, float]] = {}
@@ -34,20 +41,18 @@ class StaffDirectory:
         if user_id in self._settings.admin_ids:
             return True
         chat_id = self._settings.staff_chat_id
-        bot = self._bot()
-        if chat_id is None or bot is None:
+        if chat_id is None:
             return False
         cached = self._cache.get(user_id)
         if cached is not None and cached[1] > self._clock():
             return cached[0]
         try:
-            member = await bot.get_chat_member(chat_id, user_id, request_timeout=10)
+            allowed = await self._members.is_member(chat_id, user_id)
         except Exception as exc:  # not cached: the next press asks again
-            log.warning("getChatMember(%s, %s) failed: %s", chat_id, user_id, exc)
+            log.warning("membership of %s in chat %s: the check failed: %s", user_id, chat_id, exc)
             return False
-        allowed = member.status in MEMBER_STATUSES or (
-            member.status == "restricted" and bool(getattr(member, "is_member", False))
-        )
+        if allowed is None:  # no link to ask over (yet)
+            return False
         self._cache[user_id] = (allowed, self._clock() + self._ttl)
         return allowed
 

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from bot.knowledge import MenuItem
-from bot.orders import keyboards, texts
+from bot.orders import texts
 from bot.orders.models import MAX_LINE_QUANTITY, MAX_NOTE_CHARS, Cart, OrderError
 from bot.orders.pickup import describe
 from bot.orders.service import OrderService
@@ -149,7 +149,7 @@ class OrderTools:
             return {"error": str(exc)}
         menu = self.orders.menu
         await self.outbox.send_message(user_id, texts.summary_page(menu, summary),
-                                       keyboards.as_dict(keyboards.summary(summary.token)))
+                                       self.orders.buttons.summary(summary.token))
         return {
             "status": "awaiting_confirmation",
             "summary": {**cart_view(self.orders, await self.orders.cart(user_id)),

@@ -1,8 +1,10 @@
 """Durable Telegram notifications: written to the database first, delivered by a worker."""
 
-from bot.outbox.service import MESSAGE, DeliveryResult, Outbox, Outgoing, Renderer
+from bot.outbox.errors import DeliveryError, Outcome, Verdict
+from bot.outbox.service import MESSAGE, DeliveryResult, Outbox, Outgoing, Renderer, Sender
 from storage.outbox import NORMAL, URGENT, OutboxRow, OutboxStats
 
 __all__ = [
-    "MESSAGE", "NORMAL", "URGENT", "DeliveryResult", "Outbox", "OutboxRow", "OutboxStats", "Outgoing", "Renderer",
+    "MESSAGE", "NORMAL", "URGENT", "DeliveryError", "DeliveryResult", "Outbox", "OutboxRow", "OutboxStats",
+    "Outcome", "Outgoing", "Renderer", "Sender", "Verdict",
 ]

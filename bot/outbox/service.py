@@ -14,6 +14,9 @@ finish and record; only a hard crash between Telegram's answer and that commit
 re-sends the message after the lease runs out (logged as a possible duplicate).
 The other choice, marking before sending, would lose that message instead — and
 orders must never be lost.
+
+The outbox knows no Telegram: the calls go through a `Sender` (bot/telegram/gateway.py
+makes them with the bot), which says what a failure means in a `DeliveryError`.
 """
 
 from __future__ import annotations
@@ -28,13 +31,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiosqlite
-from aiogram import Bot
-from aiogram.types import InlineKeyboardMarkup
 
 from bot.config import Settings
-from bot.outbox.errors import Outcome, Verdict, classify
+from bot.outbox.errors import DeliveryError, Outcome, Verdict, unexpected
 from bot.outbox.ratelimit import ChatRateLimiter
-from bot.telegram import OUTBOX_DELIVERY
 from storage.db import Database
 from storage.outbox import NORMAL, OutboxRepository, OutboxRow, OutboxStats
 
@@ -55,6 +55,18 @@ class Outgoing:
 
 
 AfterDelivery = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+class Sender(Protocol):
+    """Makes the outbox's calls to the messenger (for Telegram: bot.telegram.gateway.BotGateway)."""
+
+    def ready(self) -> bool:
+        """False while there is no link to send over (not connected yet, or bypassed): rows wait."""
+        ...
+
+    async def send(self, out: Outgoing, timeout: int) -> int:
+        """Send `out` (or edit the message it names); the message id. Raises DeliveryError on failure."""
+        ...
 
 
 class Renderer(Protocol):
@@ -82,14 +94,14 @@ class DeliveryResult:
 
 class Outbox:
     def __init__(
-        self, settings: Settings, db: Database, bot: Callable[[], Bot | None], *,
+        self, settings: Settings, db: Database, sender: Sender, *,
         limiter: ChatRateLimiter | None = None, backoff_base: float = 1.0, backoff_max: float = 300.0,
         lease_seconds: float = 60.0, poll_seconds: float = 2.0, request_timeout: int = 20, concurrency: int = 8,
     ) -> None:
         self._settings = settings
         self._db = db
         self.repo = OutboxRepository(db)
-        self._bot = bot
+        self._sender = sender
         self._limiter = limiter or ChatRateLimiter()
         self._backoff_base, self._backoff_max = backoff_base, backoff_max
         self._lease, self._poll, self._timeout = lease_seconds, poll_seconds, request_timeout
@@ -188,8 +200,7 @@ class Outbox:
 
     async def _dispatch(self) -> float:
         """Start deliveries for due rows; returns how long to sleep before looking again."""
-        bot = self._bot()
-        if bot is None or not self._settings.telegram_enabled:
+        if not self._sender.ready() or not self._settings.telegram_enabled:
             return self._poll  # Telegram not (yet) available: rows stay pending, nothing is lost
         sleep = self._poll
         for row in await self.repo.due(limit=50):
@@ -202,16 +213,16 @@ class Outbox:
                 sleep = min(sleep, wait)
                 continue
             self._busy_chats.add(row.chat_id)
-            task = asyncio.create_task(self._deliver_task(bot, row), name=f"outbox-{row.id}")
+            task = asyncio.create_task(self._deliver_task(row), name=f"outbox-{row.id}")
             self._tasks.add(task)
         next_due = await self.repo.next_due_at()
         if next_due is not None:
             sleep = min(sleep, max(0.0, next_due - time.time()))
         return max(sleep, 0.01)
 
-    async def _deliver_task(self, bot: Bot, row: OutboxRow) -> None:
+    async def _deliver_task(self, row: OutboxRow) -> None:
         try:
-            await self.deliver(bot, row)
+            await self.deliver(row)
         except Exception:
             log.exception("outbox #%s: delivery crashed", row.id)
         finally:
@@ -220,15 +231,8 @@ class Outbox:
             self._wake.set()
 
     # --- delivering ------------------------------------------------------------------------
-    async def deliver(self, bot: Bot, row: OutboxRow) -> DeliveryResult:
+    async def deliver(self, row: OutboxRow) -> DeliveryResult:
         """One attempt at one row: claim it, send, record the outcome. Also used by `notify-test`."""
-        token = OUTBOX_DELIVERY.set(True)  # a 429 comes back here (pause the chat), not waited out in the call
-        try:
-            return await self._deliver(bot, row)
-        finally:
-            OUTBOX_DELIVERY.reset(token)
-
-    async def _deliver(self, bot: Bot, row: OutboxRow) -> DeliveryResult:
         if not await self.repo.claim(row.id, self._lease):
             return DeliveryResult("pending")  # someone else has it, or it is not due
         if row.status == "sending":
@@ -246,9 +250,9 @@ class Outbox:
         for _ in range(2):  # the second round only when an edit target vanished: send afresh
             self._limiter.record(outgoing.chat_id)
             try:
-                message_id = await self._call(bot, outgoing)
+                message_id = await self._sender.send(outgoing, self._timeout)
             except Exception as exc:
-                outcome = classify(exc)
+                outcome = exc.outcome if isinstance(exc, DeliveryError) else unexpected(exc)
                 if outcome.verdict is Verdict.RESEND and outgoing.edit_message_id is not None:
                     log.info("outbox #%s: staff message %s is gone; sending a new one", row.id,
                              outgoing.edit_message_id)
@@ -260,15 +264,6 @@ class Outbox:
             return DeliveryResult("delivered", message_id)
         assert outcome is not None
         return await self._record_failure(row, outgoing, outcome)
-
-    async def _call(self, bot: Bot, out: Outgoing) -> int:
-        markup = InlineKeyboardMarkup.model_validate(out.reply_markup) if out.reply_markup else None
-        if out.edit_message_id is not None:
-            await bot.edit_message_text(text=out.text, chat_id=out.chat_id, message_id=out.edit_message_id,
-                                        reply_markup=markup, request_timeout=self._timeout)
-            return out.edit_message_id
-        message = await bot.send_message(out.chat_id, out.text, reply_markup=markup, request_timeout=self._timeout)
-        return message.message_id
 
     async def _record_failure(self, row: OutboxRow, outgoing: Outgoing, outcome: Outcome) -> DeliveryResult:
         attempt = row.attempts + 1

@@ -2,23 +2,20 @@
 
 Listening is the most expensive thing a customer can ask for: a Whisper worker for
 up to seconds per note, from a small pool that every customer shares. The per-user
-message limit (bot/middlewares.py) counts a note like one text, so within it one user
+message limit (bot/telegram/middlewares.py) counts a note like one text, so within it one user
 sending a burst of notes would still fill the shared queue and everyone else would hear
 "busy". The gate answers before anything is downloaded: at most
 `MAX_PENDING_PER_USER` notes of one user at a time (a second note to add something is
 normal, a third waits) and at most VOICE_RATE_LIMIT_NOTES per
-VOICE_RATE_LIMIT_WINDOW_SECONDS.
+VOICE_RATE_LIMIT_WINDOW_SECONDS. `VoiceGateMiddleware` (bot/telegram/middlewares.py) puts the gate
+in front of the voice router.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from aiogram import BaseMiddleware
-from aiogram.types import Message, TelegramObject
+from collections.abc import Callable
 
 from bot.config import Settings
 from bot.ratelimit import SlidingWindowLimiter
@@ -59,24 +56,3 @@ class VoiceGate:
     def pending(self) -> int:
         return sum(self._pending.values())
 
-
-class VoiceGateMiddleware(BaseMiddleware):
-    """Inner middleware on the voice router: runs only for media its filters took."""
-
-    async def __call__(
-        self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        gate: VoiceGate | None = data.get("voice_gate")
-        if gate is None or not isinstance(event, Message):
-            return await handler(event, data)
-        user_id = event.from_user.id if event.from_user else event.chat.id
-        admitted, answer = gate.admit(user_id)
-        if not admitted:
-            if answer:
-                await event.answer(answer)
-            return None
-        try:
-            return await handler(event, data)
-        finally:
-            gate.release(user_id)

@@ -51,7 +51,7 @@ from bot.config import Settings
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 200
-WEBHOOK_PATH = "/telegram/webhook"  # where the side server takes Telegram's updates (bot.telegram re-exports it)
+WEBHOOK_PATH = "/telegram/webhook"  # the side server takes Telegram's updates here (bot.telegram.session re-exports it)
 
 
 def iso(ts: float | None) -> str | None:

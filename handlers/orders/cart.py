@@ -13,11 +13,12 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.orders import Cart, Checkout, OrderService, OrderStatus, keyboards, texts
-from bot.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
-from bot.orders.filters import CheckoutStep
-from bot.orders.views import person, show
-from handlers.order_errors import reply_to_order_errors
+from bot.orders import Cart, Checkout, OrderService, OrderStatus, texts
+from bot.telegram.middlewares import reply_to_order_errors
+from handlers.orders import keyboards
+from handlers.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
+from handlers.orders.filters import CheckoutStep
+from handlers.orders.views import person, show
 
 
 async def on_cart(message: Message, orders: OrderService) -> None:

@@ -24,7 +24,7 @@ from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response
 
 from bot.config import Settings
-from bot.telegram_health import WEBHOOK_PATH, LinkRecorder, TelegramHealth
+from bot.telegram.health import WEBHOOK_PATH, LinkRecorder, TelegramHealth
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,11 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.orders import OrderError, OrderService, keyboards, texts
-from bot.orders.callbacks import AddCb, MenuCb
-from bot.orders.views import show
-from handlers.order_errors import reply_to_order_errors
+from bot.orders import OrderError, OrderService, texts
+from bot.telegram.middlewares import reply_to_order_errors
+from handlers.orders import keyboards
+from handlers.orders.callbacks import AddCb, MenuCb
+from handlers.orders.views import show
 
 
 async def on_menu(message: Message, orders: OrderService) -> None:

@@ -1,4 +1,8 @@
-"""Inline keyboards for browsing, the cart, checkout and the staff card."""
+"""Inline keyboards for browsing, the cart, checkout and the staff card.
+
+`OutboxButtons` hands the staff card's and the checkout summary's to the ordering domain
+(bot.orders.OrderButtons), for the messages it sends through the outbox.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.knowledge import Category, Menu, MenuItem
-from bot.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, MenuCb, StaffBackCb, StaffCb
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
 from bot.orders.texts import STATUS_BUTTON
+from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, MenuCb, StaffBackCb, StaffCb
 
 
 def menu_home(menu: Menu) -> InlineKeyboardMarkup:
@@ -159,3 +163,13 @@ def customer_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
 def as_dict(markup: InlineKeyboardMarkup | None) -> dict[str, Any] | None:
     """For outbox payloads: the markup as the Bot API's JSON."""
     return markup.model_dump(mode="json", exclude_none=True) if markup is not None else None
+
+
+class OutboxButtons:
+    """bot.orders.OrderButtons on Telegram: the keyboards above, as JSON for outbox payloads."""
+
+    def staff_card(self, order: Order) -> dict[str, Any] | None:
+        return as_dict(staff(order))
+
+    def summary(self, token: str) -> dict[str, Any] | None:
+        return as_dict(summary(token))

@@ -1,30 +1,45 @@
-"""Cross-cutting work done for every update, outside the handlers.
+"""Every aiogram middleware of the bot: work done around the handlers, in one place.
 
 The dispatcher's outer middlewares run in this order (`bot.app.build_dispatcher`):
 `UpdateContextMiddleware` (in-flight tracking, metrics, the one log line), then
 `RateLimitMiddleware` (the per-user limit, before anything costs a database write, a
 download or a model call), then `ProfileMiddleware` (the profile write), then the routers.
+
+Inner middlewares, set by the routers they guard: admission of a question to the agent
+(`TextAdmissionMiddleware`, the chat router; a voice note's transcript goes through the same
+`admitted()`), of a voice note to the listeners (`VoiceGateMiddleware`, the voice router), and
+the answer to a refused ordering request (`reply_to_order_errors`, the ordering routers). The
+decisions themselves are domain code without Telegram (bot/conversation.py, bot/voice/gate.py,
+bot.orders.OrderError); here they meet the updates. (The bot session's request middlewares, which
+wait out flood control and record the link's health, belong to the session: session.py, health.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware, Bot, Router
+from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import Chat, TelegramObject, Update
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update
 
 from bot.cache.profiles import ProfileCache
 from bot.config import Settings
+from bot.conversation import Conversation
 from bot.inflight import InflightTracker
 from bot.logging_setup import kv
 from bot.metrics import Metrics
+from bot.orders import OrderError
 from bot.ratelimit import SlidingWindowLimiter
+from bot.telegram.replies import send_text
+from bot.text import escape
+from bot.voice.gate import VoiceGate
 
 log = logging.getLogger("bot.updates")
 
@@ -165,3 +180,93 @@ class ProfileMiddleware(BaseMiddleware):
         if user is not None and not user.is_bot:
             await self._profiles.seen(user.id, user.username, user.first_name, user.language_code)
         return await handler(event, data)
+
+
+# --- inner middlewares: admission before the expensive work -------------------------------------
+
+TEXT_ADMISSION = "admission"  # the handler flag that asks for TextAdmissionMiddleware: flags={TEXT_ADMISSION: True}
+
+
+@contextlib.asynccontextmanager
+async def admitted(message: Message, conversation: Conversation, text: str) -> AsyncIterator[bool]:
+    """A question's admission to the agent: the length limit, then the user's turn (one answer in flight).
+
+    Yields whether to answer; on False the customer was already told why not. Used by the
+    text middleware below and, once a voice note is heard, by the voice handler for its transcript.
+    """
+    refusal = conversation.refusal(text)
+    if refusal is not None:
+        await send_text(message, refusal)
+        yield False
+        return
+    user_id = message.from_user.id if message.from_user else message.chat.id
+
+    async def say(notice: str) -> None:
+        await send_text(message, notice)
+
+    async with conversation.turn(user_id, say) as ok:
+        yield ok
+
+
+class TextAdmissionMiddleware(BaseMiddleware):
+    """Inner middleware on the chat router: handlers flagged TEXT_ADMISSION run only for an admitted question."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        conversation: Conversation | None = data.get("conversation")
+        if conversation is None or not isinstance(event, Message) or not get_flag(data, TEXT_ADMISSION):
+            return await handler(event, data)
+        async with admitted(event, conversation, event.text or "") as ok:
+            if not ok:
+                return None
+            return await handler(event, data)
+
+
+class VoiceGateMiddleware(BaseMiddleware):
+    """Inner middleware on the voice router: runs only for media its filters took (the gate: bot/voice/gate.py)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        gate: VoiceGate | None = data.get("voice_gate")
+        if gate is None or not isinstance(event, Message):
+            return await handler(event, data)
+        user_id = event.from_user.id if event.from_user else event.chat.id
+        ok, answer = gate.admit(user_id)
+        if not ok:
+            if answer:
+                await event.answer(answer)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            gate.release(user_id)
+
+
+# --- inner middleware: a refused ordering request becomes a clear answer ------------------------
+
+class OrderErrorReply(BaseMiddleware):
+    """A refused ordering request (OrderError) becomes a clear answer: an alert for a button, a reply for text.
+
+    An inner middleware on the ordering routers rather than a router `errors` handler:
+    error events propagate from the Dispatcher down, and its catch-all handler
+    (handlers/errors.py) would answer first with a generic apology.
+
+    An OrderError's text is plain text that may carry a menu item's name or what a customer
+    typed. The reply goes out in the bot's HTML parse mode, so it is escaped: a name like
+    "Mac & Cheese <3" would otherwise be refused by Telegram ("can't parse entities") or, with
+    a tag in it, become markup. A callback alert is never parsed, so it gets the text as is.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        try:
+            return await handler(event, data)
+        except OrderError as exc:
+            if isinstance(event, CallbackQuery):
+                await event.answer(str(exc), show_alert=True)
+            elif isinstance(event, Message):
+                await event.answer(escape(str(exc)))
+            return None
+
+
+def reply_to_order_errors(router: Router) -> Router:
+    router.message.middleware(OrderErrorReply())
+    router.callback_query.middleware(OrderErrorReply())
+    return router

@@ -12,12 +12,13 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.orders import OrderError, OrderService, OrderStatus, keyboards, texts
-from bot.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
-from bot.orders.filters import InStaffChat, IsStaff
+from bot.orders import OrderError, OrderService, OrderStatus, texts
 from bot.orders.models import can_transition
-from bot.orders.views import person
-from handlers.order_errors import reply_to_order_errors
+from bot.telegram.middlewares import reply_to_order_errors
+from handlers.orders import keyboards
+from handlers.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
+from handlers.orders.filters import InStaffChat, IsStaff
+from handlers.orders.views import person
 
 NOT_STAFF = "Only cafe staff can change orders."
 

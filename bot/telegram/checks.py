@@ -20,7 +20,8 @@ from aiogram.exceptions import TelegramUnauthorizedError
 
 from bot.config import Settings, require
 from bot.outbox import Outbox
-from bot.telegram import create_bot, webhook_url
+from bot.telegram.gateway import BotGateway
+from bot.telegram.session import create_bot, webhook_url
 from bot.text import escape
 from storage.db import Database
 
@@ -129,11 +130,11 @@ async def send_test(settings: Settings, text: str = DEFAULT_TEST_TEXT, wait: flo
     message_id: int | None
     try:
         async with Database(settings.database_path) as db:
-            outbox = Outbox(settings, db, lambda: bot)
+            outbox = Outbox(settings, db, BotGateway(lambda: bot))
             row_id = await outbox.send_message(settings.staff_chat_id, escape(text))
             row = await outbox.get(row_id)
             assert row is not None
-            result = await outbox.deliver(bot, row)
+            result = await outbox.deliver(row)
             if result.status == "pending" and result.error is None:
                 # A running bot's worker took it first: wait for its verdict.
                 final = await outbox.wait_final(row_id, wait)

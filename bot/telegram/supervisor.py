@@ -17,7 +17,7 @@ half); a 429 waits its `retry_after`. aiogram's polling retries getUpdates error
 (with the same cap); when polling ends for any other reason than shutdown it is started
 again. A 401 — the token was revoked — is reported (log, status, metric), polling is
 stopped and getMe is retried every TELEGRAM_UNAUTHORIZED_RETRY_SECONDS: never a tight loop,
-never a crash. What the calls see is recorded by `bot.telegram_health`.
+never a crash. What the calls see is recorded by `bot.telegram.health`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from aiogram.exceptions import TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.utils.backoff import BackoffConfig
 
 from bot.config import Settings
-from bot.telegram_health import TelegramHealth
+from bot.telegram.health import TelegramHealth
 
 log = logging.getLogger(__name__)
 
