@@ -132,7 +132,7 @@ def check_model_files(settings: Settings | None) -> Result:
             verify(model)
     except ModelIntegrityError as exc:
         return Result("model files", "fail", str(exc).split(": reinstall")[0],
-                      "reinstall: rm -rf .venv && ./run.sh (see README, Install)")
+                      "reinstall: rm -rf .venv && ./run.sh (see docs/DEPLOY.md)")
     checked = ", ".join(f"{m.package} {m.version} ({len(m.files)} files)" for m in wanted)
     detail = "; ".join(filter(None, [f"{checked} match bot/model_sums.json ({time.perf_counter() - started:.2f} s)"
                                      if wanted else "", *notes]))

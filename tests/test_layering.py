@@ -1,4 +1,4 @@
-"""The layering rule (README, "Layout"), checked over every .py file of the application with `ast`.
+"""The layering rule (README, "Architecture"), checked over every .py file of the application with `ast`.
 
 R1  storage/ imports from bot/ only the plain data models (bot/knowledge/models.py,
     bot/orders/models.py) and nothing from handlers/; those model modules import nothing

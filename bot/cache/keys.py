@@ -1,6 +1,6 @@
 """The cache key namespace: every prefix the bot writes under, in one place.
 
-Keys are `<namespace>:<rest>`; the README's "Cache key namespace" table documents
+Keys are `<namespace>:<rest>`; the "Cache key namespace" table of docs/CACHING.md documents
 them for operators (who clear them with `clear-prefix`). Features build their keys
 from these prefixes so a prefix clear always reaches everything it should.
 

@@ -5,7 +5,7 @@ The cache only needs "text in, unit-length float32 vector out". Keeping that beh
 operator swap the model with `EMBEDDING_MODEL` without touching the cache.
 
 Encoding is CPU-bound and runs on one dedicated worker thread, never on the event
-loop. Torch's intra-op threads are set to 1 (see README, "Semantic cache": on this
+loop. Torch's intra-op threads are set to 1 (see docs/CACHING.md, "Semantic cache": on this
 2-core class of machine, single-query encoding under load is several times slower
 with 2 threads, because the two threads fight the event loop and every other worker).
 """
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
 # A multilingual alternative with the same 384-dimension output (50+ languages, ~3x slower):
-# EMBEDDING_MODEL=sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 (README, "Semantic cache").
+# EMBEDDING_MODEL=sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 (docs/CACHING.md, "Semantic cache").
 DEFAULT_TORCH_THREADS = 1
 DIRECT_MAX_TEXTS = 8  # lookups encode one question (and a few words): the direct path; bulk goes through encode()
 

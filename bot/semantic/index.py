@@ -6,7 +6,7 @@ dimensions on one core, exact (no recall loss), and trivially consistent with
 deletes. Rows live in a preallocated matrix that doubles when full; a delete
 moves the last row into the hole, so the matrix stays dense.
 
-Where this stops being enough (see README): the product is linear in the number
+Where this stops being enough (see docs/BENCHMARKS.md): the product is linear in the number
 of entries — ~10 ms at 100k entries, beyond the lookup budget past a few hundred
 thousand — and the matrix is copied per process. Past that, an ANN index (HNSW via
 hnswlib/FAISS) or Redis' own vector search is the next step.
