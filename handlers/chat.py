@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.conversation import Conversation
+from bot.telegram.chat_action import QuietChatActionSender
 from bot.telegram.middlewares import TEXT_ADMISSION, TextAdmissionMiddleware
 from bot.telegram.replies import send_text
 
@@ -28,7 +28,7 @@ async def answer(message: Message, bot: Bot, conversation: Conversation, text: s
     The indicator is cosmetic: a failing sendChatAction only stops it, never the answer.
     """
     user_id = message.from_user.id if message.from_user else message.chat.id
-    async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL):
+    async with QuietChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL):
         reply = await conversation.answer(user_id, text, kind)
     await send_text(message, reply)
 

@@ -20,11 +20,11 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction, ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.types import Audio, Document, Message, VideoNote, Voice
-from aiogram.utils.chat_action import ChatActionSender
 from aiohttp import ClientError
 
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.telegram.chat_action import QuietChatActionSender
 from bot.telegram.middlewares import VoiceGateMiddleware, admitted
 from bot.text import escape, split_message
 from bot.voice import (
@@ -89,7 +89,7 @@ async def on_voice(
     except TranscriberUnavailable:
         await message.answer(UNAVAILABLE)
         return
-    async with slot, ChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
+    async with slot, QuietChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
         audio = await download(bot, media)
         # A failed download answers after the slot is released, so the reply never finds it still taken.
         outcome = audio if isinstance(audio, str) else await listen(slot, audio)
