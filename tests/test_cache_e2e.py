@@ -177,7 +177,7 @@ async def test_clear_prefix_stays_inside_the_application_prefix_and_says_why_whe
         await poll_until(startup_warmup_done(cache))
         await cache.set("user:profile:1", {"id": 1}, ttl=60)
         refused = {}
-        for prefix in (f"{KEY_PREFIX}user:profile:", KEY_PREFIX, "sessions:", "cafebot-old:", "*"):
+        for prefix in (f"{KEY_PREFIX}user:profile:", KEY_PREFIX, "sessions:", "cafebot-old:", "*", "menu:", "prompt:"):
             refused[prefix] = await post_cache(http, app.port, {"action": "clear-prefix", "prefix": prefix})
         telegram.send_text(ADMIN_ID, f"/cache_clear {KEY_PREFIX}user:profile:")
         [refusal] = await telegram.wait_for_messages(ADMIN_ID)
@@ -190,6 +190,7 @@ async def test_clear_prefix_stays_inside_the_application_prefix_and_says_why_whe
         assert "REDIS_KEY_PREFIX" in body["error"] and body["key_prefix"] == KEY_PREFIX, body
     assert "use 'user:profile:'" in refused[f"{KEY_PREFIX}user:profile:"][1]["error"]
     assert "outside this bot's keys" in refused["sessions:"][1]["error"]
+    assert all("outside this bot's keys" in refused[p][1]["error"] for p in ("menu:", "prompt:"))  # retired
     assert status == 200 and cleared["removed"] == 2 and cleared["redis_prefix"] == f"{KEY_PREFIX}user:"
     assert refusal.text.startswith("Not cleared: prefixes are relative to REDIS_KEY_PREFIX")
     assert after == theirs  # the other application's keys, the same-named one included, are all there

@@ -11,15 +11,14 @@ Everything here, and every prefix an operator types, is relative to it.
 
 from __future__ import annotations
 
-MENU = "menu:"  # menu:* — the menu as the agent and /menu see it (knowledge module)
-CAFE = "cafe:"  # cafe:* — opening hours, address, Wi-Fi and other facts (knowledge module)
-PROMPT = "prompt:"  # prompt:* — the rendered system prompt for the current menu and prompt version
+# (menu:, cafe: and prompt: are retired: every process holds the menu, facts and prompt in memory and nothing
+# read the copies; a clear-prefix of them is refused as outside the bot's keys.)
 USER_PROFILE = "user:profile:"  # user:profile:<telegram user id> — who the customer is
 ANSWER = "answer:"  # answer:* — exact-match answers of the agent
 SEMANTIC = "semantic:"  # semantic:* — the semantic cache's entries and FAQ seeds
 CACHE = "cache:"  # cache:events — deletes every process applies to its memory copies
 
-NAMESPACES: tuple[str, ...] = (MENU, CAFE, PROMPT, USER_PROFILE, ANSWER, SEMANTIC, CACHE)
+NAMESPACES: tuple[str, ...] = (USER_PROFILE, ANSWER, SEMANTIC, CACHE)
 EVENTS = f"{CACHE}events"
 
 
