@@ -37,7 +37,7 @@ class Blocker(StrEnum):
     TIME_RELATIVE = "time_relative"  # "now", "today": true only when it was said
     INSTRUCTION = "instruction"  # tries to steer the bot: "ignore your rules", "tell everyone ..."
     TOO_LONG = "too_long"
-    LANGUAGE = "language"  # the semantic dictionary and model are English-only
+    LANGUAGE = "language"  # the semantic dictionary and model are English-only: a non-English question or reader
     HISTORY = "history"  # the model saw the dialog: its answer may repeat what the customer said
     TOOLS = "tools"  # the model used tools (menu search, cart, orders): the answer is this customer's
     EMPTY = "empty"
@@ -72,7 +72,8 @@ class Shareability:
     time_relative: bool = False
     instruction: bool = False
     too_long: bool = False
-    language: str = "en"
+    language: str = "en"  # the question's, as guessed: "en" or "other"
+    reader: str = "en"  # the customer's language (bot.i18n): the answer is written for it
 
     def serve_blocker(self, cache: CacheKind = CacheKind.EXACT) -> Blocker | None:
         """Why a shared answer must not be served for this question (None: it may)."""
@@ -84,7 +85,7 @@ class Shareability:
             (Blocker.SELF_REFERENCE, self.self_reference),
             (Blocker.TIME_RELATIVE, self.time_relative),
             (Blocker.TOO_LONG, self.too_long),
-            (Blocker.LANGUAGE, cache is CacheKind.SEMANTIC and self.language != "en"),
+            (Blocker.LANGUAGE, cache is CacheKind.SEMANTIC and (self.language != "en" or self.reader != "en")),
         ):
             if present:
                 return blocker
@@ -113,11 +114,11 @@ class SharingPolicy:
             self._lexicon = Lexicon(menu)
         return self._lexicon
 
-    def assess(self, question: str, *, has_history: bool = False) -> Shareability:
-        return assess(self.lexicon().analyse(question), has_history=has_history)
+    def assess(self, question: str, *, has_history: bool = False, reader: str = "en") -> Shareability:
+        return assess(self.lexicon().analyse(question), has_history=has_history, reader=reader)
 
 
-def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
+def assess(analysis: Analysis, *, has_history: bool = False, reader: str = "en") -> Shareability:
     """The question's traits. Without history "for me" means nobody in particular; with it, this customer."""
     raw = tokens(analysis.text)
     return Shareability(
@@ -129,6 +130,7 @@ def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
         instruction=is_instruction(analysis.text, raw),
         too_long=len(analysis.tokens) > MAX_QUESTION_WORDS,
         language=guess_language(analysis.text, raw),
+        reader=reader,
     )
 
 
