@@ -20,8 +20,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.i18n import N_, _, price, weekday_name
+from bot.i18n import _, price, weekday_name
 from bot.knowledge import CafeInfo, Category, Menu, MenuItem
+from bot.knowledge.labels import tag_label
 from bot.knowledge.models import WEEKDAYS
 from bot.prompts import cafe_now
 
@@ -38,10 +39,7 @@ DIETARY_PHRASES: dict[str, tuple[str, ...]] = {
     "nut-free": ("nut free", "no nuts", "without nuts", "nut allergy", "nussfrei", "ohne nusse", "nussallergie"),
     "spicy": ("spicy", "chili", "chilli", "scharf", "scharfe", "scharfes", "scharfen"),
 }
-DIETARY_LABEL = {  # the tag as a word of the answer ("Our vegan options:")
-    "vegan": N_("vegan"), "vegetarian": N_("vegetarian"), "gluten-free": N_("gluten-free"),
-    "dairy-free": N_("dairy-free"), "nut-free": N_("nut-free"), "spicy": N_("spicy"),
-}
+
 POLICY_PHRASES: dict[str, tuple[str, ...]] = {
     "payment": ("pay", "payment", "card", "cards", "cash", "apple pay", "google pay", "visa", "mastercard", "amex",
                 "bezahlen", "zahlen", "kartenzahlung", "bargeld", "bar zahlen", "ec karte"),
@@ -69,7 +67,6 @@ HOURS_PHRASES = ("open", "opening", "close", "closing", "closed", "hours", "what
 NOW_PHRASES = ("now", "right now", "at the moment", "currently", "still open", "open yet",
                "jetzt", "gerade", "momentan", "im moment", "aktuell", "noch offen")
 TODAY_PHRASES = ("today", "tonight", "heute", "heute abend")
-TOMORROW_PHRASES = ("tomorrow", "morgen")
 WEEKEND_PHRASES = ("weekend", "weekends", "wochenende", "am wochenende")
 WIFI_PHRASES = ("wifi", "wi fi", "wlan", "internet", "password", "network", "passwort", "kennwort")
 ADDRESS_PHRASES = ("address", "where are you", "where is the cafe", "where is it", "located", "location",
@@ -210,7 +207,7 @@ class OfflineAnswerer:
     @staticmethod
     def label(tag: str) -> str:
         """A dietary tag in the reader's language ("vegan", "glutenfrei"); other tags as the menu writes them."""
-        return _(DIETARY_LABEL[tag]) if tag in DIETARY_LABEL else tag
+        return tag_label(tag)
 
     @staticmethod
     def sold_out_note(item: MenuItem) -> str:

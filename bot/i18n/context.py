@@ -39,12 +39,6 @@ def N_(message: str) -> str:
     return message
 
 
-def activate(catalogues: Catalogues, locale: str) -> None:
-    """Set the language for the rest of this context (the middleware's call: the context ends with the update)."""
-    code = catalogues.resolve(locale)
-    _active.set((code, catalogues.translations(code)))
-
-
 @contextlib.contextmanager
 def use_locale(catalogues: Catalogues, locale: str) -> Iterator[str]:
     """The language for a block (an outbox delivery, a test); the previous one afterwards."""

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import N_, _, clock, day, ngettext, price
 from bot.knowledge import Category, Menu, MenuItem
+from bot.knowledge.labels import tag_labels
 from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Summary
 from bot.orders.pickup import describe
 from bot.text import escape
@@ -61,7 +62,7 @@ def menu_home() -> str:
 def category_page(menu: Menu, category: Category) -> str:
     lines = [f"📋 <b>{escape(category.name)}</b>", ""]
     for item in category.items:
-        tags = f" · <i>{escape(', '.join(item.tags))}</i>" if item.tags else ""
+        tags = f" · <i>{escape(tag_labels(item.tags))}</i>" if item.tags else ""
         sold = " · <b>{}</b>".format(_("sold out")) if not item.available else ""
         lines.append(f"• {escape(item.name)} — {item_price(menu, item)}{tags}{sold}")
     lines += ["", _("Tap an item to add it to your cart.")]
@@ -73,7 +74,7 @@ def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
     if item.description:
         lines.append(escape(item.description))
     if item.tags:
-        lines.append(f"🌱 {escape(', '.join(item.tags))}")
+        lines.append(f"🌱 {escape(tag_labels(item.tags))}")
     allergens = escape(", ".join(item.allergens)) if item.allergens else _("none listed")
     lines.append(_("⚠️ Allergens: {allergens}").format(allergens=allergens))
     if not item.available:
