@@ -222,7 +222,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _FOREIGN_TEXT = (
     "ist sind und oder der das den dem des ein eine einen ich ihr wir habt haben gibt es wie wo wann warum kann "
     "konnen bitte mit ohne fur nicht kein keine auch noch heute morgen danke hallo mein meine meinen darf euch "
-    "sie bei zum zur welche hat "
+    "sie bei zum zur welche hat kostet kosten nehmt verkauft erlaubt willkommen nur eure euer euren eurem viel "
+    "wieviel geht gerne gern zahlen bargeld karten kuchen offen hunde haustiere auf zu um vom "
     "est le la les un une des je vous nous avez pour sans pas quel quelle quels quelles quand merci bonjour sont "
     "vos votre ce du au aux peut peux heure heures "
     "el los las una usted tienen para cuanto cuando donde gracias hola que abren se puede con hay del al por "
@@ -233,7 +234,7 @@ _FOREIGN_TEXT = (
     "hebben jullie het een zijn wat ik mijn hoe laat "
     "var ile icin kacta miyim misiniz zaman"
 )
-_FOREIGN_LETTERS = frozenset("¿¡ıışğßøåłąęśźżćńœ")
+_FOREIGN_LETTERS = frozenset("¿¡ıışğßøåłąęśźżćńœäöü")
 _FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
 
 
