@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import Settings  # noqa: E402
-from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
-from bot.semantic.sharing import guess_language  # noqa: E402
+from bot.config import Settings
+from bot.semantic.embedder import SentenceTransformerEmbedder
+from bot.semantic.sharing import guess_language
 
 EN: dict[str, list[str]] = {
     "hours": ["What are your opening hours?", "When are you open?", "What time do you open and close?",
@@ -64,8 +64,8 @@ DE: dict[str, list[str]] = {
     "dogs": ["Sind Hunde erlaubt?", "Darf ich meinen Hund mitbringen?", "Ist das Café hundefreundlich?",
              "Sind Haustiere willkommen?"],
     "payment": ["Kann ich mit Karte zahlen?", "Nehmt ihr Karten?", "Geht nur Bargeld?", "Nehmt ihr Apple Pay?"],
-    "oatmilk": ["Habt ihr Hafermilch?", "Gibt es Hafermilch für den Kaffee?", "Kann ich den Latte mit Hafermilch haben?",
-                "Habt ihr Pflanzenmilch?"],
+    "oatmilk": ["Habt ihr Hafermilch?", "Gibt es Hafermilch für den Kaffee?",
+                "Kann ich den Latte mit Hafermilch haben?", "Habt ihr Pflanzenmilch?"],
     "cake": ["Welche Kuchen habt ihr?", "Was für Kuchen gibt es heute?", "Verkauft ihr Kuchen?",
              "Was habt ihr zum Nachtisch?"],
 }
