@@ -64,8 +64,10 @@ async def test_a_german_customer_gets_start_help_menu_cart_checkout_status_and_e
         page = await _reply_to(telegram, GERMAN, "/menu")
         assert "Wähle eine Kategorie" in plain(page)
         assert "🛒 Warenkorb" in labels(page)
-        await press(telegram, GERMAN, page, "Coffee")  # the menu's own names stay as menu.yaml writes them
+        assert "Kaffee" in labels(page) and "Coffee" not in labels(page)  # menu.yaml's `name: {en: .., de: ..}`
+        await press(telegram, GERMAN, page, "Kaffee")
         await _until(telegram, page, "Tippe auf einen Artikel")
+        assert plain(page).startswith("📋 Kaffee")  # items without a German name keep theirs
         assert "Cappuccino — small 3,30 € / large 3,90 €" in plain(page)
         assert any(label.startswith("Cappuccino · ab 3,30 €") for label in labels(page))
         assert "« Kategorien" in labels(page)

@@ -15,6 +15,7 @@ from babel.messages.pofile import read_po
 
 from bot.i18n import Catalogues, _, price, use_locale
 from bot.i18n.catalogues import LOCALES_DIR
+from bot.knowledge.models import Category
 from testkit import ROOT
 
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
@@ -75,3 +76,22 @@ def test_prices_per_locale() -> None:
     assert price(320, "EUR", "en") == "€3.20" and price(320, "USD", "en") == "$3.20"
     assert price(320, "EUR", "de") == "3,20\u00a0€"  # Babel keeps the amount and the sign on one line
     assert price(123456, "EUR", "de") == "1.234,56\u00a0€"
+
+
+def test_menu_names_may_be_translated_per_field_and_fall_back_to_english() -> None:
+    item = {"id": "flat-white", "name": {"en": "Flat White", "de": "Flat White (Doppio)"}, "price": 3.6,
+            "description": {"en": "Double ristretto.", "fr": "Double ristretto, lait."}}
+    category = Category.model_validate({"id": "coffee", "name": {"en": "Coffee", "de": "Kaffee"}, "items": [item]})
+    [flat] = category.items
+    assert (category.name, category.name_in("de"), category.name_in("fr")) == ("Coffee", "Kaffee", "Coffee")
+    assert (flat.name, flat.name_in("de"), flat.description_in("de"), flat.description_in("fr")) == (
+        "Flat White", "Flat White (Doppio)", "Double ristretto.", "Double ristretto, lait.")
+    plain = Category.model_validate({"id": "tea", "name": "Tea", "items": [{**item, "name": "Tea"}]})
+    assert plain.name_in("de") == "Tea"  # a plain string is the default language, as always
+
+
+@pytest.mark.parametrize(("name", "says"), [({"de": "Kaffee"}, "'en'"), ({"en": "Coffee", "german": "x"}, "'german'")])
+def test_a_translated_name_needs_english_and_language_codes(name: dict[str, str], says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        Category.model_validate({"id": "coffee", "name": name,
+                                 "items": [{"id": "espresso", "name": "Espresso", "price": 2.4}]})

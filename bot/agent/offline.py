@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from bot.i18n import _, price, weekday_name
+from bot.i18n import _, current_locale, price, weekday_name
 from bot.knowledge import CafeInfo, Category, Menu, MenuItem
 from bot.knowledge.labels import tag_label
 from bot.knowledge.models import WEEKDAYS
@@ -158,7 +158,7 @@ class OfflineAnswerer:
         """Items named in the text (name, alias or id), longest names first, no overlaps."""
         candidates: list[tuple[str, MenuItem]] = []
         for item in menu.items():
-            for name in {item.name, item.id, *item.aliases}:
+            for name in {item.name, item.id, *item.aliases, *item.names.values()}:
                 phrase = simplify(name)
                 if phrase:
                     candidates.append((phrase, item))
@@ -181,15 +181,16 @@ class OfflineAnswerer:
                    "the category and the item, tap Add, then check out from your /cart.")]
         for item in items[:5]:
             category = menu.category(item.category_id)
-            where = " " + _("(in {category})").format(category=category.name) if category else ""
+            where = " " + _("(in {category})").format(category=category.name_in(current_locale())) if category else ""
             sold_out = " — " + _("sorry, sold out today") if not item.available else ""
-            lines.append(f"• {item.name}{where} — {self.price(item, menu)}{sold_out}")
+            lines.append(f"• {item.name_in(current_locale())}{where} — {self.price(item, menu)}{sold_out}")
         return "\n".join(lines)
 
     def describe(self, item: MenuItem, menu: Menu) -> str:
-        lines = [f"{item.name} — {self.price(item, menu)}"]
-        if item.description:
-            lines.append(item.description)
+        lang = current_locale()
+        lines = [f"{item.name_in(lang)} — {self.price(item, menu)}"]
+        if item.description_in(lang):
+            lines.append(item.description_in(lang))
         if item.tags:
             lines.append(_("Suitable for: {tags}.").format(tags=", ".join(self.label(t) for t in item.tags)))
         allergens = ", ".join(item.allergens) if item.allergens else _("none listed")
@@ -222,32 +223,34 @@ class OfflineAnswerer:
             return _("Sorry, we have nothing {label} on the menu right now.").format(label=label)
         lines = [_("Our {label} options:").format(label=label)]
         for item in matching:
-            lines.append(f"• {item.name} — {self.price(item, menu)}{self.sold_out_note(item)}")
+            lines.append(f"• {item.name_in(current_locale())} — {self.price(item, menu)}{self.sold_out_note(item)}")
         return "\n".join(lines)
 
     def find_categories(self, text: str, menu: Menu) -> list[Category]:
         words = {w.rstrip("s") for w in text.split()}
         found: list[Category] = []
         for category in menu.categories:
-            names = {w.rstrip("s") for w in simplify(category.name).split() if w not in _STOPWORDS}
+            names = {w.rstrip("s") for label in (category.name, *category.names.values())
+                     for w in simplify(label).split() if w not in _STOPWORDS}
             names |= {w.rstrip("s") for w in simplify(category.id).split() if w not in _STOPWORDS}
             if names & words:
                 found.append(category)
         return found
 
     def category(self, category: Category, menu: Menu) -> str:
-        lines = [f"{category.name}:"]
+        lines = [f"{category.name_in(current_locale())}:"]
         for item in category.items:
-            lines.append(f"• {item.name} — {self.price(item, menu)}{self.sold_out_note(item)}")
+            lines.append(f"• {item.name_in(current_locale())} — {self.price(item, menu)}{self.sold_out_note(item)}")
         return "\n".join(lines)
 
     def overview(self, menu: Menu) -> str:
         lines = [_("Here's what's on our menu:")]
+        lang = current_locale()
         for category in menu.categories:
-            cheapest = min(i.min_price_cents for i in category.items)
-            examples = ", ".join(i.name for i in category.items[:3])
-            lines.append(f"• {category.name} (" + _("from {price}").format(price=price(cheapest, menu.currency))
-                         + f"): {examples}, …")
+            cheapest = _("from {price}").format(price=price(min(i.min_price_cents for i in category.items),
+                                                            menu.currency))
+            examples = ", ".join(i.name_in(lang) for i in category.items[:3])
+            lines.append(f"• {category.name_in(lang)} ({cheapest}): {examples}, …")
         lines.append(_("Ask me about any category or item for prices and details."))
         return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_, _, clock, day, ngettext, price
+from bot.i18n import N_, _, clock, current_locale, day, ngettext, price
 from bot.knowledge import Category, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
 from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Summary
@@ -60,19 +60,21 @@ def menu_home() -> str:
 
 
 def category_page(menu: Menu, category: Category) -> str:
-    lines = [f"📋 <b>{escape(category.name)}</b>", ""]
+    lang = current_locale()
+    lines = [f"📋 <b>{escape(category.name_in(lang))}</b>", ""]
     for item in category.items:
         tags = f" · <i>{escape(tag_labels(item.tags))}</i>" if item.tags else ""
         sold = " · <b>{}</b>".format(_("sold out")) if not item.available else ""
-        lines.append(f"• {escape(item.name)} — {item_price(menu, item)}{tags}{sold}")
+        lines.append(f"• {escape(item.name_in(lang))} — {item_price(menu, item)}{tags}{sold}")
     lines += ["", _("Tap an item to add it to your cart.")]
     return "\n".join(lines)
 
 
 def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
-    lines = [f"<b>{escape(item.name)}</b> — {item_price(menu, item)}"]
-    if item.description:
-        lines.append(escape(item.description))
+    lang = current_locale()
+    lines = [f"<b>{escape(item.name_in(lang))}</b> — {item_price(menu, item)}"]
+    if item.description_in(lang):
+        lines.append(escape(item.description_in(lang)))
     if item.tags:
         lines.append(f"🌱 {escape(tag_labels(item.tags))}")
     allergens = escape(", ".join(item.allergens)) if item.allergens else _("none listed")
@@ -82,7 +84,7 @@ def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
     else:
         unit = item.price_for(size) or 0
         chosen = f" ({escape(size)})" if size else ""
-        lines += ["", f"{quantity} × {escape(item.name)}{chosen} = {price(unit * quantity, menu.currency)}"]
+        lines += ["", f"{quantity} × {escape(item.name_in(lang))}{chosen} = {price(unit * quantity, menu.currency)}"]
     return "\n".join(lines)
 
 
@@ -93,7 +95,9 @@ def line_label(name: str, size: str) -> str:
 def cart_line(menu: Menu, line: CartLine) -> str:
     if line.unit_price_cents is None:
         return f"• {line.quantity} × {escape(line.item_id)} — <b>{_('no longer on the menu')}</b>"
-    text = f"• {line.quantity} × {line_label(line.name, line.size)} — {price(line.line_total_cents, menu.currency)}"
+    item = menu.item(line.item_id)
+    name = item.name_in(current_locale()) if item is not None else line.name
+    text = f"• {line.quantity} × {line_label(name, line.size)} — {price(line.line_total_cents, menu.currency)}"
     return text if line.available else f"{text} — <b>{_('sold out, please remove')}</b>"
 
 

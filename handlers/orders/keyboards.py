@@ -11,7 +11,7 @@ from typing import Any
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.i18n import _, price
+from bot.i18n import _, current_locale, price
 from bot.knowledge import Category, Menu, MenuItem
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
 from bot.orders.texts import status_button
@@ -21,7 +21,7 @@ from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb
 def menu_home(menu: Menu) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for category in menu.categories:
-        kb.button(text=category.name, callback_data=MenuCb(view="cat", ref=category.id))
+        kb.button(text=category.name_in(current_locale()), callback_data=MenuCb(view="cat", ref=category.id))
     kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
     kb.adjust(2)
     return kb.as_markup()
@@ -30,13 +30,13 @@ def menu_home(menu: Menu) -> InlineKeyboardMarkup:
 def category(menu: Menu, cat: Category) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for item in cat.items:
-        amount = price(item.min_price_cents, menu.currency)
+        amount, name = price(item.min_price_cents, menu.currency), item.name_in(current_locale())
         if not item.available:
-            label = f"{item.name} · {_('sold out')}"
+            label = f"{name} · {_('sold out')}"
         elif item.sizes:
-            label = f"{item.name} · " + _("from {price}").format(price=amount)
+            label = f"{name} · " + _("from {price}").format(price=amount)
         else:
-            label = f"{item.name} · {amount}"
+            label = f"{name} · {amount}"
         kb.button(text=label, callback_data=MenuCb(view="item", ref=item.id, size=item.default_size or ""))
     kb.button(text=_("« Categories"), callback_data=MenuCb(view="cats"))
     kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))

@@ -7,7 +7,7 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _, price
+from bot.i18n import _, current_locale, price
 from bot.orders import OrderError, OrderService, texts
 from bot.telegram.middlewares import reply_to_order_errors
 from handlers.orders import keyboards
@@ -41,7 +41,9 @@ async def on_browse(callback: CallbackQuery, callback_data: MenuCb, orders: Orde
 async def on_add(callback: CallbackQuery, callback_data: AddCb, orders: OrderService) -> None:
     line, cart = await orders.add_to_cart(callback.from_user.id, callback_data.item, callback_data.size or None,
                                           callback_data.qty)
-    text = texts.added(callback_data.qty, texts.line_label(line.name, line.size), cart.units,
+    item = orders.menu.item(line.item_id)
+    name = item.name_in(current_locale()) if item is not None else line.name
+    text = texts.added(callback_data.qty, texts.line_label(name, line.size), cart.units,
                        price(cart.total_cents, orders.menu.currency))
     await show(callback, text, keyboards.after_add(), notice=_("Added to your cart"))
 
