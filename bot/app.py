@@ -22,8 +22,14 @@ from aiohttp.typedefs import Handler
 
 from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, CommandInfo
 from bot.config import Settings
+from bot.i18n import _, use_locale
 from bot.services import Component, Seams, Services, build_services
-from bot.telegram.middlewares import ProfileMiddleware, RateLimitMiddleware, UpdateContextMiddleware
+from bot.telegram.middlewares import (
+    LocaleMiddleware,
+    ProfileMiddleware,
+    RateLimitMiddleware,
+    UpdateContextMiddleware,
+)
 from bot.telegram.session import WEBHOOK_PATH, webhook_url
 from bot.telegram.supervisor import TelegramSupervisor
 from bot.web import create_web_app
@@ -50,8 +56,10 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(**services.handler_data())
     # Outer middlewares run in this order: bookkeeping, the rate limit, then anything that costs.
     dp.update.outer_middleware(UpdateContextMiddleware(services.metrics, services.inflight))
-    dp.update.outer_middleware(RateLimitMiddleware(services.settings, services.metrics))
+    dp.update.outer_middleware(RateLimitMiddleware(services.settings, services.metrics,
+                                                   catalogues=services.catalogues))
     dp.update.outer_middleware(ProfileMiddleware(services.profiles))
+    dp.update.outer_middleware(LocaleMiddleware(services.catalogues, services.settings))
     dp.errors.register(on_error)
     dp.include_routers(*all_routers())
     return dp
@@ -123,10 +131,18 @@ class Application:
         """The command menus per scope; the supervisor calls it after getMe and retries it on a later connect."""
         assert self.bot is not None
 
+        assert self.services is not None
+        catalogues = self.services.catalogues
+
         def as_bot_commands(items: list[CommandInfo]) -> list[BotCommand]:
-            return [BotCommand(command=c.name, description=c.description) for c in items]
+            return [BotCommand(command=c.name, description=_(c.description)) for c in items]
 
         await self.bot.set_my_commands(as_bot_commands(CUSTOMER_COMMANDS), scope=BotCommandScopeDefault())
+        for code in catalogues.locales:  # Telegram shows a customer whose app is in German the German menu
+            if code != catalogues.default:
+                with use_locale(catalogues, code):
+                    await self.bot.set_my_commands(as_bot_commands(CUSTOMER_COMMANDS), scope=BotCommandScopeDefault(),
+                                                   language_code=code)
         for admin_id in self.settings.admin_ids:
             await self.bot.set_my_commands(
                 as_bot_commands(CUSTOMER_COMMANDS + ADMIN_COMMANDS), scope=BotCommandScopeChat(chat_id=admin_id)

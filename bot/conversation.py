@@ -19,15 +19,16 @@ from dataclasses import dataclass
 
 from bot.agent import Agent
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.text import escape
 
 MAX_QUEUED_PER_USER = 1  # messages waiting behind the one being answered
 
-EMPTY = "Please send me your question as text or a voice note."
-TOO_LONG = ("That message is a bit long for me ({length} characters). Please keep questions under {limit} "
+EMPTY = N_("Please send me your question as text or a voice note.")
+TOO_LONG = N_("That message is a bit long for me ({length} characters). Please keep questions under {limit} "
             "characters.")
-QUEUE_FULL = "I'm still answering your earlier messages — please wait for my reply before sending more."
-WAIT_YOUR_TURN = "One moment — I'm still answering your previous message; this one is next."
+QUEUE_FULL = N_("I'm still answering your earlier messages — please wait for my reply before sending more.")
+WAIT_YOUR_TURN = N_("One moment — I'm still answering your previous message; this one is next.")
 
 Say = Callable[[str], Awaitable[None]]  # tells the customer something (a notice while they wait)
 
@@ -48,9 +49,9 @@ class Conversation:
         """What to say instead of answering `text` (nothing in it, or too long), or None to answer it."""
         text = text.strip()
         if not text:
-            return EMPTY
+            return _(EMPTY)
         if len(text) > self.settings.max_input_chars:
-            return TOO_LONG.format(length=len(text), limit=self.settings.max_input_chars)
+            return _(TOO_LONG).format(length=len(text), limit=self.settings.max_input_chars)
         return None
 
     @contextlib.asynccontextmanager
@@ -62,10 +63,10 @@ class Conversation:
         slot = self._slots.setdefault(user_id, _UserSlot(asyncio.Lock()))
         if slot.lock.locked():
             if slot.waiting >= MAX_QUEUED_PER_USER:
-                await say(QUEUE_FULL)
+                await say(_(QUEUE_FULL))
                 yield False
                 return
-            await say(WAIT_YOUR_TURN)
+            await say(_(WAIT_YOUR_TURN))
         slot.waiting += 1
         try:
             async with slot.lock:

@@ -27,12 +27,13 @@ from bot.clock import Clock, clock_from_settings
 from bot.components import Component
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.i18n import Catalogues
 from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
-from bot.orders import ORDER_CARD, OrderService, StaffDirectory
+from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
@@ -75,6 +76,7 @@ class Services:
     db: Database
     metrics: Metrics
     inflight: InflightTracker
+    catalogues: Catalogues  # the languages: LocaleMiddleware sets one per update
     telegram: TelegramHealth  # the link to the Bot API, as the calls see it
     users: UserRepository
     profiles: ProfileCache
@@ -108,6 +110,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     telegram = TelegramHealth(settings)
     bot = create_bot(settings, seams.telegram_session, telegram) if settings.telegram_enabled else None
 
+    # The languages the bot speaks (gettext catalogues), read once.
+    catalogues = Catalogues()
+
     # Storage and the cafe's data.
     users = UserRepository(db)
     runtime_settings = RuntimeSettingsRepository(db)
@@ -123,8 +128,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
     gateway = BotGateway(lambda: bot)
     outbox = Outbox(settings, db, gateway)
-    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), clock)
+    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), clock, catalogues)
     outbox.register(ORDER_CARD, orders)
+    outbox.register(ORDER_STATUS, orders.customer_status)
     staff = StaffDirectory(settings, gateway)
 
     # The agent: its shared answers (exact, then semantic) and its tools (ordering in plain words).
@@ -148,7 +154,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     transcriber = seams.transcriber or build_transcriber(settings)
     retention = RetentionJob(db, settings)
     services = Services(
-        settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), telegram=telegram,
+        settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
+        telegram=telegram,
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
         semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
         transcriber=transcriber, voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff,

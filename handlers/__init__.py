@@ -13,12 +13,23 @@ from aiogram import Router
 
 
 def all_routers() -> list[Router]:
-    from handlers import admin_cache, admin_knowledge, admin_limits, chat, dialog, start, unsupported, voice
+    from handlers import (
+        admin_cache,
+        admin_knowledge,
+        admin_limits,
+        chat,
+        dialog,
+        language,
+        start,
+        unsupported,
+        voice,
+    )
     from handlers.orders import cart, menu, staff
 
     # Order matters: command routers before the catch-all chat router.
     return [
         start.create_router(),
+        language.create_router(),
         admin_knowledge.create_router(),
         admin_cache.create_router(),
         menu.create_router(),

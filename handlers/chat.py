@@ -14,11 +14,12 @@ from aiogram.enums import ChatType
 from aiogram.types import Message
 
 from bot.conversation import Conversation
+from bot.i18n import N_, _
 from bot.telegram.chat_action import QuietChatActionSender
 from bot.telegram.middlewares import TEXT_ADMISSION, TextAdmissionMiddleware
 from bot.telegram.replies import send_text
 
-UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do, or just ask me a question."
+UNKNOWN_COMMAND = N_("I don't know that command. Send /help to see what I can do, or just ask me a question.")
 TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
 
 
@@ -38,7 +39,7 @@ async def on_text(message: Message, bot: Bot, conversation: Conversation) -> Non
 
 
 async def on_unknown_command(message: Message) -> None:
-    await message.answer(UNKNOWN_COMMAND)
+    await message.answer(_(UNKNOWN_COMMAND))
 
 
 def create_router() -> Router:

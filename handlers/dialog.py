@@ -7,12 +7,13 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.agent import Agent
+from bot.i18n import _
 
 
 async def on_reset(message: Message, agent: Agent) -> None:
     user_id = message.from_user.id if message.from_user else message.chat.id
     await agent.dialogs.reset(user_id)
-    await message.answer("🔄 Fresh start — I've forgotten our conversation. What would you like to know?")
+    await message.answer(_("🔄 Fresh start — I've forgotten our conversation. What would you like to know?"))
 
 
 def create_router() -> Router:

@@ -10,9 +10,11 @@ import logging
 
 from aiogram.types import ErrorEvent
 
+from bot.i18n import N_, _
+
 log = logging.getLogger(__name__)
 
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+SORRY = N_("Sorry, something went wrong on my side. Please try again in a moment.")
 
 
 async def on_error(event: ErrorEvent) -> bool:
@@ -20,9 +22,9 @@ async def on_error(event: ErrorEvent) -> bool:
     log.error("handler failed for update %s: %r", update.update_id, event.exception, exc_info=event.exception)
     try:
         if update.message is not None:
-            await update.message.answer(SORRY)
+            await update.message.answer(_(SORRY))
         elif update.callback_query is not None:
-            await update.callback_query.answer(SORRY, show_alert=True)
+            await update.callback_query.answer(_(SORRY), show_alert=True)
     except Exception:
         log.warning("could not tell the user about the error for update %s", update.update_id)
     return True

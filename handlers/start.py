@@ -10,9 +10,10 @@ from bot.agent import Agent
 from bot.agent.service import LIMITED_MODE_NOTE
 from bot.commands import help_text
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.text import escape
 
-WELCOME = (
+WELCOME = N_(
     "👋 Hi{name}! I'm the cafe's assistant.\n\n"
     "Ask me about the menu, prices, ingredients and allergens, opening hours or Wi-Fi — "
     "by text or voice note.\n\n"
@@ -22,9 +23,9 @@ WELCOME = (
 
 async def on_start(message: Message, agent: Agent) -> None:
     name = f", {escape(message.from_user.first_name)}" if message.from_user and message.from_user.first_name else ""
-    text = WELCOME.format(name=name)
+    text = _(WELCOME).format(name=name)
     if agent.limited:
-        text += f"\n\n{escape(LIMITED_MODE_NOTE)}"
+        text += f"\n\n{escape(_(LIMITED_MODE_NOTE))}"
     await message.answer(text)
 
 

@@ -13,23 +13,25 @@ from aiogram import F, Router
 from aiogram.enums import ChatType, ContentType
 from aiogram.types import CallbackQuery, Message
 
+from bot.i18n import N_, _
+
 WHAT: dict[str, str] = {  # Message.content_type is a plain str
-    ContentType.PHOTO: "photos", ContentType.STICKER: "stickers", ContentType.LOCATION: "locations",
-    ContentType.VENUE: "locations", ContentType.DOCUMENT: "that kind of file", ContentType.VIDEO: "videos",
-    ContentType.ANIMATION: "GIFs", ContentType.CONTACT: "contacts", ContentType.POLL: "polls",
-    ContentType.DICE: "dice",
+    ContentType.PHOTO: N_("photos"), ContentType.STICKER: N_("stickers"), ContentType.LOCATION: N_("locations"),
+    ContentType.VENUE: N_("locations"), ContentType.DOCUMENT: N_("that kind of file"), ContentType.VIDEO: N_("videos"),
+    ContentType.ANIMATION: N_("GIFs"), ContentType.CONTACT: N_("contacts"), ContentType.POLL: N_("polls"),
+    ContentType.DICE: N_("dice"),
 }
-UNSUPPORTED = ("I can read text messages and listen to voice notes, but I can't open {what}. "
+UNSUPPORTED = N_("I can read text messages and listen to voice notes, but I can't open {what}. "
                "Please type your question or send a voice note.")
-UNKNOWN_BUTTON = "This button doesn't work any more. Send /help to see what I can do."
+UNKNOWN_BUTTON = N_("This button doesn't work any more. Send /help to see what I can do.")
 
 
 async def on_unsupported(message: Message) -> None:
-    await message.answer(UNSUPPORTED.format(what=WHAT.get(message.content_type, "that kind of message")))
+    await message.answer(_(UNSUPPORTED).format(what=_(WHAT.get(message.content_type, N_("that kind of message")))))
 
 
 async def on_unknown_button(callback: CallbackQuery) -> None:
-    await callback.answer(UNKNOWN_BUTTON, show_alert=True)
+    await callback.answer(_(UNKNOWN_BUTTON), show_alert=True)
 
 
 def create_router() -> Router:

@@ -24,6 +24,7 @@ from aiohttp import ClientError
 
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.i18n import N_, _
 from bot.telegram.chat_action import QuietChatActionSender
 from bot.telegram.middlewares import VoiceGateMiddleware, admitted
 from bot.text import escape, split_message
@@ -43,22 +44,22 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
 
-TOO_LONG = (
+TOO_LONG = N_(
     "That one is {seconds} seconds long — I can listen to voice notes of up to {limit} seconds. "
     "Could you send a shorter one, or type your question?"
 )
-TOO_BIG = (
+TOO_BIG = N_(
     "That file is too big for me to download (bots can fetch files of up to 20 MB). "
     "Could you send a shorter voice note, or type your question?"
 )
-BUSY = "I'm busy with other voice notes right now — please try again in a moment."
-NOTHING_HEARD = "I couldn't hear anything, could you try again?"
-UNREADABLE = (
+BUSY = N_("I'm busy with other voice notes right now — please try again in a moment.")
+NOTHING_HEARD = N_("I couldn't hear anything, could you try again?")
+UNREADABLE = N_(
     "I couldn't play that file — it doesn't look like audio I can read. "
     "Please send a voice note or an audio file (OGG, MP3, M4A, WAV)."
 )
-UNAVAILABLE = "Sorry, I can't listen to voice notes right now. Could you type your question instead?"
-DOWNLOAD_FAILED = "I couldn't download that from Telegram. Could you send it again?"
+UNAVAILABLE = N_("Sorry, I can't listen to voice notes right now. Could you type your question instead?")
+DOWNLOAD_FAILED = N_("I couldn't download that from Telegram. Could you send it again?")
 
 Media = Voice | Audio | VideoNote | Document
 
@@ -75,19 +76,19 @@ async def on_voice(
         return
     duration = getattr(media, "duration", None)
     if duration is not None and duration > settings.whisper_max_seconds:
-        await message.answer(TOO_LONG.format(seconds=duration, limit=settings.whisper_max_seconds))
+        await message.answer(_(TOO_LONG).format(seconds=duration, limit=settings.whisper_max_seconds))
         return
     if media.file_size is not None and media.file_size > MAX_AUDIO_BYTES:
-        await message.answer(TOO_BIG)
+        await message.answer(_(TOO_BIG))
         return
 
     try:
         slot = transcriber.reserve()
     except TranscriberBusy:
-        await message.answer(BUSY)
+        await message.answer(_(BUSY))
         return
     except TranscriberUnavailable:
-        await message.answer(UNAVAILABLE)
+        await message.answer(_(UNAVAILABLE))
         return
     async with slot, QuietChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
         audio = await download(bot, media)
@@ -111,17 +112,17 @@ async def download(bot: Bot, media: Media) -> bytes | str:
     try:
         file = await bot.get_file(media.file_id)
         if file.file_size is not None and file.file_size > MAX_AUDIO_BYTES:
-            return TOO_BIG
+            return _(TOO_BIG)
         if not file.file_path:
-            return DOWNLOAD_FAILED
+            return _(DOWNLOAD_FAILED)
         buffer = io.BytesIO()
         await bot.download_file(file.file_path, buffer, timeout=DOWNLOAD_TIMEOUT_SECONDS)
     except TelegramBadRequest as exc:
         log.warning("getFile refused %s: %s", media.file_unique_id, exc.message)
-        return TOO_BIG if "too big" in exc.message.lower() else DOWNLOAD_FAILED
+        return _(TOO_BIG) if "too big" in exc.message.lower() else _(DOWNLOAD_FAILED)
     except (TelegramAPIError, TelegramNetworkError, ClientError, TimeoutError) as exc:
         log.warning("download of %s failed: %s", media.file_unique_id, type(exc).__name__)
-        return DOWNLOAD_FAILED
+        return _(DOWNLOAD_FAILED)
     return buffer.getvalue()
 
 
@@ -130,21 +131,21 @@ async def listen(slot: TranscriptionSlot, audio: bytes) -> Transcript | str:
     try:
         transcript = await slot.transcribe(audio)
     except TranscriberBusy:
-        return BUSY
+        return _(BUSY)
     except AudioTooLong as exc:
-        return TOO_LONG.format(seconds=int(exc.seconds), limit=int(exc.limit))
+        return _(TOO_LONG).format(seconds=int(exc.seconds), limit=int(exc.limit))
     except AudioDecodeError as exc:
         log.info("undecodable audio (%d bytes): %s", len(audio), exc)
-        return UNREADABLE
+        return _(UNREADABLE)
     except TranscriberUnavailable:
-        return UNAVAILABLE
+        return _(UNAVAILABLE)
     log.info(
         "transcribed %.1fs of audio (%.1fs speech) in %.2fs (rtf %.3f, queued %.2fs)",
         transcript.duration, transcript.speech_duration, transcript.processing_seconds, transcript.rtf,
         transcript.queue_seconds,
     )
     if not transcript.text:
-        return NOTHING_HEARD
+        return _(NOTHING_HEARD)
     return transcript
 
 

@@ -15,6 +15,7 @@ class User:
     language_code: str | None
     created_at: float
     last_seen_at: float
+    language: str | None = None  # chosen with /language; None = Telegram's language_code decides
 
 
 class UserRepository:
@@ -36,6 +37,10 @@ class UserRepository:
             """,
             (user_id, username, first_name, language_code, ts, ts),
         )
+
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        """The customer's own choice (/language), kept across restarts; None goes back to Telegram's."""
+        await self._db.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
 
     async def get(self, user_id: int) -> User | None:
         row = await self._db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))

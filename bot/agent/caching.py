@@ -5,7 +5,9 @@ the model, and stores a model answer in them afterwards. Whether it may do eithe
 decided here: `CacheContext` carries the turn's `Shareability` (what the question is)
 and `Provenance` (how the answer was made), and every cache asks the one policy in
 `bot.semantic.sharing` through them. The context also says which prompt, menu and model produced
-an answer, so a new version never serves an old one.
+an answer, so a new version never serves an old one, and in which language the customer reads
+(`language`): part of the exact cache's key, so a German customer is never served an answer cached
+for an English one (and the semantic cache, English-only, serves English readers only).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CacheContext:
     share: Shareability
     kind: str = "text"
     provenance: Provenance = field(default_factory=Provenance)  # how the answer to store was made
+    language: str = "en"  # the customer's language (bot.i18n): the answer was written for it
 
     def serve_blocker(self, cache: CacheKind) -> Blocker | None:
         return self.share.serve_blocker(cache)
@@ -90,7 +93,7 @@ class MemoryStore:
 
 
 class ExactAnswerCache:
-    """Same normalised question + prompt version + menu version + model → same answer."""
+    """Same normalised question + prompt version + menu version + model + customer's language → same answer."""
 
     name = "exact"
     source = "cache"
@@ -101,7 +104,8 @@ class ExactAnswerCache:
 
     @staticmethod
     def key(question: str, ctx: CacheContext) -> str:
-        material = "\x1f".join((normalise_question(question), ctx.prompt_version, ctx.menu_version, ctx.model))
+        material = "\x1f".join((normalise_question(question), ctx.prompt_version, ctx.menu_version, ctx.model,
+                                 ctx.language))
         return f"{keys.ANSWER}{hashlib.sha256(material.encode()).hexdigest()[:32]}"
 
     async def lookup(self, question: str, ctx: CacheContext) -> CachedAnswer | None:
@@ -117,6 +121,6 @@ class ExactAnswerCache:
         if ctx.store_blocker(CacheKind.EXACT) is not None or not answer.strip():
             return
         value = {"answer": answer, "model": ctx.model, "prompt_version": ctx.prompt_version,
-                 "menu_version": ctx.menu_version, "question": question.strip()[:200],
+                 "menu_version": ctx.menu_version, "language": ctx.language, "question": question.strip()[:200],
                  "stored_at": time.time()}
         await self.kv.set(self.key(question, ctx), value, self.ttl_seconds)

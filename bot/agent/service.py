@@ -32,6 +32,7 @@ from bot.agent.pipeline import AnswerPipeline
 from bot.agent.tools import ToolRegistry
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.i18n import N_, _, current_locale
 from bot.knowledge import KnowledgeBase
 from bot.logging_setup import kv
 from bot.metrics import Metrics
@@ -52,15 +53,16 @@ MAX_TOOL_CALLS_PER_TURN = 12
 TOO_MANY_TOOL_CALLS = json.dumps({"error": "too many tool calls: this call was not run. Answer the customer "
                                            "with what you have, or ask them to go one step at a time."})
 OFFLINE_MODEL = "offline"
-LIMITED_MODE_NOTE = ("ℹ️ I'm running in limited mode right now: I answer from the cafe's menu and facts only, "
+LIMITED_MODE_NOTE = N_("ℹ️ I'm running in limited mode right now: I answer from the cafe's menu and facts only, "
                      "so I may not understand every question.")
-OUTAGE_NOTE = "(My AI helper is unavailable for a moment, so this answer comes straight from our menu and facts.)"
-BUDGET_NOTE = ("(You've asked me a lot today, so for the rest of the day my answers come straight from our menu "
+OUTAGE_NOTE = N_("(My AI helper is unavailable for a moment, so this answer comes straight from our menu and "
+                 "facts.)")
+BUDGET_NOTE = N_("(You've asked me a lot today, so for the rest of the day my answers come straight from our menu "
                "and facts.)")
-BUDGET_APOLOGY = ("You've asked me a lot today, so for the rest of the day I can only answer from our menu and "
+BUDGET_APOLOGY = N_("You've asked me a lot today, so for the rest of the day I can only answer from our menu and "
                   "facts: prices, vegan, vegetarian and gluten-free options, allergens, opening hours, Wi-Fi and "
                   "where to find us. Ordering with /menu works as always.")
-APOLOGY = ("Sorry, I can't answer that right now. I can tell you about our menu and prices, vegan, vegetarian and "
+APOLOGY = N_("Sorry, I can't answer that right now. I can tell you about our menu and prices, vegan, vegetarian and "
            "gluten-free options, allergens, opening hours, Wi-Fi and where to find us — or please try again in "
            "a minute.")
 
@@ -210,11 +212,11 @@ class Agent:
         if answer is None:
             offline = self.offline.answer(question, now=self.clock.now())
             over_budget = error_class == "budget"
-            answer = offline or (BUDGET_APOLOGY if over_budget else APOLOGY)
+            answer = offline or _(BUDGET_APOLOGY if over_budget else APOLOGY)
             if self.model is None and new_dialog:
-                answer = f"{LIMITED_MODE_NOTE}\n\n{answer}"
+                answer = f"{_(LIMITED_MODE_NOTE)}\n\n{answer}"
             elif self.model is not None and offline:
-                answer = f"{answer}\n\n{BUDGET_NOTE if over_budget else OUTAGE_NOTE}"
+                answer = f"{answer}\n\n{_(BUDGET_NOTE if over_budget else OUTAGE_NOTE)}"
         elif source == "llm":
             made = Provenance(history_sent=bool(history), tools_used=tuple(turn.tools_used))
             await self.answers.store(question, answer, replace(ctx, provenance=made))
@@ -272,11 +274,12 @@ class Agent:
 
     def cache_context(self, user_id: int, question: str, kind: str = "text", *,
                       has_history: bool = False) -> CacheContext:
-        """The turn's context for the answer caches: versions, and what the question is (one assessment)."""
+        """The turn's context for the answer caches: versions, the customer's language, what the question is."""
+        language = current_locale()
         return CacheContext(
             user_id=user_id, prompt_version=self.prompt_version, menu_version=self.knowledge.answers_version,
-            model=self.settings.openai_model, kind=kind,
-            share=self.sharing.assess(question, has_history=has_history),
+            model=self.settings.openai_model, kind=kind, language=language,
+            share=self.sharing.assess(question, has_history=has_history, reader=language),
         )
 
     async def _record(self, user_id: int, kind: str, question: str, reply: AgentReply, idle_seconds: float) -> None:

@@ -80,10 +80,50 @@ def _button_size(name: object) -> str:
     return size
 
 
-class MenuItem(_Strict):
+DEFAULT_LANGUAGE = "en"  # the language of a plain `name:`; translations are optional (bot.i18n)
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
+
+
+def split_translations(data: object, fields: tuple[str, ...]) -> object:
+    """`name: {en: Flat White, de: ...}` → `name: Flat White` plus `names: {de: ...}` (and so for each field).
+
+    A plain string stays what it always was (the default language), so every existing menu loads
+    unchanged. A mapping must give the default language (the fallback of every other) and use
+    language codes as keys.
+    """
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name in fields:
+        value = out.get(name)
+        if not isinstance(value, dict):
+            continue
+        texts = {str(k).strip().lower(): v for k, v in value.items()}
+        bad = [k for k in texts if not _LANGUAGE_RE.match(k)]
+        if bad:
+            raise ValueError(f"{name}: {bad[0]!r} is not a language code (use e.g. en, de)")
+        if not isinstance(texts.get(DEFAULT_LANGUAGE), str):
+            raise ValueError(f"{name}: give the text in {DEFAULT_LANGUAGE!r}, the default language")
+        out[name] = texts.pop(DEFAULT_LANGUAGE)
+        out[f"{name}s" if not name.endswith("s") else name] = texts
+    return out
+
+
+class Translated(_Strict):
+    """A menu entry whose name (and description) may carry translations: `name_in("de")` falls back to `name`."""
+
+    name: str = Field(min_length=1)
+    names: dict[str, str] = Field(default_factory=dict)  # language → name, other than the default
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language) or self.name
+
+
+class MenuItem(Translated):
     id: str
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
+    descriptions: dict[str, str] = Field(default_factory=dict)  # language → description
     price_cents: int | None = Field(default=None, alias="price")
     sizes: dict[str, int] = Field(default_factory=dict)  # size name → cents, in menu order
     tags: tuple[DietaryTag, ...] = ()
@@ -94,10 +134,18 @@ class MenuItem(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, ("name", "description"))
+
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
         return _button_id(value)
+
+    def description_in(self, language: str) -> str:
+        return self.descriptions.get(language) or self.description
 
     @field_validator("price_cents", mode="before")
     @classmethod
@@ -134,10 +182,14 @@ class MenuItem(_Strict):
         return next(iter(self.sizes), None)
 
 
-class Category(_Strict):
+class Category(Translated):
     id: str
-    name: str = Field(min_length=1)
     items: tuple[MenuItem, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, ("name",))
 
     @field_validator("id")
     @classmethod

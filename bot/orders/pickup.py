@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.i18n import _
 from bot.knowledge import CafeInfo
 from bot.orders.models import OrderError
 
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 
 ASAP = "asap"
 LEAD_MINUTES = 10  # a typed time must leave the kitchen this long
-_ASAP_WORDS = {"asap", "now", "as soon as possible", "soon", "right away", "right now", "sofort"}
-_TIME = re.compile(r"^(?:at\s+)?(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?$", re.IGNORECASE)
+_ASAP_WORDS = {"asap", "now", "as soon as possible", "soon", "right away", "right now", "sofort", "so bald wie möglich",
+               "jetzt", "gleich", "so schnell wie möglich"}
+_TIME = re.compile(r"^(?:at\s+|um\s+)?(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|uhr)?$", re.IGNORECASE)
 _COMPACT = re.compile(r"^(\d{2})(\d{2})$")
 
 
@@ -67,7 +69,7 @@ def parse_time(text: str) -> int | None:
         if not match:
             return None
         hours, minutes, suffix = int(match[1]), int(match[2] or 0), match[3]
-    if suffix:
+    if suffix and suffix.lower() != "uhr":
         if not 1 <= hours <= 12:
             return None
         hours = hours % 12 + (12 if suffix.lower() == "pm" else 0)
@@ -82,23 +84,25 @@ def validate_pickup(text: str, cafe: CafeInfo, now: datetime | None = None) -> s
     window = today_window(cafe, current)
     minute_now = current.hour * 60 + current.minute
     if window is None:
-        raise OrderError("Sorry, we're closed today, so we can't take orders for pickup.")
+        raise OrderError(_("Sorry, we're closed today, so we can't take orders for pickup."))
     opens, last = window
     if minute_now >= last:
-        raise OrderError(f"Sorry, the kitchen has closed for today (last orders {_fmt(last)}).")
+        raise OrderError(_("Sorry, the kitchen has closed for today (last orders {time}).").format(time=_fmt(last)))
     cleaned = text.strip().lower()
     if cleaned in _ASAP_WORDS:
         if minute_now < opens:
-            raise OrderError(f"We open at {_fmt(opens)}. Pick a time from then until {_fmt(last)}.")
+            raise OrderError(_("We open at {opens}. Pick a time from then until {last}.").format(
+                opens=_fmt(opens), last=_fmt(last)))
         return ASAP
     wanted = parse_time(cleaned)
     if wanted is None:
-        raise OrderError("Please send a time like 12:30, or press “As soon as possible”.")
+        raise OrderError(_("Please send a time like 12:30, or press “As soon as possible”."))
     earliest = max(opens, minute_now + LEAD_MINUTES)
     if wanted < earliest:
-        raise OrderError(f"That's too soon. The earliest pickup is {_fmt(earliest)}.")
+        raise OrderError(_("That's too soon. The earliest pickup is {time}.").format(time=_fmt(earliest)))
     if wanted > last:
-        raise OrderError(f"That's after our last orders today ({_fmt(last)}). Pick a time until {_fmt(last)}.")
+        raise OrderError(_("That's after our last orders today ({last}). Pick a time until {last}.").format(
+            last=_fmt(last)))
     return _fmt(wanted)
 
 
@@ -124,4 +128,4 @@ def is_open_now(cafe: CafeInfo, now: datetime | None = None) -> bool:
 
 
 def describe(pickup: str) -> str:
-    return "as soon as possible" if pickup == ASAP else f"at {pickup}"
+    return _("as soon as possible") if pickup == ASAP else _("at {time}").format(time=pickup)

@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.i18n import N_, Catalogues, _, use_locale
 from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
 from bot.orders import texts
 from bot.orders.buttons import OrderButtons
@@ -51,13 +52,14 @@ from storage.users import UserRepository
 log = logging.getLogger(__name__)
 
 ORDER_CARD = "order_card"  # outbox kind: the staff message of one order, rendered at delivery time
-STALE_CHECKOUT = "This checkout is out of date. Open /cart to check out again."
+ORDER_STATUS = "order_status"  # outbox kind: "your order is ready", rendered at delivery in the customer's language
+STALE_CHECKOUT = N_("This checkout is out of date. Open /cart to check out again.")
 
 
 class OrderService:
     def __init__(
         self, settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, outbox: Outbox,
-        buttons: OrderButtons, clock: Clock | None = None,
+        buttons: OrderButtons, clock: Clock | None = None, catalogues: Catalogues | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock or SystemClock()  # the calendar "now": today's hours, pickup times, the order day
@@ -67,6 +69,8 @@ class OrderService:
         self._outbox = outbox
         self.buttons = buttons  # the staff card's and the checkout summary's, as the messenger's JSON
         self.repo = OrderRepository(db)
+        self.catalogues = catalogues or Catalogues()  # outbox deliveries speak the reader's language
+        self.customer_status = CustomerStatus(self)  # the outbox's renderer of ORDER_STATUS rows
 
     @property
     def menu(self) -> Menu:
@@ -86,18 +90,18 @@ class OrderService:
         """The item, the size as stored ('' without sizes) and its unit price; OrderError otherwise."""
         item = self.menu.item(item_id)
         if item is None:
-            raise OrderError("That item isn't on our menu (any more). Have a look at the /menu.")
+            raise OrderError(_("That item isn't on our menu (any more). Have a look at the /menu."))
         if not item.available:
-            raise OrderError(f"Sorry, {item.name} is sold out today.")
+            raise OrderError(_("Sorry, {item} is sold out today.").format(item=item.name))
         wanted = (size or "").strip().lower()
         if item.sizes:
             wanted = wanted or (item.default_size or "")
             price = item.price_for(wanted)
             if price is None:
-                raise OrderError(f"{item.name} comes in {', '.join(item.sizes)}.")
+                raise OrderError(_("{item} comes in {sizes}.").format(item=item.name, sizes=", ".join(item.sizes)))
             return item, wanted, price
         if wanted not in ("", "regular"):
-            raise OrderError(f"{item.name} comes in one size only.")
+            raise OrderError(_("{item} comes in one size only.").format(item=item.name))
         return item, "", item.price_cents or 0
 
     def _line(self, row: aiosqlite.Row) -> CartLine:
@@ -116,20 +120,20 @@ class OrderService:
     async def add_to_cart(self, user_id: int, item_id: str, size: str | None = None,
                           quantity: int = 1) -> tuple[CartLine, Cart]:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_LINE_QUANTITY:
-            raise OrderError(f"You can add between 1 and {MAX_LINE_QUANTITY} at a time.")
-        item, stored_size, _ = self.resolve(item_id, size)
+            raise OrderError(_("You can add between 1 and {most} at a time.").format(most=MAX_LINE_QUANTITY))
+        item, stored_size, _unit = self.resolve(item_id, size)
         async with self._db.transaction() as tx:
             current = await self.cart(user_id, tx)
             same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size), None)
             already = same.quantity if same else 0
             if already + quantity > MAX_LINE_QUANTITY:
-                raise OrderError(f"At most {MAX_LINE_QUANTITY} × {item.name} per order "
-                                 f"(you have {already} in your cart).")
+                raise OrderError(_("At most {most} × {item} per order (you have {already} in your cart).").format(
+                    most=MAX_LINE_QUANTITY, item=item.name, already=already))
             if current.units + quantity > MAX_CART_ITEMS:
-                raise OrderError(f"An order can hold at most {MAX_CART_ITEMS} items; for bigger orders "
-                                 "please call the cafe.")
+                raise OrderError(_("An order can hold at most {most} items; for bigger orders please call the "
+                                   "cafe.").format(most=MAX_CART_ITEMS))
             if same is None and len(current.lines) >= MAX_CART_LINES:
-                raise OrderError(f"An order can hold at most {MAX_CART_LINES} different items.")
+                raise OrderError(_("An order can hold at most {most} different items.").format(most=MAX_CART_LINES))
             line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity)
             cart = await self.cart(user_id, tx)
         line = next(li for li in cart.lines if li.id == line_id)
@@ -141,19 +145,19 @@ class OrderService:
             current = await self.cart(user_id, tx)
             line = next((li for li in current.lines if li.id == line_id), None)
             if line is None:
-                raise OrderError("That item is no longer in your cart.")
+                raise OrderError(_("That item is no longer in your cart."))
             new = line.quantity + delta
             if new > MAX_LINE_QUANTITY:
-                raise OrderError(f"At most {MAX_LINE_QUANTITY} of one item per order.")
+                raise OrderError(_("At most {most} of one item per order.").format(most=MAX_LINE_QUANTITY))
             if delta > 0 and current.units + delta > MAX_CART_ITEMS:
-                raise OrderError(f"An order can hold at most {MAX_CART_ITEMS} items.")
+                raise OrderError(_("An order can hold at most {most} items.").format(most=MAX_CART_ITEMS))
             await self.repo.set_cart_quantity(tx, user_id, line_id, new)
             return await self.cart(user_id, tx)
 
     async def remove_line(self, user_id: int, line_id: int) -> Cart:
         async with self._db.transaction() as tx:
             if not await self.repo.set_cart_quantity(tx, user_id, line_id, 0):
-                raise OrderError("That item is no longer in your cart.")
+                raise OrderError(_("That item is no longer in your cart."))
             return await self.cart(user_id, tx)
 
     async def clear_cart(self, user_id: int) -> None:
@@ -163,11 +167,12 @@ class OrderService:
     # --- checkout ----------------------------------------------------------------------------
     def _check_orderable(self, cart: Cart) -> None:
         if cart.empty:
-            raise OrderError("Your cart is empty. Browse the /menu to add something.")
+            raise OrderError(_("Your cart is empty. Browse the /menu to add something."))
         blocked = cart.blocked_lines
         if blocked:
             names = ", ".join(li.name or li.item_id for li in blocked)
-            raise OrderError(f"Please remove {names} from your /cart first: sold out or no longer on the menu.")
+            raise OrderError(_("Please remove {items} from your /cart first: sold out or no longer on the "
+                               "menu.").format(items=names))
 
     async def start_checkout(self, user_id: int, chat_id: int, source: str = "buttons") -> tuple[Checkout, Cart]:
         cart = await self.cart(user_id)
@@ -188,25 +193,26 @@ class OrderService:
     async def _current(self, user_id: int, token: str) -> Checkout:
         checkout = await self.active_checkout(user_id)
         if checkout is None or not secrets.compare_digest(checkout.token, token):
-            raise OrderError(STALE_CHECKOUT)
+            raise OrderError(_(STALE_CHECKOUT))
         return checkout
 
     async def set_pickup(self, user_id: int, token: str, value: str) -> Checkout:
         await self._current(user_id, token)
         pickup = validate_pickup(value, self._knowledge.cafe, self._clock.now())
         if not await self.repo.update_checkout(user_id, token, pickup=pickup, step="note"):
-            raise OrderError(STALE_CHECKOUT)
+            raise OrderError(_(STALE_CHECKOUT))
         return await self._current(user_id, token)
 
     async def set_note(self, user_id: int, token: str, note: str | None) -> Summary:
         checkout = await self._current(user_id, token)
         if checkout.pickup is None:
-            raise OrderError("Please choose a pickup time first.")
+            raise OrderError(_("Please choose a pickup time first."))
         cleaned = " ".join((note or "").split())
         if len(cleaned) > MAX_NOTE_CHARS:
-            raise OrderError(f"Please keep the note under {MAX_NOTE_CHARS} characters (yours has {len(cleaned)}).")
+            raise OrderError(_("Please keep the note under {most} characters (yours has {length}).").format(
+                most=MAX_NOTE_CHARS, length=len(cleaned)))
         if not await self.repo.update_checkout(user_id, token, note=cleaned):
-            raise OrderError(STALE_CHECKOUT)
+            raise OrderError(_(STALE_CHECKOUT))
         return await self.summary(user_id, token)
 
     async def summary(self, user_id: int, token: str) -> Summary:
@@ -218,14 +224,14 @@ class OrderService:
         fingerprint = self._fingerprint(cart, pickup, note)
         if not await self.repo.update_checkout(user_id, token, step="confirm", fingerprint=fingerprint,
                                                pickup=pickup, note=note):
-            raise OrderError(STALE_CHECKOUT)
+            raise OrderError(_(STALE_CHECKOUT))
         return Summary(user_id=user_id, token=token, lines=cart.lines, total_cents=cart.total_cents,
                        currency=cart.currency, pickup=pickup, note=note)
 
     async def place_order(self, user_id: int, chat_id: int, pickup: str = ASAP, note: str = "",
                           source: str = "agent") -> Summary:
         """Checkout in one step (the agent's place_order): returns the summary awaiting confirmation."""
-        checkout, _ = await self.start_checkout(user_id, chat_id, source)
+        checkout, _cart = await self.start_checkout(user_id, chat_id, source)
         await self.set_pickup(user_id, checkout.token, pickup)
         return await self.set_note(user_id, checkout.token, note)
 
@@ -246,20 +252,21 @@ class OrderService:
             if existing is not None:
                 order = await self.repo.get(existing, tx)
                 if order is None or order.user_id != user_id:
-                    raise OrderError(STALE_CHECKOUT)
+                    raise OrderError(_(STALE_CHECKOUT))
                 return order, False
             checkout = await self.repo.checkout(user_id, tx)
             if (checkout is None or not secrets.compare_digest(checkout.token, token) or checkout.step != "confirm"
                     or time.time() - checkout.updated_at > CHECKOUT_TTL_SECONDS):
-                raise OrderError(STALE_CHECKOUT)
+                raise OrderError(_(STALE_CHECKOUT))
             cart = await self.cart(user_id, tx)
             self._check_orderable(cart)
             pickup, note = checkout.pickup or ASAP, checkout.note or ""
             if self._fingerprint(cart, pickup, note) != checkout.fingerprint:
-                raise OrderError("Your cart or our menu changed since this summary. Open /cart to check out again.")
+                raise OrderError(_("Your cart or our menu changed since this summary. Open /cart to check out again."))
             today = local_now(self._knowledge.cafe, self._clock.now())
             if pickup != ASAP and pickup < today.strftime("%H:%M"):
-                raise OrderError(f"The pickup time {pickup} has passed. Open /cart to choose another.")
+                raise OrderError(_("The pickup time {time} has passed. Open /cart to choose another.").format(
+                    time=pickup))
             lines = [OrderLine(item_id=li.item_id, name=li.name, size=li.size, quantity=li.quantity,
                                unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents)
                      for li in cart.lines]
@@ -312,18 +319,20 @@ class OrderService:
         """
         order = expect or await self.repo.get(order_id)
         if order is None:
-            raise OrderError("This order doesn't exist.")
+            raise OrderError(_("This order doesn't exist."))
         if not can_transition(order.status, target):
-            raise OrderError(f"Order {order.number} is {order.status.value}; it can't be marked {target.value}.")
+            raise OrderError(_("Order {number} is {status}; it can't be marked {target}.").format(
+                number=order.number, status=texts.status_name(order.status), target=texts.status_name(target)))
         async with self._db.transaction() as tx:
             if not await self.repo.change_status(tx, order_id, order.status, target, by, by_name):
-                raise OrderError(f"Order {order.number} was just changed by someone else. Look at the card again.")
+                raise OrderError(_("Order {number} was just changed by someone else. Look at the card again.").format(
+                    number=order.number))
             await self._notify_staff(tx, order_id)
             changed = await self.repo.get(order_id, tx)
             assert changed is not None
             if tell_customer:
-                await self._outbox.add(tx, kind="message", chat_id=changed.chat_id,
-                                       payload={"text": texts.customer_status(changed)}, order_id=order_id)
+                await self._outbox.add(tx, kind=ORDER_STATUS, chat_id=changed.chat_id,
+                                       payload={"order_id": order_id, "status": target.value}, order_id=order_id)
         log.info("order %s (id %s): %s → %s by %s", order.number, order_id, order.status.value, target.value, by)
         return changed
 
@@ -331,7 +340,7 @@ class OrderService:
         """The presser's own order; anyone else's (a forged button) is refused like a missing one."""
         order = await self.repo.get(order_id)
         if order is None or order.user_id != user_id:
-            raise OrderError("This isn't one of your orders. See /orders for yours.")
+            raise OrderError(_("This isn't one of your orders. See /orders for yours."))
         return order
 
     async def cancel_by_customer(self, user_id: int, order_id: int, by_name: str) -> Order:
@@ -360,11 +369,17 @@ class OrderService:
         if order is None:
             return None
         edit = order.staff_message_id if order.staff_chat_id == row.chat_id else None
-        return Outgoing(
-            chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe)),
-            reply_markup=self.buttons.staff_card(order) or {"inline_keyboard": []},
-            edit_message_id=edit,
-        )
+        with use_locale(self.catalogues, self._settings.staff_language):
+            return Outgoing(
+                chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe)),
+                reply_markup=self.buttons.staff_card(order) or {"inline_keyboard": []},
+                edit_message_id=edit,
+            )
+
+    async def language_of(self, user_id: int) -> str:
+        """The language a customer reads: their /language choice, else Telegram's, else the default."""
+        user = await self._users.get(user_id)
+        return self.catalogues.resolve(user.language, user.language_code) if user else self.catalogues.default
 
     def after_delivery(self, row: OutboxRow, outgoing: Outgoing, message_id: int) -> AfterDelivery | None:
         if outgoing.edit_message_id == message_id:
@@ -375,3 +390,25 @@ class OrderService:
             await self.repo.set_staff_message(tx, order_id, outgoing.chat_id, message_id)
 
         return remember
+
+
+class CustomerStatus:
+    """Renders ORDER_STATUS rows: the status the order reached, told in the customer's language at delivery.
+
+    The row keeps the status it announces (not the order's latest), so "accepted" and "ready" pressed in
+    quick succession still arrive as two messages, each saying its own step.
+    """
+
+    def __init__(self, orders: OrderService) -> None:
+        self._orders = orders
+
+    async def render(self, row: OutboxRow) -> Outgoing | None:
+        order = await self._orders.repo.get(int(row.payload["order_id"]))
+        if order is None:
+            return None
+        with use_locale(self._orders.catalogues, await self._orders.language_of(order.user_id)):
+            text = texts.customer_status(order, OrderStatus(row.payload["status"]))
+        return Outgoing(chat_id=row.chat_id, text=text)
+
+    def after_delivery(self, row: OutboxRow, outgoing: Outgoing, message_id: int) -> AfterDelivery | None:
+        return None

@@ -1,14 +1,17 @@
 """What customers and staff read: menu pages, the cart, the summary, the staff card.
 
-Everything returns Telegram HTML with user-supplied text escaped.
+Everything returns Telegram HTML with user-supplied text escaped, in the language of the current
+context (bot.i18n): the customer's for their pages and status messages, the staff language for the card.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.knowledge import Category, Menu, MenuItem, format_price
+from bot.i18n import N_, _, clock, current_locale, day, ngettext, price
+from bot.knowledge import Category, Menu, MenuItem
+from bot.knowledge.labels import tag_labels
 from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Summary
 from bot.orders.pickup import describe
 from bot.text import escape
@@ -17,56 +20,71 @@ STATUS_ICON = {
     OrderStatus.NEW: "🆕", OrderStatus.ACCEPTED: "👍", OrderStatus.PREPARING: "☕",
     OrderStatus.READY: "✅", OrderStatus.COMPLETED: "✔️", OrderStatus.CANCELLED: "❌",
 }
+STATUS_NAME = {  # how a status reads in a sentence ("Order #007: accepted")
+    OrderStatus.NEW: N_("new"), OrderStatus.ACCEPTED: N_("accepted"), OrderStatus.PREPARING: N_("preparing"),
+    OrderStatus.READY: N_("ready"), OrderStatus.COMPLETED: N_("completed"), OrderStatus.CANCELLED: N_("cancelled"),
+}
 STATUS_BUTTON = {
-    OrderStatus.ACCEPTED: "👍 Accept", OrderStatus.PREPARING: "☕ Preparing", OrderStatus.READY: "✅ Ready",
-    OrderStatus.COMPLETED: "✔️ Picked up", OrderStatus.CANCELLED: "❌ Cancel",
+    OrderStatus.ACCEPTED: N_("👍 Accept"), OrderStatus.PREPARING: N_("☕ Preparing"), OrderStatus.READY: N_("✅ Ready"),
+    OrderStatus.COMPLETED: N_("✔️ Picked up"), OrderStatus.CANCELLED: N_("❌ Cancel"),
 }
 CUSTOMER_STATUS = {
-    OrderStatus.ACCEPTED: "👍 Your order {number} was accepted — we'll start on it shortly.",
-    OrderStatus.PREPARING: "☕ We're preparing your order {number}.",
-    OrderStatus.READY: "✅ Your order {number} is ready! Pick it up at the counter.",
-    OrderStatus.COMPLETED: "🙏 Order {number} completed. Enjoy, and thanks for ordering!",
-    OrderStatus.CANCELLED: "❌ Sorry, your order {number} was cancelled by the cafe. Please ask at the counter, "
-                           "or order again with /menu.",
+    OrderStatus.ACCEPTED: N_("👍 Your order {number} was accepted — we'll start on it shortly."),
+    OrderStatus.PREPARING: N_("☕ We're preparing your order {number}."),
+    OrderStatus.READY: N_("✅ Your order {number} is ready! Pick it up at the counter."),
+    OrderStatus.COMPLETED: N_("🙏 Order {number} completed. Enjoy, and thanks for ordering!"),
+    OrderStatus.CANCELLED: N_("❌ Sorry, your order {number} was cancelled by the cafe. Please ask at the counter, "
+                              "or order again with /menu."),
 }
 
-EMPTY_CART = "🛒 Your cart is empty. Browse the /menu to add something."
-STALE_BUTTON = "This button is out of date. Open /cart or /menu again."
+EMPTY_CART = N_("🛒 Your cart is empty. Browse the /menu to add something.")
+STALE_BUTTON = N_("This button is out of date. Open /cart or /menu again.")
+
+
+def status_name(status: OrderStatus) -> str:
+    return _(STATUS_NAME[status])
+
+
+def status_button(status: OrderStatus) -> str:
+    return _(STATUS_BUTTON[status])
 
 
 def item_price(menu: Menu, item: MenuItem) -> str:
     if item.sizes:
-        return " / ".join(f"{size} {menu.price(cents)}" for size, cents in item.sizes.items())
-    return menu.price(item.price_cents or 0)
+        return " / ".join(f"{size} {price(cents, menu.currency)}" for size, cents in item.sizes.items())
+    return price(item.price_cents or 0, menu.currency)
 
 
 def menu_home() -> str:
-    return "📋 <b>Menu</b>\nPick a category:"
+    return _("📋 <b>Menu</b>\nPick a category:")
 
 
 def category_page(menu: Menu, category: Category) -> str:
-    lines = [f"📋 <b>{escape(category.name)}</b>", ""]
+    lang = current_locale()
+    lines = [f"📋 <b>{escape(category.name_in(lang))}</b>", ""]
     for item in category.items:
-        tags = f" · <i>{escape(', '.join(item.tags))}</i>" if item.tags else ""
-        sold = " · <b>sold out</b>" if not item.available else ""
-        lines.append(f"• {escape(item.name)} — {item_price(menu, item)}{tags}{sold}")
-    lines += ["", "Tap an item to add it to your cart."]
+        tags = f" · <i>{escape(tag_labels(item.tags))}</i>" if item.tags else ""
+        sold = " · <b>{}</b>".format(_("sold out")) if not item.available else ""
+        lines.append(f"• {escape(item.name_in(lang))} — {item_price(menu, item)}{tags}{sold}")
+    lines += ["", _("Tap an item to add it to your cart.")]
     return "\n".join(lines)
 
 
 def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
-    lines = [f"<b>{escape(item.name)}</b> — {item_price(menu, item)}"]
-    if item.description:
-        lines.append(escape(item.description))
+    lang = current_locale()
+    lines = [f"<b>{escape(item.name_in(lang))}</b> — {item_price(menu, item)}"]
+    if item.description_in(lang):
+        lines.append(escape(item.description_in(lang)))
     if item.tags:
-        lines.append(f"🌱 {escape(', '.join(item.tags))}")
-    lines.append(f"⚠️ Allergens: {escape(', '.join(item.allergens)) if item.allergens else 'none listed'}")
+        lines.append(f"🌱 {escape(tag_labels(item.tags))}")
+    allergens = escape(", ".join(item.allergens)) if item.allergens else _("none listed")
+    lines.append(_("⚠️ Allergens: {allergens}").format(allergens=allergens))
     if not item.available:
-        lines += ["", "<b>Sold out today.</b>"]
+        lines += ["", "<b>{}</b>".format(_("Sold out today."))]
     else:
         unit = item.price_for(size) or 0
         chosen = f" ({escape(size)})" if size else ""
-        lines += ["", f"{quantity} × {escape(item.name)}{chosen} = {menu.price(unit * quantity)}"]
+        lines += ["", f"{quantity} × {escape(item.name_in(lang))}{chosen} = {price(unit * quantity, menu.currency)}"]
     return "\n".join(lines)
 
 
@@ -76,42 +94,52 @@ def line_label(name: str, size: str) -> str:
 
 def cart_line(menu: Menu, line: CartLine) -> str:
     if line.unit_price_cents is None:
-        return f"• {line.quantity} × {escape(line.item_id)} — <b>no longer on the menu</b>"
-    text = f"• {line.quantity} × {line_label(line.name, line.size)} — {menu.price(line.line_total_cents)}"
-    return text if line.available else f"{text} — <b>sold out, please remove</b>"
+        return f"• {line.quantity} × {escape(line.item_id)} — <b>{_('no longer on the menu')}</b>"
+    item = menu.item(line.item_id)
+    name = item.name_in(current_locale()) if item is not None else line.name
+    text = f"• {line.quantity} × {line_label(name, line.size)} — {price(line.line_total_cents, menu.currency)}"
+    return text if line.available else f"{text} — <b>{_('sold out, please remove')}</b>"
+
+
+def total(amount: str) -> str:
+    return "<b>{}</b>".format(_("Total: {amount}").format(amount=amount))
 
 
 def cart_page(menu: Menu, cart: Cart) -> str:
     if cart.empty:
-        return EMPTY_CART
-    lines = ["🛒 <b>Your cart</b>", ""]
+        return _(EMPTY_CART)
+    lines = [_("🛒 <b>Your cart</b>"), ""]
     lines += [cart_line(menu, line) for line in cart.lines]
-    lines += ["", f"<b>Total: {menu.price(cart.total_cents)}</b>"]
+    lines += ["", total(price(cart.total_cents, menu.currency))]
     return "\n".join(lines)
 
 
 def ask_pickup(menu: Menu, cart: Cart) -> str:
-    return (f"{cart_page(menu, cart)}\n\n🕒 <b>When will you pick it up?</b>\n"
-            "Press a button or send a time like 12:30.")
+    return cart_page(menu, cart) + "\n\n" + _("🕒 <b>When will you pick it up?</b>\n"
+                                                "Press a button or send a time like 12:30.")
+
+
+def pickup_line(pickup: str) -> str:
+    return _("🕒 Pickup {when}").format(when=describe(pickup))
 
 
 def ask_note(pickup: str) -> str:
-    return (f"🕒 Pickup {describe(pickup)}.\n\n📝 Anything we should know? Send a short note "
-            "(e.g. “oat milk, no sugar”) or press Skip.")
+    return pickup_line(pickup) + ".\n\n" + _("📝 Anything we should know? Send a short note "
+                                             "(e.g. “oat milk, no sugar”) or press Skip.")
 
 
 def summary_page(menu: Menu, summary: Summary) -> str:
-    lines = ["🧾 <b>Please check your order</b>", ""]
+    lines = [_("🧾 <b>Please check your order</b>"), ""]
     lines += [cart_line(menu, line) for line in summary.lines]
-    lines += ["", f"<b>Total: {menu.price(summary.total_cents)}</b>", f"🕒 Pickup {describe(summary.pickup)}"]
+    lines += ["", total(price(summary.total_cents, menu.currency)), pickup_line(summary.pickup)]
     if summary.note:
-        lines.append(f"📝 Note: {escape(summary.note)}")
-    lines += ["", "Press <b>Confirm order</b> to send it to the cafe."]
+        lines.append(_("📝 Note: {note}").format(note=escape(summary.note)))
+    lines += ["", _("Press <b>Confirm order</b> to send it to the cafe.")]
     return "\n".join(lines)
 
 
 def order_price(order: Order, cents: int) -> str:
-    return format_price(cents, order.currency)
+    return price(cents, order.currency)
 
 
 def order_line(order: Order, line: OrderLine) -> str:
@@ -119,66 +147,87 @@ def order_line(order: Order, line: OrderLine) -> str:
 
 
 def placed(order: Order) -> str:
-    return (f"✅ <b>Order {order.number} placed</b> — {order_price(order, order.total_cents)}, "
-            f"pickup {describe(order.pickup)}.\n"
-            "We'll message you here when the cafe accepts it and when it's ready."
-            + (" You can cancel it until then." if order.status is OrderStatus.NEW else ""))
+    text = _("✅ <b>Order {number} placed</b> — {total}, pickup {when}.\n"
+             "We'll message you here when the cafe accepts it and when it's ready.").format(
+        number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup))
+    return text + (" " + _("You can cancel it until then.") if order.status is OrderStatus.NEW else "")
 
 
 def cancelled_by_customer(order: Order) -> str:
-    return (f"❌ <b>Order {order.number} cancelled</b> at your request — nothing to pay. "
-            "Order again any time with /menu.")
+    return _("❌ <b>Order {number} cancelled</b> at your request — nothing to pay. "
+             "Order again any time with /menu.").format(number=order.number)
 
 
 def too_late_to_cancel(order: Order, phone: str) -> str:
     if order.status is OrderStatus.CANCELLED:
-        return f"Order {order.number} is already cancelled."
+        return _("Order {number} is already cancelled.").format(number=order.number)
     if order.status is OrderStatus.COMPLETED:
-        return f"Order {order.number} is already picked up."
-    call = f" please call us on {phone}" if phone else " please ask at the counter"
-    return f"The cafe has already {order.status.value} order {order.number}. To change it,{call}."
+        return _("Order {number} is already picked up.").format(number=order.number)
+    if phone:
+        return _("The cafe has already {status} order {number}. To change it, please call us on {phone}.").format(
+            status=status_name(order.status), number=order.number, phone=phone)
+    return _("The cafe has already {status} order {number}. To change it, please ask at the counter.").format(
+        status=status_name(order.status), number=order.number)
 
 
-def customer_status(order: Order) -> str:
-    return CUSTOMER_STATUS[order.status].format(number=order.number)
+def customer_status(order: Order, status: OrderStatus | None = None) -> str:
+    """What the customer is told when the order reaches `status` (default: its current one)."""
+    return _(CUSTOMER_STATUS[status or order.status]).format(number=order.number)
 
 
 def staff_card(order: Order, zone: ZoneInfo) -> str:
     """The one message per order in the staff group, edited in place as the order moves."""
-    def clock(ts: float) -> str:
-        return datetime.fromtimestamp(ts, zone).strftime("%H:%M")
+    def at(ts: float) -> str:
+        return clock(datetime.fromtimestamp(ts, zone))
 
-    head = f"{STATUS_ICON[order.status]} <b>Order {order.number}</b> · {order.status.value.upper()}"
-    lines = [head, f"👤 {escape(order.customer_name)}", f"🕒 Pickup {describe(order.pickup)}"]
+    head = _("{icon} <b>Order {number}</b> · {status}").format(
+        icon=STATUS_ICON[order.status], number=order.number, status=status_name(order.status).upper())
+    lines = [head, f"👤 {escape(order.customer_name)}", pickup_line(order.pickup)]
     if order.note:
         lines.append(f"📝 {escape(order.note)}")
     lines.append("")
     lines += [order_line(order, line) for line in order.lines]
-    lines += [f"<b>Total: {order_price(order, order.total_cents)}</b>", ""]
+    lines += [total(order_price(order, order.total_cents)), ""]
     steps = []
     for change in order.history:
-        verb = "placed" if change.from_status is None else change.to_status.value
-        steps.append(f"{clock(change.changed_at)} {verb} by {escape(change.changed_by_name)}")
+        verb = _("placed") if change.from_status is None else status_name(change.to_status)
+        steps.append(_("{time} {what} by {who}").format(time=at(change.changed_at), what=verb,
+                                                      who=escape(change.changed_by_name)))
     lines.append(" · ".join(steps))
     return "\n".join(lines)
 
 
 def open_orders(orders: list[Order]) -> str:
     if not orders:
-        return "No open orders. ☕"
-    lines = [f"<b>Open orders ({len(orders)})</b>", ""]
+        return _("No open orders. ☕")
+    lines = [_("<b>Open orders ({count})</b>").format(count=len(orders)), ""]
     for order in orders:
         items = ", ".join(f"{li.quantity}× {line_label(li.name, li.size)}" for li in order.lines)
-        lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {order.status.value} · "
+        lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {status_name(order.status)} · "
                      f"{describe(order.pickup)} · {escape(order.customer_name)} · {items}")
     return "\n".join(lines)
 
 
+def business_day(iso: str) -> str:
+    """The order's day ("2026-11-30") as the reader writes dates."""
+    try:
+        return day(date.fromisoformat(iso))
+    except ValueError:
+        return iso
+
+
+def added(quantity: int, label: str, units: int, amount: str) -> str:
+    """After "Add to cart": what was added and the cart so far."""
+    return ngettext("✅ Added {added}.\n🛒 Your cart: {units} item, {total}.",
+                    "✅ Added {added}.\n🛒 Your cart: {units} items, {total}.", units).format(
+        added=f"{quantity} × {label}", units=units, total=amount)
+
+
 def my_orders(orders: list[Order]) -> str:
     if not orders:
-        return "You have no orders yet. Browse the /menu to place one."
-    lines = ["<b>Your recent orders</b>", ""]
+        return _("You have no orders yet. Browse the /menu to place one.")
+    lines = [_("<b>Your recent orders</b>"), ""]
     for order in orders:
-        lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({order.business_day}) · "
-                     f"{order.status.value} · {order_price(order, order.total_cents)}")
+        lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
+                     f"{status_name(order.status)} · {order_price(order, order.total_cents)}")
     return "\n".join(lines)

@@ -37,7 +37,7 @@ class Blocker(StrEnum):
     TIME_RELATIVE = "time_relative"  # "now", "today": true only when it was said
     INSTRUCTION = "instruction"  # tries to steer the bot: "ignore your rules", "tell everyone ..."
     TOO_LONG = "too_long"
-    LANGUAGE = "language"  # the semantic dictionary and model are English-only
+    LANGUAGE = "language"  # the semantic dictionary and model are English-only: a non-English question or reader
     HISTORY = "history"  # the model saw the dialog: its answer may repeat what the customer said
     TOOLS = "tools"  # the model used tools (menu search, cart, orders): the answer is this customer's
     EMPTY = "empty"
@@ -72,7 +72,8 @@ class Shareability:
     time_relative: bool = False
     instruction: bool = False
     too_long: bool = False
-    language: str = "en"
+    language: str = "en"  # the question's, as guessed: "en" or "other"
+    reader: str = "en"  # the customer's language (bot.i18n): the answer is written for it
 
     def serve_blocker(self, cache: CacheKind = CacheKind.EXACT) -> Blocker | None:
         """Why a shared answer must not be served for this question (None: it may)."""
@@ -84,7 +85,7 @@ class Shareability:
             (Blocker.SELF_REFERENCE, self.self_reference),
             (Blocker.TIME_RELATIVE, self.time_relative),
             (Blocker.TOO_LONG, self.too_long),
-            (Blocker.LANGUAGE, cache is CacheKind.SEMANTIC and self.language != "en"),
+            (Blocker.LANGUAGE, cache is CacheKind.SEMANTIC and (self.language != "en" or self.reader != "en")),
         ):
             if present:
                 return blocker
@@ -113,11 +114,11 @@ class SharingPolicy:
             self._lexicon = Lexicon(menu)
         return self._lexicon
 
-    def assess(self, question: str, *, has_history: bool = False) -> Shareability:
-        return assess(self.lexicon().analyse(question), has_history=has_history)
+    def assess(self, question: str, *, has_history: bool = False, reader: str = "en") -> Shareability:
+        return assess(self.lexicon().analyse(question), has_history=has_history, reader=reader)
 
 
-def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
+def assess(analysis: Analysis, *, has_history: bool = False, reader: str = "en") -> Shareability:
     """The question's traits. Without history "for me" means nobody in particular; with it, this customer."""
     raw = tokens(analysis.text)
     return Shareability(
@@ -129,6 +130,7 @@ def assess(analysis: Analysis, *, has_history: bool = False) -> Shareability:
         instruction=is_instruction(analysis.text, raw),
         too_long=len(analysis.tokens) > MAX_QUESTION_WORDS,
         language=guess_language(analysis.text, raw),
+        reader=reader,
     )
 
 
@@ -220,7 +222,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _FOREIGN_TEXT = (
     "ist sind und oder der das den dem des ein eine einen ich ihr wir habt haben gibt es wie wo wann warum kann "
     "konnen bitte mit ohne fur nicht kein keine auch noch heute morgen danke hallo mein meine meinen darf euch "
-    "sie bei zum zur welche hat "
+    "sie bei zum zur welche hat kostet kosten nehmt verkauft erlaubt willkommen nur eure euer euren eurem viel "
+    "wieviel geht gerne gern zahlen bargeld karten kuchen offen hunde haustiere auf zu um vom "
     "est le la les un une des je vous nous avez pour sans pas quel quelle quels quelles quand merci bonjour sont "
     "vos votre ce du au aux peut peux heure heures "
     "el los las una usted tienen para cuanto cuando donde gracias hola que abren se puede con hay del al por "
@@ -231,7 +234,7 @@ _FOREIGN_TEXT = (
     "hebben jullie het een zijn wat ik mijn hoe laat "
     "var ile icin kacta miyim misiniz zaman"
 )
-_FOREIGN_LETTERS = frozenset("¿¡ıışğßøåłąęśźżćńœ")
+_FOREIGN_LETTERS = frozenset("¿¡ıışğßøåłąęśźżćńœäöü")
 _FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
 
 

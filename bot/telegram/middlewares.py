@@ -3,7 +3,8 @@
 The dispatcher's outer middlewares run in this order (`bot.app.build_dispatcher`):
 `UpdateContextMiddleware` (in-flight tracking, metrics, the one log line), then
 `RateLimitMiddleware` (the per-user limit, before anything costs a database write, a
-download or a model call), then `ProfileMiddleware` (the profile write), then the routers.
+download or a model call), then `ProfileMiddleware` (the profile write), then
+`LocaleMiddleware` (the language every text of this update is written in), then the routers.
 
 Inner middlewares, set by the routers they guard: admission of a question to the agent
 (`TextAdmissionMiddleware`, the chat router; a voice note's transcript goes through the same
@@ -32,6 +33,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update
 from bot.cache.profiles import ProfileCache
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.i18n import N_, Catalogues, _, use_locale
 from bot.inflight import InflightTracker
 from bot.logging_setup import kv
 from bot.metrics import Metrics
@@ -44,8 +46,9 @@ from bot.voice.gate import VoiceGate
 log = logging.getLogger("bot.updates")
 
 THROTTLED = "throttled"  # set in the handler data when the rate limit dropped the update (for the log line)
-TOO_FAST = "You're sending messages faster than I can answer 🙂 Please wait {wait} seconds, then ask again."
-TOO_MANY_PRESSES = "That's a lot of button presses 🙂 Please wait {wait} seconds."
+PROFILE = "profile"  # handler data: the user's cached profile (ProfileMiddleware), read by LocaleMiddleware
+TOO_FAST = N_("You're sending messages faster than I can answer 🙂 Please wait {wait} seconds, then ask again.")
+TOO_MANY_PRESSES = N_("That's a lot of button presses 🙂 Please wait {wait} seconds.")
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -123,7 +126,7 @@ class RateLimitMiddleware(BaseMiddleware):
     """
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, catalogues: Catalogues | None = None) -> None:
         kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
         window = settings.rate_limit_window_seconds
         self.messages = SlidingWindowLimiter(settings.rate_limit_messages, window, **kwargs)
@@ -131,6 +134,7 @@ class RateLimitMiddleware(BaseMiddleware):
         self._admins = settings.admin_ids
         self._staff_chat = settings.staff_chat_id
         self._metrics = metrics
+        self._catalogues = catalogues or Catalogues()
 
     def exempt(self, user_id: int, chat: Chat | None) -> bool:
         return user_id in self._admins or (chat is not None and chat.id == self._staff_chat)
@@ -159,18 +163,23 @@ class RateLimitMiddleware(BaseMiddleware):
         bot: Bot | None = data.get("bot")
         if bot is None:
             return None
+        # Before the profile is read (that would cost the work the limit saves): Telegram's language, not /language.
         try:
-            if query is not None:
-                await bot.answer_callback_query(query.id, TOO_MANY_PRESSES.format(wait=wait))
-            elif decision.first_refusal and chat is not None and chat.type == ChatType.PRIVATE:
-                await bot.send_message(chat.id, TOO_FAST.format(wait=wait))
+            with use_locale(self._catalogues, user.language_code or ""):
+                if query is not None:
+                    await bot.answer_callback_query(query.id, _(TOO_MANY_PRESSES).format(wait=wait))
+                elif decision.first_refusal and chat is not None and chat.type == ChatType.PRIVATE:
+                    await bot.send_message(chat.id, _(TOO_FAST).format(wait=wait))
         except TelegramAPIError as exc:  # the update is dropped either way; an error reply would add to the flood
             log.warning("rate limit notice to user %s failed: %s", user.id, exc)
         return None
 
 
 class ProfileMiddleware(BaseMiddleware):
-    """Outer middleware after the rate limit: the user's profile is kept current (a cache read, rarely a write)."""
+    """Outer middleware after the rate limit: the user's profile is kept current (a cache read, rarely a write).
+
+    The profile is left in the handler data (`PROFILE`) for LocaleMiddleware.
+    """
 
     def __init__(self, profiles: ProfileCache) -> None:
         self._profiles = profiles
@@ -178,8 +187,39 @@ class ProfileMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user = data.get("event_from_user")
         if user is not None and not user.is_bot:
-            await self._profiles.seen(user.id, user.username, user.first_name, user.language_code)
+            data[PROFILE] = await self._profiles.seen(user.id, user.username, user.first_name, user.language_code)
         return await handler(event, data)
+
+
+class LocaleMiddleware(BaseMiddleware):
+    """Outer middleware after ProfileMiddleware: the language of every text this update's handlers send.
+
+    aiogram's I18nMiddleware pattern (a context variable set per update, read by gettext), over the
+    bot's own catalogues (bot.i18n) so that domain code translates without importing aiogram. In the
+    staff group: STAFF_LANGUAGE. Elsewhere: the customer's /language choice, else Telegram's
+    `language_code`, else the default; both come from the cached profile, so no query is added.
+    The chosen code is also left in the handler data as `locale`.
+    """
+
+    def __init__(self, catalogues: Catalogues, settings: Settings) -> None:
+        self._catalogues = catalogues
+        self._staff_chat = settings.staff_chat_id
+        self._staff_language = settings.staff_language
+
+    def locale_for(self, data: dict[str, Any]) -> str:
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None and self._staff_chat is not None and chat.id == self._staff_chat:
+            return self._catalogues.resolve(self._staff_language)
+        profile = data.get(PROFILE)
+        user = data.get("event_from_user")
+        chosen = profile.get("language") if isinstance(profile, dict) else None
+        return self._catalogues.resolve(chosen, user.language_code if user is not None else None)
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        locale = self.locale_for(data)
+        data["locale"] = locale
+        with use_locale(self._catalogues, locale):  # reset afterwards, also where updates share a task
+            return await handler(event, data)
 
 
 # --- inner middlewares: admission before the expensive work -------------------------------------

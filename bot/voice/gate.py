@@ -18,13 +18,14 @@ from collections import Counter
 from collections.abc import Callable
 
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.ratelimit import SlidingWindowLimiter
 
 MAX_PENDING_PER_USER = 2  # being transcribed or waiting for a worker
 
-STILL_LISTENING = ("I'm still listening to your earlier voice notes — please wait for my answer before "
+STILL_LISTENING = N_("I'm still listening to your earlier voice notes — please wait for my answer before "
                    "sending more.")
-TOO_MANY = "That's a lot of voice notes 🙂 Please wait {wait} seconds, or type your question."
+TOO_MANY = N_("That's a lot of voice notes 🙂 Please wait {wait} seconds, or type your question.")
 
 
 class VoiceGate:
@@ -38,11 +39,11 @@ class VoiceGate:
         """(admitted, what to say instead). A refusal in a burst is answered once, then silently."""
         if self._pending[user_id] >= MAX_PENDING_PER_USER:
             self.refused["pending"] += 1
-            return False, STILL_LISTENING
+            return False, _(STILL_LISTENING)
         decision = self.limiter.check(user_id)
         if not decision.allowed:
             self.refused["rate"] += 1
-            return False, TOO_MANY.format(wait=max(1, math.ceil(decision.retry_after))) if decision.first_refusal \
+            return False, _(TOO_MANY).format(wait=max(1, math.ceil(decision.retry_after))) if decision.first_refusal \
                 else None
         self._pending[user_id] += 1
         return True, None

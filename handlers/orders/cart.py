@@ -13,6 +13,7 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from bot.i18n import _
 from bot.orders import Cart, Checkout, OrderService, OrderStatus, texts
 from bot.telegram.middlewares import reply_to_order_errors
 from handlers.orders import keyboards
@@ -72,7 +73,7 @@ async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb,
     elif action == "confirm":
         order, created = await orders.confirm(user_id, token)
         await show(callback, texts.placed(order), keyboards.customer_order(order),
-                   notice=None if created else f"Order {order.number} was already placed.")
+                   notice=None if created else _("Order {number} was already placed.").format(number=order.number))
     elif action == "edit":
         await orders.cancel_checkout(user_id, token)
         cart = await orders.cart(user_id)
@@ -80,7 +81,7 @@ async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb,
     else:  # cancel
         await orders.cancel_checkout(user_id, token)
         cart = await orders.cart(user_id)
-        await show(callback, "Checkout cancelled; your cart is kept.\n\n" + texts.cart_page(orders.menu, cart),
+        await show(callback, _("Checkout cancelled; your cart is kept.") + "\n\n" + texts.cart_page(orders.menu, cart),
                    keyboards.cart(cart))
 
 
@@ -90,12 +91,13 @@ async def on_customer_order_button(callback: CallbackQuery, callback_data: Custo
     user_id, action = callback.from_user.id, callback_data.action
     if action == "sure":
         order = await orders.cancel_by_customer(user_id, callback_data.order, person(callback.from_user))
-        await show(callback, texts.cancelled_by_customer(order), None, notice=f"Order {order.number} cancelled.")
+        await show(callback, texts.cancelled_by_customer(order), None,
+                   notice=_("Order {number} cancelled.").format(number=order.number))
         return
     order = await orders.customer_order(user_id, callback_data.order)
     if action == "cancel" and order.status is OrderStatus.NEW:
         await show(callback, texts.placed(order), keyboards.customer_confirm_cancel(order),
-                   notice=f"Cancel order {order.number}? Press again to confirm.")
+                   notice=_("Cancel order {number}? Press again to confirm.").format(number=order.number))
     elif action == "cancel":
         # the button outlived the order's NEW state: take it away and say why
         await show(callback, texts.placed(order), None, notice=texts.too_late_to_cancel(order, orders.cafe.phone),

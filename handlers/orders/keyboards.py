@@ -11,17 +11,18 @@ from typing import Any
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.i18n import _, current_locale, price
 from bot.knowledge import Category, Menu, MenuItem
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
-from bot.orders.texts import STATUS_BUTTON
+from bot.orders.texts import status_button
 from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, MenuCb, StaffBackCb, StaffCb
 
 
 def menu_home(menu: Menu) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for category in menu.categories:
-        kb.button(text=category.name, callback_data=MenuCb(view="cat", ref=category.id))
-    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+        kb.button(text=category.name_in(current_locale()), callback_data=MenuCb(view="cat", ref=category.id))
+    kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
     kb.adjust(2)
     return kb.as_markup()
 
@@ -29,11 +30,16 @@ def menu_home(menu: Menu) -> InlineKeyboardMarkup:
 def category(menu: Menu, cat: Category) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for item in cat.items:
-        price = menu.price(item.min_price_cents)
-        label = f"{item.name} · {'from ' if item.sizes else ''}{price}" if item.available else f"{item.name} · sold out"
+        amount, name = price(item.min_price_cents, menu.currency), item.name_in(current_locale())
+        if not item.available:
+            label = f"{name} · {_('sold out')}"
+        elif item.sizes:
+            label = f"{name} · " + _("from {price}").format(price=amount)
+        else:
+            label = f"{name} · {amount}"
         kb.button(text=label, callback_data=MenuCb(view="item", ref=item.id, size=item.default_size or ""))
-    kb.button(text="« Categories", callback_data=MenuCb(view="cats"))
-    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+    kb.button(text=_("« Categories"), callback_data=MenuCb(view="cats"))
+    kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
     kb.adjust(*([1] * len(cat.items)), 2)
     return kb.as_markup()
 
@@ -45,7 +51,7 @@ def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMa
         if it.sizes:
             for name, cents in it.sizes.items():
                 mark = "• " if name == size else ""
-                kb.button(text=f"{mark}{name} {menu.price(cents)}",
+                kb.button(text=f"{mark}{name} {price(cents, menu.currency)}",
                           callback_data=MenuCb(view="item", ref=it.id, size=name, qty=quantity))
             rows.append(len(it.sizes))
         kb.button(text="−", callback_data=MenuCb(view="item", ref=it.id, size=size, qty=max(1, quantity - 1)))
@@ -53,10 +59,11 @@ def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMa
         kb.button(text="+", callback_data=MenuCb(view="item", ref=it.id, size=size,
                                                  qty=min(MAX_LINE_QUANTITY, quantity + 1)))
         rows.append(3)
-        kb.button(text=f"🛒 Add {quantity} to cart", callback_data=AddCb(item=it.id, size=size, qty=quantity))
+        kb.button(text=_("🛒 Add {quantity} to cart").format(quantity=quantity),
+                  callback_data=AddCb(item=it.id, size=size, qty=quantity))
         rows.append(1)
-    kb.button(text="« Back", callback_data=MenuCb(view="cat", ref=it.category_id))
-    kb.button(text="🛒 Cart", callback_data=CartCb(action="view"))
+    kb.button(text=_("« Back"), callback_data=MenuCb(view="cat", ref=it.category_id))
+    kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
     rows.append(2)
     kb.adjust(*rows)
     return kb.as_markup()
@@ -64,9 +71,9 @@ def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMa
 
 def after_add() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="📋 Add more", callback_data=MenuCb(view="cats"))
-    kb.button(text="🛒 View cart", callback_data=CartCb(action="view"))
-    kb.button(text="✅ Checkout", callback_data=CartCb(action="checkout"))
+    kb.button(text=_("📋 Add more"), callback_data=MenuCb(view="cats"))
+    kb.button(text=_("🛒 View cart"), callback_data=CartCb(action="view"))
+    kb.button(text=_("✅ Checkout"), callback_data=CartCb(action="checkout"))
     kb.adjust(2, 1)
     return kb.as_markup()
 
@@ -82,13 +89,13 @@ def cart(c: Cart) -> InlineKeyboardMarkup:
         kb.button(text="🗑", callback_data=CartCb(action="rm", line=line.id))
         rows.append(4)
     if not c.empty:
-        kb.button(text="🧹 Clear", callback_data=CartCb(action="clear"))
-        kb.button(text="📋 Add more", callback_data=MenuCb(view="cats"))
+        kb.button(text=_("🧹 Clear"), callback_data=CartCb(action="clear"))
+        kb.button(text=_("📋 Add more"), callback_data=MenuCb(view="cats"))
         rows.append(2)
-        kb.button(text="✅ Checkout", callback_data=CartCb(action="checkout"))
+        kb.button(text=_("✅ Checkout"), callback_data=CartCb(action="checkout"))
         rows.append(1)
     else:
-        kb.button(text="📋 Menu", callback_data=MenuCb(view="cats"))
+        kb.button(text=_("📋 Menu"), callback_data=MenuCb(view="cats"))
         rows.append(1)
     kb.adjust(*rows)
     return kb.as_markup()
@@ -97,27 +104,27 @@ def cart(c: Cart) -> InlineKeyboardMarkup:
 def pickup(token: str, times: list[str], open_now: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     if open_now:
-        kb.button(text="⚡ As soon as possible", callback_data=CheckoutCb(action="time", token=token, value="asap"))
+        kb.button(text=_("⚡ As soon as possible"), callback_data=CheckoutCb(action="time", token=token, value="asap"))
     for t in times:
         kb.button(text=t, callback_data=CheckoutCb(action="time", token=token, value=t.replace(":", "")))
-    kb.button(text="✖ Cancel checkout", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.button(text=_("✖ Cancel checkout"), callback_data=CheckoutCb(action="cancel", token=token))
     kb.adjust(*([1] if open_now else []), *([len(times)] if times else []), 1)
     return kb.as_markup()
 
 
 def note(token: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="Skip", callback_data=CheckoutCb(action="skip", token=token))
-    kb.button(text="✖ Cancel checkout", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.button(text=_("Skip"), callback_data=CheckoutCb(action="skip", token=token))
+    kb.button(text=_("✖ Cancel checkout"), callback_data=CheckoutCb(action="cancel", token=token))
     kb.adjust(2)
     return kb.as_markup()
 
 
 def summary(token: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="✅ Confirm order", callback_data=CheckoutCb(action="confirm", token=token))
-    kb.button(text="✏️ Change", callback_data=CheckoutCb(action="edit", token=token))
-    kb.button(text="✖ Cancel", callback_data=CheckoutCb(action="cancel", token=token))
+    kb.button(text=_("✅ Confirm order"), callback_data=CheckoutCb(action="confirm", token=token))
+    kb.button(text=_("✏️ Change"), callback_data=CheckoutCb(action="edit", token=token))
+    kb.button(text=_("✖ Cancel"), callback_data=CheckoutCb(action="cancel", token=token))
     kb.adjust(1, 2)
     return kb.as_markup()
 
@@ -129,16 +136,16 @@ def staff(order: Order) -> InlineKeyboardMarkup | None:
         return None
     kb = InlineKeyboardBuilder()
     for target in targets:
-        kb.button(text=STATUS_BUTTON[target], callback_data=StaffCb(order=order.id, to=target))
+        kb.button(text=status_button(target), callback_data=StaffCb(order=order.id, to=target))
     kb.adjust(len(targets))
     return kb.as_markup()
 
 
 def staff_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text="❌ Yes, cancel the order", callback_data=StaffCb(order=order.id, to=OrderStatus.CANCELLED,
+    kb.button(text=_("❌ Yes, cancel the order"), callback_data=StaffCb(order=order.id, to=OrderStatus.CANCELLED,
                                                                     sure=True))
-    kb.button(text="« Back", callback_data=StaffBackCb(order=order.id))
+    kb.button(text=_("« Back"), callback_data=StaffBackCb(order=order.id))
     kb.adjust(2)
     return kb.as_markup()
 
@@ -148,14 +155,15 @@ def customer_order(order: Order) -> InlineKeyboardMarkup | None:
     if order.status is not OrderStatus.NEW:
         return None
     kb = InlineKeyboardBuilder()
-    kb.button(text="✖ Cancel order", callback_data=CustomerOrderCb(order=order.id, action="cancel"))
+    kb.button(text=_("✖ Cancel order"), callback_data=CustomerOrderCb(order=order.id, action="cancel"))
     return kb.as_markup()
 
 
 def customer_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=f"❌ Yes, cancel {order.number}", callback_data=CustomerOrderCb(order=order.id, action="sure"))
-    kb.button(text="« Keep it", callback_data=CustomerOrderCb(order=order.id, action="keep"))
+    kb.button(text=_("❌ Yes, cancel {number}").format(number=order.number),
+              callback_data=CustomerOrderCb(order=order.id, action="sure"))
+    kb.button(text=_("« Keep it"), callback_data=CustomerOrderCb(order=order.id, action="keep"))
     kb.adjust(2)
     return kb.as_markup()
 

@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.i18n import N_, _
 from bot.orders import OrderError, OrderService, OrderStatus, texts
 from bot.orders.models import can_transition
 from bot.telegram.middlewares import reply_to_order_errors
@@ -20,26 +21,27 @@ from handlers.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
 from handlers.orders.filters import InStaffChat, IsStaff
 from handlers.orders.views import person
 
-NOT_STAFF = "Only cafe staff can change orders."
+NOT_STAFF = N_("Only cafe staff can change orders.")
 
 
 async def on_staff_button(callback: CallbackQuery, callback_data: StaffCb, orders: OrderService) -> None:
     if callback_data.to is OrderStatus.CANCELLED and not callback_data.sure:
         order = await orders.get(callback_data.order)
         if order is None or not can_transition(order.status, OrderStatus.CANCELLED):
-            raise OrderError("This order can't be cancelled now.")
+            raise OrderError(_("This order can't be cancelled now."))
         await _set_buttons(callback, keyboards.staff_confirm_cancel(order))
-        await callback.answer("Cancel this order? Press again to confirm.")
+        await callback.answer(_("Cancel this order? Press again to confirm."))
         return
     order = await orders.transition(callback_data.order, callback_data.to, callback.from_user.id,
                                     person(callback.from_user))
-    await callback.answer(f"Order {order.number}: {order.status.value}")
+    await callback.answer(_("Order {number}: {status}").format(number=order.number,
+                                                                   status=texts.status_name(order.status)))
 
 
 async def on_staff_back(callback: CallbackQuery, callback_data: StaffBackCb, orders: OrderService) -> None:
     order = await orders.get(callback_data.order)
     if order is None:
-        raise OrderError("This order doesn't exist.")
+        raise OrderError(_("This order doesn't exist."))
     await _set_buttons(callback, keyboards.staff(order))
     await callback.answer()
 
@@ -54,12 +56,12 @@ async def _set_buttons(callback: CallbackQuery, markup: InlineKeyboardMarkup | N
 
 
 async def on_not_staff(callback: CallbackQuery) -> None:
-    await callback.answer(NOT_STAFF, show_alert=True)
+    await callback.answer(_(NOT_STAFF), show_alert=True)
 
 
 async def on_stale_button(callback: CallbackQuery) -> None:
     """An ordering button whose data does not unpack: forged, or from an older version of the bot."""
-    await callback.answer(texts.STALE_BUTTON, show_alert=True)
+    await callback.answer(_(texts.STALE_BUTTON), show_alert=True)
 
 
 async def on_open_orders(message: Message, orders: OrderService) -> None:

@@ -182,6 +182,7 @@ class FakeTelegram:
         self.downloads: list[str] = []
         self.webhook: dict[str, Any] = {"url": ""}
         self.chat_members: dict[tuple[int, int], str] = {}
+        self.user_languages: dict[int, str] = {}  # user id -> language_code sent in `from` (set_language)
         self._failures: list[FailureRule] = []
         self.hang_getupdates = False
         self._closing = False
@@ -321,7 +322,16 @@ class FakeTelegram:
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}"}
         if username:
             user["username"] = username
+        if user_id in self.user_languages:
+            user["language_code"] = self.user_languages[user_id]
         return user
+
+    def set_language(self, user_id: int, language_code: str | None) -> None:
+        """The language of the user's Telegram app: sent as `from.language_code` in every later update of theirs."""
+        if language_code is None:
+            self.user_languages.pop(user_id, None)
+        else:
+            self.user_languages[user_id] = language_code
 
     def _chat(self, chat_id: int, user_id: int) -> dict[str, Any]:
         if chat_id == user_id:
