@@ -89,8 +89,6 @@ class Application:
         for component in services.components:
             await component.start()
             self._started_components.append(component)
-        for after_start in services.after_start:
-            await after_start()
 
         self.dp = build_dispatcher(services)
         web_app = create_web_app(services, self.status)
@@ -125,6 +123,10 @@ class Application:
             )
             # A healthy start is fully up when start() returns; a sick Telegram never holds it longer than this.
             await self._supervisor.start(wait_seconds=TELEGRAM_START_WAIT_SECONDS)
+        # The startup warmup (the embedding model, the semantic index, the FAQ seeds) once updates are taken:
+        # its model import would otherwise compete with the start for the GIL (docs/BENCHMARKS.md "Fast start").
+        for after_start in services.after_start:
+            await after_start()
         self.status.ready = True
 
     async def _set_commands(self) -> None:

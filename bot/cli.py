@@ -12,7 +12,6 @@ import asyncio
 import importlib
 import logging
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,26 +42,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Application
 
     # No TELEGRAM_BOT_TOKEN is the runbook's "bypass Telegram" mitigation: the app warns and runs without it.
-    preload_model_libraries(settings)
+    # The speech and embedding libraries are not imported here: the models load on their worker threads once
+    # the bot takes updates (docs/BENCHMARKS.md "Fast start"), and a Redis timeout their imports cause by
+    # holding the GIL is recognised as the loop's stall, not an outage (bot/cache/service.py `_try_redis`).
     asyncio.run(Application(settings).run_until_stopped())
     return 0
-
-
-def preload_model_libraries(settings: Settings) -> None:
-    """Import the speech and embedding libraries before the event loop starts.
-
-    The models load on worker threads once the bot runs, but importing torch and
-    transformers executes seconds of Python that holds the GIL, and on a worker thread
-    that stalls the event loop: a second after start, Redis reads ran past their 0.2 s
-    timeout and every deploy logged a false "Redis unavailable". Before the loop the
-    same seconds only delay start-up.
-    """
-    started = time.perf_counter()
-    import faster_whisper  # noqa: F401
-
-    if settings.semantic_cache_enabled:
-        import sentence_transformers  # noqa: F401
-    log.info("model libraries imported in %.1f s", time.perf_counter() - started)
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     telegram_unauthorized_retry_seconds: float = Field(default=300.0, gt=0)  # a rejected token is retried this slowly
     telegram_unreachable_seconds: float = Field(default=60.0, gt=0)  # /readyz turns 503 after this long unreachable
     webhook_check_seconds: float = Field(default=60.0, gt=0)  # getWebhookInfo interval in webhook mode
+    # Model answers are shown while written (sendMessageDraft, private chats; bot/telegram/drafts.py).
+    telegram_drafts: bool = True
 
     # --- OpenAI-compatible model server ---------------------------------------
     openai_api_key: SecretStr | None = None

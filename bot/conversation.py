@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.agent import Agent
+from bot.agent.llm import TextObserver
 from bot.config import Settings
 from bot.i18n import N_, _
 from bot.text import escape
@@ -76,9 +77,12 @@ class Conversation:
             if not slot.lock.locked() and slot.waiting <= 0:
                 self._slots.pop(user_id, None)
 
-    async def answer(self, user_id: int, text: str, kind: str = "text") -> str:
-        """The agent's answer to `text` (a message's text or a voice note's transcript), as plain text."""
-        reply = await self.agent.answer(user_id, text.strip(), kind)
+    async def answer(self, user_id: int, text: str, kind: str = "text", *,
+                     on_text: TextObserver | None = None) -> str:
+        """The agent's answer to `text` (a message's text or a voice note's transcript), as plain text.
+
+        `on_text` sees a model answer grow while it is written (`Agent.answer`)."""
+        reply = await self.agent.answer(user_id, text.strip(), kind, on_text=on_text)
         return reply.answer
 
 

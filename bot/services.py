@@ -38,6 +38,7 @@ from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
+from bot.telegram.drafts import DraftStreams
 from bot.telegram.gateway import BotGateway
 from bot.telegram.health import TelegramHealth
 from bot.telegram.session import create_bot
@@ -87,6 +88,7 @@ class Services:
     cached_answers: CachedAnswers  # admins find and forget answers in both caches
     agent: Agent
     conversation: Conversation
+    drafts: DraftStreams  # model answers being shown while written (private chats)
     transcriber: Transcriber
     voice_gate: VoiceGate
     retention: RetentionJob
@@ -158,7 +160,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         telegram=telegram,
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
         semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
-        transcriber=transcriber, voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff,
+        drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, voice_gate=VoiceGate(settings),
+        retention=retention, outbox=outbox, staff=staff,
         orders=orders, bot=bot,
         components=(
             knowledge,

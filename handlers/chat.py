@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.types import Message
+from aiogram.types import Message, MessageGenerationStopped
 
 from bot.conversation import Conversation
 from bot.i18n import N_, _
 from bot.telegram.chat_action import QuietChatActionSender
+from bot.telegram.drafts import DraftStreams
 from bot.telegram.middlewares import TEXT_ADMISSION, TextAdmissionMiddleware
 from bot.telegram.replies import send_text
 
@@ -23,19 +24,31 @@ UNKNOWN_COMMAND = N_("I don't know that command. Send /help to see what I can do
 TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
 
 
-async def answer(message: Message, bot: Bot, conversation: Conversation, text: str, kind: str) -> None:
+async def answer(message: Message, bot: Bot, conversation: Conversation, text: str, kind: str,
+                 drafts: DraftStreams | None = None) -> None:
     """An admitted question's answer in the message's chat, "typing…" shown until it is ready.
 
-    The indicator is cosmetic: a failing sendChatAction only stops it, never the answer.
+    In a private chat a model answer is shown while it is written (drafts, bot/telegram/drafts.py),
+    then sent whole; elsewhere, or with drafts off, it is sent whole when ready. The indicator
+    is cosmetic: a failing sendChatAction only stops it, never the answer.
     """
     user_id = message.from_user.id if message.from_user else message.chat.id
     async with QuietChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL):
-        reply = await conversation.answer(user_id, text, kind)
+        if drafts is not None and drafts.allowed(message.chat):
+            async with drafts.open(bot, message.chat.id, message.message_thread_id) as draft:
+                reply = await conversation.answer(user_id, text, kind, on_text=draft)
+        else:
+            reply = await conversation.answer(user_id, text, kind)
     await send_text(message, reply)
 
 
-async def on_text(message: Message, bot: Bot, conversation: Conversation) -> None:
-    await answer(message, bot, conversation, message.text or "", kind="text")
+async def on_text(message: Message, bot: Bot, conversation: Conversation, drafts: DraftStreams) -> None:
+    await answer(message, bot, conversation, message.text or "", kind="text", drafts=drafts)
+
+
+async def on_stop(update: MessageGenerationStopped, drafts: DraftStreams) -> None:
+    """The customer pressed stop under a draft: that answer ends with the words written so far."""
+    drafts.stop(update.chat.id, update.draft_id)
 
 
 async def on_unknown_command(message: Message) -> None:
@@ -48,4 +61,5 @@ def create_router() -> Router:
     router.message.middleware(TextAdmissionMiddleware())  # for handlers flagged TEXT_ADMISSION
     router.message.register(on_unknown_command, F.text.startswith("/"))
     router.message.register(on_text, F.text, flags={TEXT_ADMISSION: True})
+    router.stopped_message_generation.register(on_stop)
     return router

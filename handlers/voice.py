@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.conversation import Conversation
 from bot.i18n import N_, _
 from bot.telegram.chat_action import QuietChatActionSender
+from bot.telegram.drafts import DraftStreams
 from bot.telegram.middlewares import VoiceGateMiddleware, admitted
 from bot.text import escape, split_message
 from bot.voice import (
@@ -69,7 +70,8 @@ def media_of(message: Message) -> Media | None:
 
 
 async def on_voice(
-    message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Conversation
+    message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Conversation,
+    drafts: DraftStreams,
 ) -> None:
     media = media_of(message)
     if media is None:  # the router's filter lets only media through
@@ -104,7 +106,7 @@ async def on_voice(
     # counted this note before it was downloaded: bot.telegram.middlewares.RateLimitMiddleware).
     async with admitted(message, conversation, outcome.text) as ok:
         if ok:
-            await answer(message, bot, conversation, outcome.text, kind="voice")
+            await answer(message, bot, conversation, outcome.text, kind="voice", drafts=drafts)
 
 
 async def download(bot: Bot, media: Media) -> bytes | str:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 RequestObserver = Callable[[str | None, float], None]  # (error class or None for success, seconds)
+TextObserver = Callable[[str], Awaitable[None]]  # a streamed answer's text so far
 
 # Errors that say nothing about the model server's health do not trip the breaker.
 _NOT_COUNTED = frozenset({"bad_request"})
@@ -45,6 +46,14 @@ class ModelError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+
+
+class StopGeneration(Exception):
+    """Raised by a streamed answer's `on_text` when the customer asked to stop: the stream ends there,
+    and the completion holds the text written so far (finish reason STOPPED)."""
+
+
+STOPPED = "stopped"  # the finish reason of a streamed answer the customer stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,23 +188,79 @@ class ChatModel:
         self, messages: list[dict[str, Any]], *, max_tokens: int,
         tools: list[dict[str, Any]] | None = None, tool_choice: str | None = None,
     ) -> Completion:
+        """The whole answer in one response."""
+        kwargs = self._request(messages, max_tokens, tools, tool_choice)
+
+        async def once(_: _Progress) -> Completion:
+            # The client has its own timeout; this outer one guards against a server that
+            # trickles bytes forever.
+            response = await asyncio.wait_for(
+                self.client.chat.completions.create(**kwargs, timeout=self.timeout), self.timeout + 2
+            )
+            return _parse(response, self.model)
+
+        return await self._with_retries(once)
+
+    async def stream(
+        self, messages: list[dict[str, Any]], *, max_tokens: int, on_text: TextObserver,
+        tools: list[dict[str, Any]] | None = None, tool_choice: str | None = None,
+    ) -> Completion:
+        """The answer streamed (`stream=True`): `on_text` sees the text so far as it grows.
+
+        Same request, retries, breaker and result as `complete` (tool calls assembled from
+        their deltas, usage from the last chunk through `stream_options.include_usage`), with
+        two differences: once the customer has seen words, a failure is not retried (the answer
+        would start over under their eyes); it raises like any final failure, and the agent's
+        fallbacks answer. And `on_text` may raise `StopGeneration` (the customer's stop button):
+        the stream is closed and the text so far comes back with finish reason STOPPED.
+        """
+        kwargs = self._request(messages, max_tokens, tools, tool_choice)
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+
+        async def once(progress: _Progress) -> Completion:
+            chunks = await asyncio.wait_for(
+                self.client.chat.completions.create(**kwargs, timeout=self.timeout), self.timeout + 2
+            )
+            assembly = _StreamAssembly(self.model)
+            iterator = chunks.__aiter__()
+            try:
+                while True:
+                    try:  # every chunk within the timeout: a stalled stream is a timeout, not a hang
+                        chunk = await asyncio.wait_for(iterator.__anext__(), self.timeout + 2)
+                    except StopAsyncIteration:
+                        break
+                    if assembly.add(chunk):
+                        progress.shown = True
+                        await on_text(assembly.text)
+            except StopGeneration:
+                assembly.stop()
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    await close()
+            return assembly.completion()
+
+        return await self._with_retries(once)
+
+    def _request(self, messages: list[dict[str, Any]], max_tokens: int,
+                 tools: list[dict[str, Any]] | None, tool_choice: str | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens}
         if tools:
             kwargs["tools"] = tools
             if tool_choice:
                 kwargs["tool_choice"] = tool_choice
+        return kwargs
+
+    async def _with_retries(self, once: Callable[[_Progress], Awaitable[Completion]]) -> Completion:
+        """One call through the breaker, retried with backoff while nothing was shown to the customer."""
         attempt = 0
         while True:
             if not self.breaker.allow():
                 raise ModelError("circuit_open", "circuit breaker open: not calling the model server")
             started = time.perf_counter()
+            progress = _Progress()
             try:
-                # The client has its own timeout; this outer one guards against a server that
-                # trickles bytes forever.
-                response = await asyncio.wait_for(
-                    self.client.chat.completions.create(**kwargs, timeout=self.timeout), self.timeout + 2
-                )
-                completion = _parse(response, self.model)
+                completion = await once(progress)
             except asyncio.CancelledError:
                 self.breaker.release()
                 raise
@@ -206,9 +271,11 @@ class ChatModel:
                     self.breaker.release()
                 else:
                     self.breaker.record_failure()
-                wait = self.retry.backoff(attempt, error.retry_after, self._rng) if error.retryable else None
-                log.warning("model call failed: %s (attempt %d)%s", error.error_class, attempt + 1,
-                            f", retrying in {wait:.2f}s" if wait is not None else "")
+                retryable = error.retryable and not progress.shown
+                wait = self.retry.backoff(attempt, error.retry_after, self._rng) if retryable else None
+                log.warning("model call failed: %s (attempt %d)%s%s", error.error_class, attempt + 1,
+                            f", retrying in {wait:.2f}s" if wait is not None else "",
+                            " after the first words were shown" if progress.shown else "")
                 if wait is None:
                     raise error from None
                 attempt += 1
@@ -247,6 +314,67 @@ def _parse(response: Any, default_model: str) -> Completion:
         model=getattr(response, "model", None) or default_model,
         finish_reason=choice.finish_reason,
     )
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What one attempt has already done that cannot be taken back."""
+
+    shown: bool = False  # the customer has seen some of this attempt's words
+
+
+class _StreamAssembly:
+    """A streamed answer put back together: text, tool calls (by index), usage, model, finish reason."""
+
+    def __init__(self, default_model: str) -> None:
+        self._parts: list[str] = []
+        self.text = ""
+        self._calls: dict[int, dict[str, str]] = {}
+        self._usage: Any = None
+        self._model = default_model
+        self._finish: str | None = None
+        self._choices = False
+
+    def add(self, chunk: Any) -> bool:
+        """Take one chunk; True when it added visible text."""
+        self._model = getattr(chunk, "model", None) or self._model
+        if getattr(chunk, "usage", None) is not None:
+            self._usage = chunk.usage
+        grew = False
+        for choice in getattr(chunk, "choices", None) or []:
+            self._choices = True
+            self._finish = choice.finish_reason or self._finish
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.content:
+                self._parts.append(delta.content)
+                text = "".join(self._parts).strip()
+                grew = bool(text) and text != self.text
+                self.text = text
+            for call in delta.tool_calls or []:
+                slot = self._calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                slot["id"] = call.id or slot["id"]
+                function = getattr(call, "function", None)
+                if function is not None:
+                    slot["name"] = function.name or slot["name"]
+                    slot["arguments"] += function.arguments or ""
+        return grew
+
+    def stop(self) -> None:
+        self._finish = STOPPED
+
+    def completion(self) -> Completion:
+        if not self._choices:
+            raise ModelError("bad_response", "no choices in the model's streamed answer")
+        calls = [ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"] or "{}")
+                 for _, c in sorted(self._calls.items()) if c["name"]]
+        return Completion(
+            text="".join(self._parts).strip(), tool_calls=calls,
+            tokens_in=int(getattr(self._usage, "prompt_tokens", 0) or 0),
+            tokens_out=int(getattr(self._usage, "completion_tokens", 0) or 0),
+            model=self._model, finish_reason=self._finish,
+        )
 
 
 def build_openai_client(settings: Settings) -> Any:

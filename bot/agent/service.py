@@ -26,7 +26,7 @@ from bot.agent.breaker import BreakerState, CircuitBreaker
 from bot.agent.budget import TokenBudget
 from bot.agent.caching import CacheContext
 from bot.agent.limits import AgentLimits, LimitsService
-from bot.agent.llm import ChatModel, ModelError
+from bot.agent.llm import STOPPED, ChatModel, ModelError, TextObserver
 from bot.agent.offline import OfflineAnswerer
 from bot.agent.pipeline import AnswerPipeline
 from bot.agent.tools import ToolRegistry
@@ -98,6 +98,7 @@ class _Turn:
     model: str = ""
     text: str = ""
     tools_used: list[str] = field(default_factory=list)
+    stopped: bool = False  # the customer stopped the streamed answer: it ends with the words written so far
 
 
 class Agent:
@@ -179,7 +180,11 @@ class Agent:
         }
 
     # --- answering ------------------------------------------------------------------
-    async def answer(self, user_id: int, text: str, kind: str = "text") -> AgentReply:
+    async def answer(self, user_id: int, text: str, kind: str = "text", *,
+                     on_text: TextObserver | None = None) -> AgentReply:
+        """The turn's answer. With `on_text` a model answer is streamed: it is called with the text so
+        far as the model writes it (the Telegram handler shows it as a draft); cached, offline and
+        apology answers come back at once without it. The returned answer is always the complete one."""
         started = time.perf_counter()
         question = text.strip()
         idle_seconds = self.settings.dialog_idle_minutes * 60
@@ -201,8 +206,9 @@ class Agent:
             error_class = "budget"  # [token budget 1/2] spent today: no model call; the fallback below answers
         else:
             try:
-                await self._model_turn(user_id, question, history, limits, turn)
+                await self._model_turn(user_id, question, history, limits, turn, on_text)
                 answer, source, model_name = turn.text, "llm", turn.model or ctx.model
+                error_class = STOPPED if turn.stopped else None
             except ModelError as exc:
                 error_class = exc.error_class
             except Exception:  # a bug must still end in an answer
@@ -217,7 +223,7 @@ class Agent:
                 answer = f"{_(LIMITED_MODE_NOTE)}\n\n{answer}"
             elif self.model is not None and offline:
                 answer = f"{answer}\n\n{_(BUDGET_NOTE if over_budget else OUTAGE_NOTE)}"
-        elif source == "llm":
+        elif source == "llm" and not turn.stopped:  # a stopped answer is half an answer: never shared
             made = Provenance(history_sent=bool(history), tools_used=tuple(turn.tools_used))
             await self.answers.store(question, answer, replace(ctx, provenance=made))
 
@@ -232,7 +238,8 @@ class Agent:
         return reply
 
     async def _model_turn(
-        self, user_id: int, question: str, history: list[DialogMessage], limits: AgentLimits, turn: _Turn
+        self, user_id: int, question: str, history: list[DialogMessage], limits: AgentLimits, turn: _Turn,
+        on_text: TextObserver | None = None,
     ) -> None:
         assert self.model is not None
         system = f"{self.system_prompt()}\n{clock_message(self.knowledge.cafe, self.clock.now())}"
@@ -243,12 +250,19 @@ class Agent:
         rounds = 0
         while True:
             last_round = rounds >= MAX_TOOL_ROUNDS or turn.tool_calls >= MAX_TOOL_CALLS_PER_TURN
-            completion = await self.model.complete(
-                messages, max_tokens=limits.max_tokens, tools=tools, tool_choice="none" if last_round else None
-            )
+            choice = "none" if last_round else None
+            if on_text is None:
+                completion = await self.model.complete(messages, max_tokens=limits.max_tokens, tools=tools,
+                                                       tool_choice=choice)
+            else:
+                completion = await self.model.stream(messages, max_tokens=limits.max_tokens, tools=tools,
+                                                     tool_choice=choice, on_text=on_text)
             turn.tokens_in += completion.tokens_in
             turn.tokens_out += completion.tokens_out
             turn.model = completion.model
+            if completion.finish_reason == STOPPED:
+                turn.text, turn.stopped = completion.text, True
+                return
             if completion.tool_calls and tools and not last_round:
                 messages.append(completion.assistant_message())
                 refused = 0

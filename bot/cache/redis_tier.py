@@ -109,6 +109,11 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, ResponseError) and str(exc).split(" ", 1)[0].upper() in _OUTAGE_REPLIES
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """No reply in time (ours or the client's socket timeout)."""
+    return isinstance(exc, (RedisTimeoutError, TimeoutError))
+
+
 class RedisTier:
     def __init__(self, client: Redis, timeout: float, key_prefix: str = "") -> None:
         self.client = client

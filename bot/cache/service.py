@@ -39,7 +39,7 @@ from urllib.parse import urlparse
 
 from bot.cache.keys import EVENTS
 from bot.cache.memory import Entry, MemoryTier
-from bot.cache.redis_tier import RedisTier, decode, encode, is_outage
+from bot.cache.redis_tier import RedisTier, decode, encode, is_outage, is_timeout
 from bot.cache.stats import TierStats
 from bot.cache.warmup import CRITICAL, WarmerRegistry
 
@@ -53,6 +53,8 @@ ClearListener = Callable[[str], Awaitable[None]]  # called with the prefix an op
 REDIS_HIT_RATE_SLO = 0.8
 TOMBSTONE = "null"  # the JSON a forgotten key holds in Redis until it expires: read as a miss
 TOMBSTONE_TTL_SECONDS = 24 * 3600  # for a forgotten key that had no expiry of its own
+# A Redis timeout that fired this much later than the timeout was the event loop's stall, not Redis's.
+STALL_MARGIN_SECONDS = 0.1
 EVENTS_MAXLEN = 1000  # the events stream is capped (a copy lives local_ttl seconds anyway)
 EVENTS_TTL_SECONDS = 3600
 EVENTS_BATCH = 200
@@ -109,6 +111,7 @@ class Cache:
         self._redis_url = redis_url.strip()
         self._redis_password = urlparse(self._redis_url).password if self._redis_url else None
         self._redis_timeout = redis_timeout
+        self.loop_stalls = 0  # Redis timeouts that were the event loop's stalls (not counted as outages)
         self._probe_interval = probe_interval
         self._health_interval = health_interval
         self._recover_after = recover_after
@@ -161,11 +164,9 @@ class Cache:
                 self._redis_state = "invalid-url"
                 self._enter_fallback(f"REDIS_URL is not a valid Redis URL ({self._safe(exc)})")
             else:
-                try:
-                    await self._redis.ping()
-                except Exception as exc:
-                    self._trip(exc)
-                else:
+                # Through the stall check: the models start loading on worker threads as this runs. A late
+                # timeout leaves the state "connecting" and the probe switches to Redis a moment later.
+                if not isinstance(await self._try_redis("ping", self._redis.ping()), _Failed):
                     self._redis_state = "ok"
                     log.info("cache backend: Redis")
                 self._probe = asyncio.create_task(self._probe_loop(), name="cache-redis-probe")
@@ -402,7 +403,8 @@ class Cache:
         out: dict[str, Any] = {
             "backend": self.backend,
             "available": self.available,
-            "redis": {"configured": bool(self._redis_url), "state": self._redis_state, "key_prefix": self.key_prefix},
+            "redis": {"configured": bool(self._redis_url), "state": self._redis_state, "key_prefix": self.key_prefix,
+                      "loop_stalls": self.loop_stalls},  # timeouts that were our own stalls, not outages
             "fallback": {
                 "active": self._fallback_active,
                 "since": _iso(since) if since else None,
@@ -468,12 +470,25 @@ class Cache:
 
     # --- internals: Redis and the breaker --------------------------------------------------------
     async def _try_redis(self, op: str, call: Coroutine[Any, Any, T]) -> T | _Failed:
-        """Run one Redis call; on failure count it, maybe open the breaker, and return FAILED."""
+        """Run one Redis call; on failure count it, maybe open the breaker, and return FAILED.
+
+        A timeout whose timer fired late is this process's own stall, not Redis's: the event loop
+        was held (a model library importing or loading on a worker thread keeps the GIL for up to
+        ~0.7 s at a time, measured at start, docs/BENCHMARKS.md "Fast start") and the reply, if
+        any, was never read. It fails this call but does not open the breaker; a Redis that is
+        really gone times out on time on the next call and opens it then.
+        """
+        started = time.monotonic()
         try:
             return await call
         except Exception as exc:
             self.tiers["redis"].errors += 1
-            if is_outage(exc):
+            late = time.monotonic() - started - self._redis_timeout
+            if is_timeout(exc) and self._redis_timeout and late > STALL_MARGIN_SECONDS:
+                self.loop_stalls += 1
+                log.info("Redis %s timed out %.2f s late: the event loop was busy, not counted as an outage",
+                         op, late)
+            elif is_outage(exc):
                 self._trip(exc)
             else:
                 log.error("Redis %s failed: %s", op, self._safe(exc))

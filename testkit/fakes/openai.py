@@ -8,7 +8,8 @@ that hangs past any client timeout.
 What a request gets is decided in this order: the queue of steps (`script(...)` answers and
 `fail(...)`/`hang(...)` failures, first in first out), else the `responder` (by default a
 deterministic answer built from the system prompt's menu lines that match the question).
-`latency` delays every answer; `requests` keeps every request body; `max_inflight` tells
+`latency` delays every answer (the first token, when streamed), `chunk_delay` every streamed
+chunk after it (a model writing slowly); `requests` keeps every request body; `max_inflight` tells
 whether calls overlapped.
 """
 
@@ -47,6 +48,7 @@ class FakeReply:
     message: str | None = None
     hang: bool = False  # never answer (until the server stops)
     delay: float = 0.0
+    chunk_delay: float | None = None  # streaming: pause before each text chunk (None: the server's chunk_delay)
 
 
 Responder = Callable[[dict[str, Any]], "FakeReply | str"]
@@ -58,6 +60,8 @@ class FakeOpenAI:
         self.models = models
         self.port = 0
         self.latency = 0.0
+        self.chunk_delay = 0.0  # streaming: pause before each text chunk (a model writing slowly)
+        self.chunk_chars = 40  # streaming: characters per text chunk
         self.responder: Responder = default_responder
         self.requests: list[dict[str, Any]] = []
         self.inflight = 0
@@ -183,6 +187,9 @@ class FakeOpenAI:
                 return self._failure(step)
             if body.get("stream"):
                 return await self._stream(request, body, step)
+            writing = self._pause(step) * len(self._pieces(step.content or ""))
+            if writing:  # the same model answering whole: the complete answer once all of it is written
+                await asyncio.sleep(writing)
             return web.json_response(self._completion(body, step))
         finally:
             self.inflight -= 1
@@ -231,6 +238,12 @@ class FakeOpenAI:
             "usage": self._usage(body, step.content or ""),
         }
 
+    def _pause(self, step: FakeReply) -> float:
+        return self.chunk_delay if step.chunk_delay is None else step.chunk_delay
+
+    def _pieces(self, content: str) -> list[str]:
+        return re.findall(f".{{1,{self.chunk_chars}}}", content, flags=re.S)
+
     async def _stream(self, request: web.Request, body: dict[str, Any], step: FakeReply) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
@@ -247,7 +260,10 @@ class FakeOpenAI:
 
         await send({"role": "assistant", "content": ""})
         content = step.content or ""
-        for piece in re.findall(r".{1,40}", content, flags=re.S):
+        pause = self._pause(step)
+        for piece in self._pieces(content):
+            if pause:
+                await asyncio.sleep(pause)
             await send({"content": piece})
         for index, call in enumerate(self._tool_calls(step)):
             await send({"tool_calls": [{"index": index, "id": call["id"], "type": "function",

@@ -45,10 +45,11 @@ JSON_FIELDS = {
     "link_preview_options", "reply_parameters", "media",
 }
 INT_FIELDS = {
-    "chat_id", "message_id", "offset", "limit", "timeout", "user_id", "cache_time",
+    "chat_id", "message_id", "draft_id", "offset", "limit", "timeout", "user_id", "cache_time",
     "max_connections", "from_chat_id", "message_thread_id",
 }
-BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content"}
+BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content", "can_stop",
+               "keep_on_stop"}
 ALLOWED_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
     "a", "code", "pre", "blockquote", "tg-emoji",
@@ -130,6 +131,18 @@ class SentMessage:
 
 
 @dataclass
+class Draft:
+    """One sendMessageDraft the bot made."""
+
+    chat_id: int
+    draft_id: int
+    text: str  # as the customer sees it (HTML parsed)
+    raw: str
+    at: float  # time.time() when it arrived (compare with SentMessage.date)
+    can_stop: bool = False
+
+
+@dataclass
 class FailureRule:
     method: str
     status: int
@@ -175,6 +188,7 @@ class FakeTelegram:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.request_times: list[float] = []  # time.monotonic() of each entry in `requests`
         self.messages: list[SentMessage] = []
+        self.drafts: list[Draft] = []  # sendMessageDraft calls accepted, in order
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.commands: list[dict[str, Any]] = []
@@ -669,6 +683,32 @@ class FakeTelegram:
     async def _m_deletemessage(self, p: dict[str, Any]) -> Any:
         self._find(p).deleted = True
         return True
+
+    async def _m_sendmessagedraft(self, p: dict[str, Any]) -> Any:
+        """Bot API 9.x: a draft is shown in a private chat until the final message; kept in `drafts`."""
+        chat_id, draft_id = p.get("chat_id"), p.get("draft_id")
+        if not isinstance(chat_id, int):
+            raise _BadRequest("chat not found")
+        if chat_id < 0:
+            raise _BadRequest("drafts can be sent only to private chats")
+        if not isinstance(draft_id, int) or draft_id == 0:
+            raise _BadRequest("draft_id must be non-zero")
+        text = str(p.get("text") or "")
+        plain = parse_html(text) if (p.get("parse_mode") or "").upper() == "HTML" else text
+        if len(plain) > 4096:
+            raise _BadRequest("text is too long")
+        self.drafts.append(Draft(chat_id=chat_id, draft_id=draft_id, text=plain, raw=text, at=time.time(),
+                                 can_stop=bool(p.get("can_stop"))))
+        return True
+
+    def drafts_to(self, chat_id: int) -> list[Draft]:
+        return [d for d in self.drafts if d.chat_id == chat_id]
+
+    def send_stop(self, user_id: int, draft_id: int, chat_id: int | None = None) -> dict[str, Any]:
+        """The customer presses the stop button under a draft (update `stopped_message_generation`)."""
+        chat_id = chat_id if chat_id is not None else user_id
+        return self.push_update({"stopped_message_generation": {"chat": self._chat(chat_id, user_id),
+                                                                "draft_id": draft_id}})
 
     async def _m_sendchataction(self, p: dict[str, Any]) -> Any:
         self.chat_actions.append((p.get("chat_id"), p.get("action")))  # type: ignore[arg-type]
