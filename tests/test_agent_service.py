@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.agent import Agent, AnswerPipeline, CacheContext, CachedAnswer, LimitsError, build_agent
+from bot.agent.limits import HISTORY_KEY, READ_TTL_SECONDS, LimitsService
 from bot.agent.service import MAX_TOOL_ROUNDS, trim_history
 from bot.knowledge import KnowledgeBase
 from bot.ratelimit import SlidingWindowLimiter
@@ -293,3 +294,19 @@ async def test_an_edit_of_the_cafe_facts_retires_cached_answers(
     assert agent.knowledge.menu.version == menu_before  # only the cafe facts changed
     fresh = await agent.answer(3, "When are you open on Sunday?")
     assert fresh.source == "llm" and fresh.answer == "Sunday: 09:00–14:00."
+
+
+async def test_limits_are_read_once_per_interval_and_a_change_here_is_seen_at_once(db: Database, tmp_path: Path
+                                                                                    ) -> None:
+    """One SQL read saved per turn: the limits are remembered for READ_TTL_SECONDS; another process's change
+    (written straight to the table here) shows after that time, this process's own change at once."""
+    now = [1000.0]
+    repo = RuntimeSettingsRepository(db)
+    limits = LimitsService(make_settings(tmp_path), repo, clock=lambda: now[0])
+    assert (await limits.current()).history_max_messages == 12
+    await repo.set(HISTORY_KEY, "3", updated_by=None)  # as another process would
+    assert (await limits.current()).history_max_messages == 12  # remembered
+    now[0] += READ_TTL_SECONDS
+    assert (await limits.current()).history_max_messages == 3  # read again
+    assert (await limits.apply("history=5", admin_id=1)).history_max_messages == 5
+    assert (await limits.current()).history_max_messages == 5  # this process's own change, at once

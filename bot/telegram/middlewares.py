@@ -306,6 +306,23 @@ class OrderErrorReply(BaseMiddleware):
             return None
 
 
+class ActiveCheckoutMiddleware(BaseMiddleware):
+    """The customer's open checkout, read once for a plain text message in private (`active_checkout`).
+
+    An outer middleware on the cart router: its step filters (`CheckoutStep("pickup")`, `("note")`)
+    all ask the same question, and this answers it with one database read instead of one each.
+    Other messages (commands, groups, media) get None without a read.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        checkout = None
+        if (isinstance(event, Message) and event.chat.type == ChatType.PRIVATE and event.from_user is not None
+                and event.text and not event.text.startswith("/")):
+            checkout = await data["orders"].active_checkout(event.from_user.id)
+        data["active_checkout"] = checkout
+        return await handler(event, data)
+
+
 def reply_to_order_errors(router: Router) -> Router:
     router.message.middleware(OrderErrorReply())
     router.callback_query.middleware(OrderErrorReply())

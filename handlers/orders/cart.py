@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import _
 from bot.orders import Cart, Checkout, OrderService, OrderStatus, texts
-from bot.telegram.middlewares import reply_to_order_errors
+from bot.telegram.middlewares import ActiveCheckoutMiddleware, reply_to_order_errors
 from handlers.orders import keyboards
 from handlers.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
 from handlers.orders.filters import CheckoutStep
@@ -120,6 +120,7 @@ async def on_note_text(message: Message, checkout: Checkout, orders: OrderServic
 
 def create_router() -> Router:
     router = Router(name=__name__)
+    router.message.outer_middleware(ActiveCheckoutMiddleware())  # read once for both checkout steps below
     private = F.chat.type == ChatType.PRIVATE
     router.message.register(on_cart, Command("cart"), private)
     router.message.register(on_my_orders, Command("orders"), private)

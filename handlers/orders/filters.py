@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.enums import ChatType
 from aiogram.filters import BaseFilter
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
-from bot.orders.service import OrderService
+from bot.orders.models import Checkout
 from bot.orders.staff import StaffDirectory
 
 
@@ -29,17 +28,15 @@ class InStaffChat(BaseFilter):
 
 
 class CheckoutStep(BaseFilter):
-    """A plain text message in private while the customer's checkout waits for this step's answer."""
+    """A plain text message in private while the customer's checkout waits for this step's answer.
+
+    The checkout is read once per message by `ActiveCheckoutMiddleware` on the same router.
+    """
 
     def __init__(self, step: str) -> None:
         self.step = step
 
-    async def __call__(self, message: Message, orders: OrderService) -> bool | dict[str, Any]:
-        if message.chat.type != ChatType.PRIVATE or message.from_user is None:
+    async def __call__(self, message: Message, active_checkout: Checkout | None) -> bool | dict[str, Any]:
+        if active_checkout is None or active_checkout.step != self.step:
             return False
-        if not message.text or message.text.startswith("/"):
-            return False
-        checkout = await orders.active_checkout(message.from_user.id)
-        if checkout is None or checkout.step != self.step:
-            return False
-        return {"checkout": checkout}
+        return {"checkout": active_checkout}
