@@ -16,9 +16,9 @@ import pytest
 from bot.clock import FrozenClock
 from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
+from testkit.database import SCHEMA_URL, TEST_DATABASE_URL, postgres_schema
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
-from testkit.database import SCHEMA_URL, TEST_DATABASE_URL, postgres_schema
 from testkit.servers import RedisServer
 from tests.helpers import in_ci
 
