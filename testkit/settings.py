@@ -40,6 +40,15 @@ def make_settings(tmp_path: Path, telegram_url: str | None = None, **overrides: 
     return load_settings(**base)
 
 
+def database_env(tmp_path: Path) -> dict[str, str]:
+    """A child process's database variables, the same database make_settings(tmp_path) gives this test."""
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db")}
+    postgres = test_database_url()
+    if postgres:
+        env["DATABASE_URL"] = postgres
+    return env
+
+
 def with_openai(fake: Any, **overrides: Any) -> dict[str, Any]:
     """Settings overrides that point the agent at a fake OpenAI server (fast timeouts and backoff)."""
     return {"openai_base_url": fake.url, "openai_api_key": fake.api_key, "openai_timeout": 2.0, **overrides}
