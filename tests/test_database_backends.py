@@ -224,3 +224,17 @@ def test_database_url_setting(tmp_path: Path) -> None:
     for bad in ("mysql://x/y", "postgresql://", "postgresql://host", "postgresql://h:port/db", "sqlite:///"):
         with pytest.raises(ConfigError, match=r"^DATABASE_URL: "):
             make_settings(tmp_path, database_url=bad)
+
+
+def test_doctor_checks_a_postgresql_database_without_showing_its_password(tmp_path: Path) -> None:
+    from bot.doctor import check_database
+
+    closed = check_database(make_settings(tmp_path, database_url="postgresql://bot:s3cret-pw@127.0.0.1:1/cafe"))
+    assert closed.status == "fail" and "s3cret-pw" not in closed.detail and "DATABASE_URL" in closed.fix
+    base = os.environ.get(TEST_DATABASE_URL) or DEFAULT_POSTGRES_URL
+    if postgres_reachable(base) is not None:
+        pytest.skip(f"no PostgreSQL at {redact(base)}")
+    with postgres_schema(base) as url:
+        fresh = check_database(make_settings(tmp_path, database_url=url))
+    assert fresh.status == "ok", fresh.detail
+    assert f"{len(migration_files('postgresql'))} migration(s) applied at next start" in fresh.detail
