@@ -10,7 +10,7 @@ below is the only way into a transaction, so the same code runs on both.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -27,6 +27,22 @@ class Row(Protocol):
 
 class Transaction(ABC):
     """The statements of one transaction: all commit together or none does."""
+
+    def __init__(self) -> None:
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once this transaction has committed; never if it rolls back.
+
+        For waking whoever must read what it wrote (the outbox worker): woken earlier, a
+        reader on another connection (PostgreSQL's pool) would not see the rows yet.
+        """
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """Called by the backend right after COMMIT."""
+        for callback in self._after_commit:
+            callback()
 
     @abstractmethod
     async def execute(self, sql: str, params: Params = ()) -> int:

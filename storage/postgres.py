@@ -55,6 +55,7 @@ def _rowcount(status: str) -> int:
 
 class PostgresTransaction(Transaction):
     def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__()
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -110,7 +111,9 @@ class PostgresBackend(Backend):
         """A write transaction on one pooled connection; commits on success, rolls back on any exception."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK_KEY)
-            yield PostgresTransaction(conn)
+            tx = PostgresTransaction(conn)
+            yield tx
+        tx.committed()
 
     async def table_exists(self, name: str) -> bool:
         return await self.fetchone(

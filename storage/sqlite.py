@@ -21,6 +21,7 @@ from storage.dialect import Backend, Params, Row, Transaction
 
 class SqliteTransaction(Transaction):
     def __init__(self, conn: aiosqlite.Connection) -> None:
+        super().__init__()
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -90,13 +91,15 @@ class SqliteBackend(Backend):
         """A write transaction (BEGIN IMMEDIATE: the write lock up front); commits on success."""
         async with self._write_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(self.conn)
             try:
-                yield SqliteTransaction(self.conn)
+                yield tx
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             else:
                 await self.conn.execute("COMMIT")
+        tx.committed()
 
     async def table_exists(self, name: str) -> bool:
         return await self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None

@@ -238,3 +238,23 @@ def test_doctor_checks_a_postgresql_database_without_showing_its_password(tmp_pa
         fresh = check_database(make_settings(tmp_path, database_url=url))
     assert fresh.status == "ok", fresh.detail
     assert f"{len(migration_files('postgresql'))} migration(s) applied at next start" in fresh.detail
+
+
+async def test_after_commit_runs_once_committed_and_never_on_rollback(db: Database) -> None:
+    seen: list[int | None] = []
+
+    async def count_users() -> None:
+        seen.append(await db.fetchval("SELECT COUNT(*) FROM users WHERE id = ?", (BIG_ID,)))
+
+    tasks: list[asyncio.Task[None]] = []
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO users(id, created_at, last_seen_at) VALUES (?, 1, 1)", (BIG_ID,))
+        tx.after_commit(lambda: tasks.append(asyncio.create_task(count_users())))
+        assert tasks == []
+    await asyncio.gather(*tasks)
+    assert seen == [1]  # whoever the callback wakes sees the rows
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            tx.after_commit(lambda: seen.append(None))
+            raise RuntimeError("rolled back")
+    assert seen == [1]

@@ -135,7 +135,7 @@ class Outbox:
             log.info("telegram disabled (BOT_MODE=off or TELEGRAM_BOT_TOKEN unset): notification #%s to chat %s "
                      "skipped", row_id, chat_id)
         else:
-            self._wake.set()
+            tx.after_commit(self._wake.set)  # woken now, the worker might look before the row is visible
         return row_id
 
     async def send_message(self, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int:
