@@ -71,9 +71,8 @@ async def seed(db: Database, rows: int) -> None:
             "INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, created_at) "
             "VALUES (?, 'text', 100, 'llm', 'm', 'v', ?)", [(i % 500, old + i) for i in range(start, start + n)])
         async with db.transaction() as tx:
-            cur = await tx.execute("INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (1, ?, ?)",
-                                   (old, old))
-            dialog_id = cur.lastrowid
+            dialog_id = await tx.insert(
+                "INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (1, ?, ?) RETURNING id", (old, old))
             await tx.executemany(
                 "INSERT INTO dialog_messages(dialog_id, user_id, role, content, created_at) "
                 "VALUES (?, 1, 'user', 'an old question about the menu', ?)",

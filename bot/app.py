@@ -70,7 +70,7 @@ class Application:
         self.settings = settings
         self.seams = seams or Seams()
         self.status = RuntimeStatus()
-        self.db = Database(settings.database_path)
+        self.db = Database(settings.database_target)
         self.services: Services | None = None
         self.bot: Bot | None = None
         self.dp: Dispatcher | None = None

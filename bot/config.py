@@ -12,6 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
 
     # --- storage and cache ---------------------------------------------------
     database_path: Path = Path("data/bot.db")
+    # Empty: SQLite at DATABASE_PATH. Else sqlite:///relative.db, sqlite:////absolute.db or
+    # postgresql://user:password@host:5432/dbname (docs/DEPLOY.md, "PostgreSQL").
+    database_url: str = ""
     redis_url: str = ""
     # Every Redis key (cache values, semantic streams) lives under it, so one Redis can be
     # shared with other applications and a clear-prefix can only ever clear this bot's keys.
@@ -191,6 +195,23 @@ class Settings(BaseSettings):
             raise ValueError(f"must not overlap the bot's own key namespaces ({', '.join(clash)}); e.g. cafebot:")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value or (value.startswith("sqlite:///") and len(value) > len("sqlite:///")):
+            return value
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be sqlite:///path/to/bot.db or postgresql://user:password@host:5432/dbname")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise ValueError(f"not a valid postgresql:// URL ({exc})") from None
+        if not parts.hostname or parts.path.strip("/") == "":
+            raise ValueError("must name the host and the database: postgresql://user:password@host:5432/dbname")
+        return value
+
     @field_validator("clock_frozen_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
@@ -216,6 +237,18 @@ class Settings(BaseSettings):
 
     # --- derived values -------------------------------------------------------
     @property
+    def database_target(self) -> str:
+        """The database in force: DATABASE_URL, else SQLite at DATABASE_PATH (what `storage.db.Database` takes)."""
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file in use; None on PostgreSQL (no file to check, back up or size)."""
+        if self.database_url.startswith(("postgresql://", "postgres://")):
+            return None
+        return Path(self.database_url.removeprefix("sqlite:///")) if self.database_url else self.database_path
+
+    @property
     def bot_token(self) -> str:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
 
@@ -239,6 +272,9 @@ class Settings(BaseSettings):
         secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token,
                    self.read_token]
         values = [s.get_secret_value() for s in secrets if s is not None]
+        database_password = urlsplit(self.database_url).password if "@" in self.database_url else None
+        if database_password:
+            values.append(database_password)
         if self.redis_url and "@" in self.redis_url:
             values.append(self.redis_url)
             password = self.redis_url.split("://", 1)[-1].split("@", 1)[0].split(":", 1)[-1]

@@ -23,7 +23,7 @@ async def run_console(
     settings: Settings, *, user_id: int = CONSOLE_USER_ID, read: Callable[[str], str] = input,
     out: TextIO = sys.stdout, seams: Seams | None = None,
 ) -> int:
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         services = build_services(settings, db, seams or Seams())
         started = []
         try:

@@ -67,9 +67,11 @@ def check_data_files(settings: Settings) -> Result:
 
 
 def check_database(settings: Settings) -> Result:
-    from storage.db import _migration_files
+    from storage.db import migration_files
 
-    path = settings.database_path.resolve()
+    if settings.sqlite_file is None:
+        return asyncio.run(check_postgres(settings))
+    path = settings.sqlite_file.resolve()
     if not path.exists():
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
@@ -93,14 +95,35 @@ def check_database(settings: Settings) -> Result:
                       "restore it from a backup or move it away (a new one is created at start)")
     if verdict != "ok":
         return Result("database", "fail", f"{path}: integrity check says {verdict}", "restore it from a backup")
-    pending = [name for name, _ in _migration_files() if name not in applied]
+    pending = [name for name, _ in migration_files("sqlite") if name not in applied]
     size = path.stat().st_size / 1024**2
     more = f", {len(pending)} migration(s) applied at next start" if pending else ""
     return Result("database", "ok", f"{path} ({size:.1f} MB, integrity ok{more})")
 
 
+async def check_postgres(settings: Settings) -> Result:
+    """PostgreSQL: reachable with these credentials, and how many migrations the next start applies."""
+    from storage.db import Database, migration_files
+
+    db = Database(settings.database_target)
+    where = db.describe()
+    try:
+        await asyncio.wait_for(db.open(), NETWORK_TIMEOUT)
+        try:
+            applied = ({r["name"] for r in await db.fetchall("SELECT name FROM schema_migrations")}
+                       if await db.table_exists("schema_migrations") else set())
+        finally:
+            await db.close()
+    except Exception as exc:  # any driver or network error is the same verdict: cannot use it
+        return Result("database", "fail", f"{where}: {_first_line(exc)}",
+                      "check DATABASE_URL (host, port, user, password, database) and that PostgreSQL runs")
+    pending = [name for name, _ in migration_files("postgresql") if name not in applied]
+    more = f", {len(pending)} migration(s) applied at next start" if pending else ""
+    return Result("database", "ok", f"{where} (reachable{more})")
+
+
 def check_disk(settings: Settings) -> Result:
-    folder = settings.database_path.resolve().parent
+    folder = (settings.sqlite_file or Path(".")).resolve().parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     free = shutil.disk_usage(folder).free

@@ -28,6 +28,7 @@ from bot.semantic.guards import PAIR_REASONS
 from bot.voice.transcriber import TranscriberStatus
 from bot.voice.whisper import WhisperTranscriber
 from storage.agent_events import AgentEventRepository
+from storage.dialect import Row
 from storage.outbox import OutboxRow
 from storage.users import User
 
@@ -40,6 +41,7 @@ Settings._secret_format
 Settings._redis_key_prefix
 Settings._aware
 Settings._http_url
+Settings._database_url
 Settings._webhook_needs
 _Strict.model_config
 MenuItem.model_config
@@ -62,6 +64,9 @@ av.AudioFrame.pts
 
 # aiosqlite/sqlite3: the connection builds rows with its row_factory.
 Connection.row_factory
+
+# storage.dialect.Row is a Protocol: sqlite3.Row and asyncpg.Record implement it, repositories index rows.
+Row.__getitem__
 
 # dataclasses.asdict: TranscriberStatus.as_dict() is GET /api/agent/whisper's body.
 TranscriberStatus.device

@@ -1,4 +1,4 @@
-"""Persistence: one SQLite database (aiosqlite), versioned migrations and repositories.
+"""Persistence: SQLite (aiosqlite, the default) or PostgreSQL (asyncpg), versioned migrations and repositories.
 
 Handlers and services never write SQL of their own: they call a repository.
 """

@@ -28,12 +28,13 @@ class AgentEventRepository:
         self._db = db
 
     async def record(self, event: AgentEvent) -> int:
-        return await self._db.execute(
+        return await self._db.insert(
             """INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, tokens_in,
-               tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               RETURNING id""",
             (event.user_id, event.kind, round(event.latency_ms, 1), event.source, event.model, event.prompt_version,
              event.tokens_in, event.tokens_out, event.error_class, event.tool_calls, event.created_at or now()),
-        )
+        ) or 0
 
     async def recent(self, limit: int = 50, user_id: int | None = None) -> list[AgentEvent]:
         if user_id is None:

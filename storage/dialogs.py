@@ -47,19 +47,18 @@ class DialogRepository:
         """Record a question and its answer in the active dialog (a new one if none); returns its id."""
         ts = now()
         async with self._db.transaction() as tx:
-            async with tx.execute(
+            found = await tx.fetchval(
                 """SELECT id FROM dialogs WHERE user_id = ? AND ended_at IS NULL AND last_message_at >= ?
                    ORDER BY id DESC LIMIT 1""",
                 (user_id, ts - idle_seconds),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                cur = await tx.execute(
-                    "INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?)", (user_id, ts, ts)
-                )
-                dialog_id = int(cur.lastrowid or 0)
+            )
+            if found is None:
+                dialog_id = int(await tx.insert(
+                    "INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?) RETURNING id",
+                    (user_id, ts, ts),
+                ) or 0)
             else:
-                dialog_id = int(row[0])
+                dialog_id = int(found)
                 await tx.execute("UPDATE dialogs SET last_message_at = ? WHERE id = ?", (ts, dialog_id))
             await tx.executemany(
                 "INSERT INTO dialog_messages(dialog_id, user_id, role, content, created_at) VALUES (?, ?, ?, ?, ?)",

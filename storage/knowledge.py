@@ -8,6 +8,10 @@ from typing import Any
 from bot.knowledge.models import CafeInfo, Menu
 from storage.db import Database, now
 
+_SAVE_SNAPSHOT = """INSERT INTO knowledge_snapshots(kind, version, content, loaded_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT(kind) DO UPDATE SET version = excluded.version, content = excluded.content,
+        loaded_at = excluded.loaded_at"""
+
 
 class KnowledgeRepository:
     def __init__(self, db: Database) -> None:
@@ -16,7 +20,7 @@ class KnowledgeRepository:
     async def save_menu(self, menu: Menu, raw: dict[str, Any]) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "INSERT OR REPLACE INTO knowledge_snapshots(kind, version, content, loaded_at) VALUES (?, ?, ?, ?)",
+                _SAVE_SNAPSHOT,
                 ("menu", menu.version, json.dumps(raw), now()),
             )
             await tx.execute("DELETE FROM menu_items")
@@ -32,7 +36,7 @@ class KnowledgeRepository:
 
     async def save_cafe(self, cafe: CafeInfo, raw: dict[str, Any]) -> None:
         await self._db.execute(
-            "INSERT OR REPLACE INTO knowledge_snapshots(kind, version, content, loaded_at) VALUES (?, ?, ?, ?)",
+            _SAVE_SNAPSHOT,
             ("cafe", cafe.version, json.dumps(raw), now()),
         )
 

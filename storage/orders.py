@@ -1,4 +1,4 @@
-"""Carts, checkouts and orders in SQLite.
+"""Carts, checkouts and orders in the database.
 
 Methods taking `tx` run inside a transaction the service opened (an order, its
 items, its first history row and its outbox rows commit together or not at all);
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
 from bot.orders.models import (
     OPEN_STATUSES,
     Checkout,
@@ -19,7 +17,7 @@ from bot.orders.models import (
     OrderStatus,
     StatusChange,
 )
-from storage.db import Database, Row, now
+from storage.db import Database, Row, Transaction, now
 
 
 def _order(row: Row, lines: list[OrderLine] | None = None, history: list[StatusChange] | None = None) -> Order:
@@ -38,59 +36,54 @@ class OrderRepository:
         self._db = db
 
     # --- cart ---------------------------------------------------------------------------
-    async def cart_rows(self, user_id: int, conn: aiosqlite.Connection | None = None) -> list[Row]:
-        sql = "SELECT id, item_id, size, quantity FROM cart_items WHERE user_id = ? ORDER BY id"
-        if conn is None:
-            return await self._db.fetchall(sql, (user_id,))
-        async with conn.execute(sql, (user_id,)) as cur:
-            return list(await cur.fetchall())
+    async def cart_rows(self, user_id: int, conn: Transaction | None = None) -> list[Row]:
+        return await (conn or self._db).fetchall(
+            "SELECT id, item_id, size, quantity FROM cart_items WHERE user_id = ? ORDER BY id", (user_id,)
+        )
 
-    async def add_cart_quantity(self, tx: aiosqlite.Connection, user_id: int, item_id: str, size: str,
+    async def add_cart_quantity(self, tx: Transaction, user_id: int, item_id: str, size: str,
                                 quantity: int) -> int:
         """Add to the (item, size) line, creating it; returns the line's id."""
         await tx.execute(
             """INSERT INTO cart_items(user_id, item_id, size, quantity, added_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT(user_id, item_id, size) DO UPDATE SET quantity = quantity + excluded.quantity""",
+               ON CONFLICT(user_id, item_id, size) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity""",
             (user_id, item_id, size, quantity, now()),
         )
-        async with tx.execute(
+        line_id = await tx.fetchval(
             "SELECT id FROM cart_items WHERE user_id = ? AND item_id = ? AND size = ?", (user_id, item_id, size)
-        ) as cur:
-            row = await cur.fetchone()
+        )
         await self.drop_checkout(tx, user_id)
-        return int(row["id"]) if row else 0
+        return int(line_id or 0)
 
-    async def set_cart_quantity(self, tx: aiosqlite.Connection, user_id: int, line_id: int, quantity: int) -> bool:
+    async def set_cart_quantity(self, tx: Transaction, user_id: int, line_id: int, quantity: int) -> bool:
         """Only the owner's line changes (the WHERE names both); False if it is not theirs or gone."""
         if quantity <= 0:
-            cur = await tx.execute("DELETE FROM cart_items WHERE id = ? AND user_id = ?", (line_id, user_id))
+            changed = await tx.execute("DELETE FROM cart_items WHERE id = ? AND user_id = ?", (line_id, user_id))
         else:
-            cur = await tx.execute(
+            changed = await tx.execute(
                 "UPDATE cart_items SET quantity = ? WHERE id = ? AND user_id = ?", (quantity, line_id, user_id)
             )
-        if cur.rowcount:
+        if changed:
             await self.drop_checkout(tx, user_id)
-        return cur.rowcount > 0
+        return changed > 0
 
-    async def clear_cart(self, tx: aiosqlite.Connection, user_id: int) -> None:
+    async def clear_cart(self, tx: Transaction, user_id: int) -> None:
         await tx.execute("DELETE FROM cart_items WHERE user_id = ?", (user_id,))
         await self.drop_checkout(tx, user_id)
 
     # --- checkout --------------------------------------------------------------------------
-    async def checkout(self, user_id: int, conn: aiosqlite.Connection | None = None) -> Checkout | None:
-        sql = "SELECT * FROM checkouts WHERE user_id = ?"
-        if conn is None:
-            row = await self._db.fetchone(sql, (user_id,))
-        else:
-            async with conn.execute(sql, (user_id,)) as cur:
-                row = await cur.fetchone()
+    async def checkout(self, user_id: int, conn: Transaction | None = None) -> Checkout | None:
+        row = await (conn or self._db).fetchone("SELECT * FROM checkouts WHERE user_id = ?", (user_id,))
         return _checkout(row) if row else None
 
     async def start_checkout(self, user_id: int, chat_id: int, token: str, source: str) -> None:
         ts = now()
         await self._db.execute(
-            """INSERT OR REPLACE INTO checkouts(user_id, chat_id, token, step, pickup, note, fingerprint, source,
-               created_at, updated_at) VALUES (?, ?, ?, 'pickup', NULL, NULL, NULL, ?, ?, ?)""",
+            """INSERT INTO checkouts(user_id, chat_id, token, step, pickup, note, fingerprint, source,
+               created_at, updated_at) VALUES (?, ?, ?, 'pickup', NULL, NULL, NULL, ?, ?, ?)
+               ON CONFLICT(user_id) DO UPDATE SET chat_id = excluded.chat_id, token = excluded.token,
+                   step = excluded.step, pickup = NULL, note = NULL, fingerprint = NULL, source = excluded.source,
+                   created_at = excluded.created_at, updated_at = excluded.updated_at""",
             (user_id, chat_id, token, source, ts, ts),
         )
 
@@ -106,39 +99,36 @@ class OrderRepository:
         )
         return changed > 0
 
-    async def drop_checkout(self, tx: aiosqlite.Connection, user_id: int) -> None:
+    async def drop_checkout(self, tx: Transaction, user_id: int) -> None:
         await tx.execute("DELETE FROM checkouts WHERE user_id = ?", (user_id,))
 
     async def delete_checkout(self, user_id: int) -> None:
         await self._db.execute("DELETE FROM checkouts WHERE user_id = ?", (user_id,))
 
     # --- orders ------------------------------------------------------------------------------
-    async def order_id_for_token(self, conn: aiosqlite.Connection, token: str) -> int | None:
-        async with conn.execute("SELECT id FROM orders WHERE checkout_token = ?", (token,)) as cur:
-            row = await cur.fetchone()
-        return int(row["id"]) if row else None
+    async def order_id_for_token(self, conn: Transaction, token: str) -> int | None:
+        found = await conn.fetchval("SELECT id FROM orders WHERE checkout_token = ?", (token,))
+        return None if found is None else int(found)
 
     async def insert_order(
-        self, tx: aiosqlite.Connection, *, business_day: str, user_id: int, chat_id: int, customer_name: str,
+        self, tx: Transaction, *, business_day: str, user_id: int, chat_id: int, customer_name: str,
         pickup: str, note: str, currency: str, menu_version: str, source: str, checkout_token: str,
         staff_chat_id: int | None, lines: list[OrderLine], changed_by_name: str,
     ) -> int:
         """The order, its items and its first history row; the day's next number is taken in the same write."""
         ts = now()
-        async with tx.execute(
+        day_seq = int(await tx.fetchval(
             "SELECT COALESCE(MAX(day_seq), 0) + 1 FROM orders WHERE business_day = ?", (business_day,)
-        ) as cur:
-            row = await cur.fetchone()
-        day_seq = int(row[0]) if row else 1
-        cursor = await tx.execute(
+        ) or 1)
+        order_id = int(await tx.insert(
             """INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note,
                currency, total_cents, menu_version, source, checkout_token, staff_chat_id, staff_message_id,
-               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)""",
+               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+               RETURNING id""",
             (business_day, day_seq, user_id, chat_id, customer_name, pickup, note, currency,
              sum(line.line_total_cents for line in lines), menu_version, source, checkout_token, staff_chat_id,
              ts, ts),
-        )
-        order_id = int(cursor.lastrowid or 0)
+        ) or 0)
         await tx.executemany(
             """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents)
                VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -153,16 +143,16 @@ class OrderRepository:
         return order_id
 
     async def change_status(
-        self, tx: aiosqlite.Connection, order_id: int, from_status: OrderStatus, to_status: OrderStatus,
+        self, tx: Transaction, order_id: int, from_status: OrderStatus, to_status: OrderStatus,
         by: int | None, by_name: str,
     ) -> bool:
         """Compare-and-set: two staff pressing at once cannot both move the order."""
         ts = now()
-        cur = await tx.execute(
+        changed = await tx.execute(
             "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
             (to_status.value, ts, order_id, from_status.value),
         )
-        if cur.rowcount == 0:
+        if changed == 0:
             return False
         await tx.execute(
             """INSERT INTO order_status_history(order_id, from_status, to_status, changed_by, changed_by_name,
@@ -171,17 +161,13 @@ class OrderRepository:
         )
         return True
 
-    async def set_staff_message(self, tx: aiosqlite.Connection, order_id: int, chat_id: int, message_id: int) -> None:
+    async def set_staff_message(self, tx: Transaction, order_id: int, chat_id: int, message_id: int) -> None:
         await tx.execute(
             "UPDATE orders SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?", (chat_id, message_id, order_id)
         )
 
-    async def get(self, order_id: int, conn: aiosqlite.Connection | None = None) -> Order | None:
-        async def fetch(sql: str, params: tuple[Any, ...]) -> list[Row]:
-            if conn is None:
-                return await self._db.fetchall(sql, params)
-            async with conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+    async def get(self, order_id: int, conn: Transaction | None = None) -> Order | None:
+        fetch = (conn or self._db).fetchall
 
         rows = await fetch("SELECT * FROM orders WHERE id = ?", (order_id,))
         if not rows:

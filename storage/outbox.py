@@ -13,9 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from storage.db import Database, Row, now
+from storage.db import Database, Row, Transaction, now
 
 TERMINAL = ("delivered", "failed", "skipped")
 URGENT = 0  # delivered first within its chat (a new order's staff card)
@@ -72,24 +70,21 @@ class OutboxRepository:
         self._db = db
 
     async def add(
-        self, tx: aiosqlite.Connection, *, kind: str, chat_id: int, payload: dict[str, Any],
+        self, tx: Transaction, *, kind: str, chat_id: int, payload: dict[str, Any],
         order_id: int | None = None, dedupe_key: str | None = None, status: str = "pending", priority: int = NORMAL,
     ) -> int:
         """Insert a row inside the caller's transaction; with a dedupe key already pending, returns that row."""
         ts = now()
-        cur = await tx.execute(
-            """INSERT OR IGNORE INTO outbox(kind, chat_id, payload, order_id, dedupe_key, status, next_attempt_at,
-               created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        row_id = await tx.insert(
+            """INSERT INTO outbox(kind, chat_id, payload, order_id, dedupe_key, status, next_attempt_at,
+               created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
             (kind, chat_id, json.dumps(payload, ensure_ascii=False), order_id,
              dedupe_key if status == "pending" else None, status, ts, ts, priority),
         )
-        if cur.rowcount:
-            return int(cur.lastrowid or 0)
-        async with tx.execute(
-            "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", (dedupe_key,)
-        ) as c:
-            row = await c.fetchone()
-        return int(row["id"]) if row else 0
+        if row_id is not None:
+            return row_id
+        pending = await tx.fetchval("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", (dedupe_key,))
+        return int(pending or 0)
 
     async def get(self, row_id: int) -> OutboxRow | None:
         row = await self._db.fetchone("SELECT * FROM outbox WHERE id = ?", (row_id,))
@@ -139,7 +134,7 @@ class OutboxRepository:
 
     async def mark_delivered(
         self, row_id: int, message_id: int | None,
-        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+        also: Callable[[Transaction], Awaitable[None]] | None = None,
     ) -> None:
         """Delivered, and whatever the delivery implies (the staff message id), in one transaction."""
         async with self._db.transaction() as tx:

@@ -1,4 +1,4 @@
-"""The semantic cache's entries in SQLite: the local copy every bot process searches from."""
+"""The semantic cache's entries in the database: the local copy every bot process searches from."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class StoredEntry:
 
 _COLUMNS = ("key, question, answer, vector, prompt_version, menu_version, embedding_model, llm_model, source, "
             "created_at, expires_at, last_used_at, hits")
+_REPLACE = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ") if c != "key")
 _GENERATION_MATCH = "prompt_version = ? AND menu_version = ? AND embedding_model = ? AND llm_model = ?"
 
 
@@ -78,7 +79,8 @@ class SemanticCacheRepository:
         rows = [e.to_row() for e in entries]
         if rows:
             await self._db.executemany(
-                f"INSERT OR REPLACE INTO semantic_cache({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                f"INSERT INTO semantic_cache({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                f"ON CONFLICT(key) DO UPDATE SET {_REPLACE}", rows
             )
 
     async def insert_new(self, entries: Iterable[StoredEntry]) -> None:
@@ -86,7 +88,8 @@ class SemanticCacheRepository:
         rows = [e.to_row() for e in entries]
         if rows:
             await self._db.executemany(
-                f"INSERT OR IGNORE INTO semantic_cache({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                f"INSERT INTO semantic_cache({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO NOTHING", rows
             )
 
     async def delete(self, keys: Iterable[str]) -> None:
@@ -114,8 +117,9 @@ class SemanticCacheRepository:
 
     async def record_use(self, uses: Iterable[tuple[str, float, int]]) -> None:
         """(key, last used at, hits to add) for entries served since the last flush."""
-        rows = [(last, hits, key) for key, last, hits in uses]
-        if rows:
+        rows = [(last, last, hits, key) for key, last, hits in uses]
+        if rows:  # CASE, not MAX(a, b) (SQLite) or GREATEST(a, b) (PostgreSQL): one text for both
             await self._db.executemany(
-                "UPDATE semantic_cache SET last_used_at = MAX(last_used_at, ?), hits = hits + ? WHERE key = ?", rows
+                """UPDATE semantic_cache SET last_used_at = CASE WHEN last_used_at > ? THEN last_used_at ELSE ? END,
+                   hits = hits + ? WHERE key = ?""", rows
             )

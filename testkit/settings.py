@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, load_settings
+from testkit.database import test_database_url
 
 TEST_TOKEN = "123456:TEST-token_abc"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -32,8 +33,20 @@ def make_settings(tmp_path: Path, telegram_url: str | None = None, **overrides: 
         # a model load per application instance would cost seconds each.
         "semantic_cache_enabled": False,
     }
+    postgres = test_database_url()  # a PostgreSQL run (testkit/database.py): this test's schema
+    if postgres:
+        base["database_url"] = postgres
     base.update(overrides)
     return load_settings(**base)
+
+
+def database_env(tmp_path: Path) -> dict[str, str]:
+    """A child process's database variables, the same database make_settings(tmp_path) gives this test."""
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db")}
+    postgres = test_database_url()
+    if postgres:
+        env["DATABASE_URL"] = postgres
+    return env
 
 
 def with_openai(fake: Any, **overrides: Any) -> dict[str, Any]:

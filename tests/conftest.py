@@ -16,6 +16,7 @@ import pytest
 from bot.clock import FrozenClock
 from bot.semantic import SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
+from testkit.database import SCHEMA_URL, TEST_DATABASE_URL, postgres_schema
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import RedisServer
@@ -23,6 +24,18 @@ from tests.helpers import in_ci
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With TEST_DATABASE_URL set, a fresh PostgreSQL schema for this test (make_settings uses it)."""
+    base = os.environ.get(TEST_DATABASE_URL)
+    if not base:
+        yield
+        return
+    with postgres_schema(base) as url:
+        monkeypatch.setenv(SCHEMA_URL, url)
+        yield
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from testkit.settings import make_settings, with_openai
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with Database(tmp_path / "bot.db") as database:
+    async with Database(make_settings(tmp_path).database_target) as database:
         yield database
 
 

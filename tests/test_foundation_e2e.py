@@ -12,7 +12,7 @@ import pytest
 
 from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import free_port
-from testkit.settings import ADMIN_ID, ADMIN_TOKEN, TEST_TOKEN, make_settings, subprocess_env
+from testkit.settings import ADMIN_ID, ADMIN_TOKEN, TEST_TOKEN, database_env, make_settings, subprocess_env
 from tests.helpers import CUSTOMER_ID, poll_until, running_app, start_main
 
 
@@ -126,7 +126,7 @@ async def test_run_command_answers_start_then_exits_0_on_sigterm_after_finishing
 ) -> None:
     """`python main.py` against a Bot API server; SIGTERM arrives while a reply is in flight."""
     env = subprocess_env(
-        TELEGRAM_BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=telegram.url, DATABASE_PATH=str(tmp_path / "bot.db"),
+        TELEGRAM_BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=telegram.url, **database_env(tmp_path),
         HTTP_HOST="127.0.0.1", HTTP_PORT="0",
     )
     proc = start_main([], env, tmp_path)
@@ -152,7 +152,7 @@ async def test_run_without_a_token_serves_the_side_server_and_says_telegram_is_b
 ) -> None:
     """The runbook's "Bypass Telegram notify: unset TELEGRAM_BOT_TOKEN" as an operator would do it."""
     port = free_port()
-    env = subprocess_env(DATABASE_PATH=str(tmp_path / "bot.db"), HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
+    env = subprocess_env(**database_env(tmp_path), HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
                          ADMIN_API_TOKEN=ADMIN_TOKEN, STAFF_CHAT_ID="-100123")
     proc = start_main(["run"], env, tmp_path)
     base = f"http://127.0.0.1:{port}"

@@ -1,9 +1,12 @@
-"""Ordering with buttons, end to end: the real app, the fake Bot API server, a real SQLite file."""
+"""Ordering with buttons, end to end: the real app, the fake Bot API server, a real database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +31,20 @@ async def _latest(telegram: FakeTelegram, chat_id: int, contains: str) -> SentMe
 async def _until(telegram: FakeTelegram, message: SentMessage, contains: str) -> SentMessage:
     await telegram.wait_for(lambda: contains.lower() in message.text.lower())
     return message
+
+
+async def _undelivered(app: Any, timeout: float = 5.0) -> int:
+    """Outbox rows not recorded delivered, once the worker had time to record what Telegram already shows.
+
+    The fake Bot API holds the message a moment before the worker commits `delivered`
+    (longer on PostgreSQL than on SQLite: a network round trip), so this polls briefly.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        count = int(await app.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status != 'delivered'"))
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.02)
 
 
 async def _buttons_order(telegram: FakeTelegram, user_id: int = CUSTOMER_ID) -> SentMessage:
@@ -129,7 +146,7 @@ async def test_a_customer_cancels_a_new_order_and_the_staff_card_says_so(
         await _until(telegram, placed, "cancelled at your request")
         await _until(telegram, card, "CANCELLED")
         order = await app.services.orders.get(still_new.id)
-        pending = await app.db.fetchval("SELECT COUNT(*) FROM outbox WHERE status != 'delivered'")
+        pending = await _undelivered(app)
         to_customer = await app.db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", (CUSTOMER_ID,))
 
     assert asked == ["❌ Yes, cancel #001", "« Keep it"] and kept == ["✖ Cancel order"]

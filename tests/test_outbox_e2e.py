@@ -102,7 +102,7 @@ async def test_a_notification_pending_when_the_process_stopped_is_delivered_afte
     async with running_app(settings) as app:
         order = await _place(app.services.orders)
         await telegram.wait_for(lambda: _staff_sends(telegram))  # tried at least once, failed
-    async with Database(settings.database_path) as db:  # what the stopped process left on disk
+    async with Database(settings.database_target) as db:  # what the stopped process left on disk
         left = await OutboxRepository(db).stats()
     assert left.pending == 1 and left.sending == 0 and telegram.sent_to(STAFF_CHAT) == []
 

@@ -8,6 +8,7 @@ from bot.cache import Cache, keys
 from bot.cache.profiles import SEEN_WRITE_SECONDS, ProfileCache
 from storage.db import Database
 from storage.users import UserRepository
+from testkit.settings import make_settings
 
 
 async def last_seen(db: Database, user_id: int) -> float:
@@ -18,7 +19,7 @@ async def test_seen_writes_on_first_sight_and_changes_but_not_on_every_update(tm
     cache = Cache("", warm_on_start=False)
     await cache.start()
     try:
-        async with Database(tmp_path / "bot.db") as db:
+        async with Database(make_settings(tmp_path).database_target) as db:
             profiles = ProfileCache(cache, UserRepository(db))
             await profiles.seen(42, "ana", "Ana", "en")
             first = await last_seen(db, 42)

@@ -27,12 +27,13 @@ async def seed(db: Database) -> dict[str, set[int]]:
     keep: dict[str, set[int]] = {"dialogs": set(), "dialog_messages": set(), "agent_events": set()}
 
     async def dialog(user_id: int, message_ages: list[float]) -> int:
-        dialog_id = await db.execute("INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?)",
+        dialog_id = await db.insert("INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?) "
+                                    "RETURNING id",
                                      (user_id, days_ago(max(message_ages)), days_ago(min(message_ages))))
         for age in message_ages:
-            message_id = await db.execute(
+            message_id = await db.insert(
                 "INSERT INTO dialog_messages(dialog_id, user_id, role, content, created_at) "
-                "VALUES (?, ?, 'user', ?, ?)",
+                "VALUES (?, ?, 'user', ?, ?) RETURNING id",
                 (dialog_id, user_id, f"said {age} days ago", days_ago(age)))
             if age < 180:
                 keep["dialog_messages"].add(message_id)
@@ -45,9 +46,9 @@ async def seed(db: Database) -> dict[str, set[int]]:
     await dialog(3, [200, 100, 1])  # still in use: its 200-day-old message goes, the dialog stays
     await dialog(4, [179, 10])  # recent
     for age in (900, 500, 366, 364, 30, 0.5):
-        event_id = await db.execute(
+        event_id = await db.insert(
             "INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, created_at) "
-            "VALUES (1, 'text', 120.0, 'llm', 'gpt-4o-mini', 'v1', ?)", (days_ago(age),))
+            "VALUES (1, 'text', 120.0, 'llm', 'gpt-4o-mini', 'v1', ?) RETURNING id", (days_ago(age),))
         if age < 365:
             keep["agent_events"].add(event_id)
     return keep
@@ -66,23 +67,23 @@ async def seed_orders(db: Database) -> dict[str, dict[int, float]]:
     for n, (age, status) in enumerate([(4000, "completed"), (3000, "cancelled"), (3000, "new"),
                                        (2000, "completed"), (10, "completed"), (0.1, "accepted")]):
         ts = days_ago(age)
-        order_id = await db.execute(
+        order_id = await db.insert(
             "INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note, "
             "currency, total_cents, menu_version, source, checkout_token, created_at, updated_at) "
-            "VALUES (?, 1, 1, 1, 'Ana', ?, 'asap', '', 'EUR', 340, 'm1', 'buttons', ?, ?, ?)",
+            "VALUES (?, 1, 1, 1, 'Ana', ?, 'asap', '', 'EUR', 340, 'm1', 'buttons', ?, ?, ?) RETURNING id",
             (f"day-{n}", status, f"token-{n}", ts, ts))
         final = status in ("completed", "cancelled")
         tag = age if final else -age
         rows["orders"][order_id] = tag
-        rows["order_items"][await db.execute(
+        rows["order_items"][await db.insert(
             "INSERT INTO order_items(order_id, item_id, name, quantity, unit_price_cents, line_total_cents) "
-            "VALUES (?, 'flat-white', 'Flat White', 1, 340, 340)", (order_id,))] = tag
-        rows["order_status_history"][await db.execute(
+            "VALUES (?, 'flat-white', 'Flat White', 1, 340, 340) RETURNING id", (order_id,))] = tag
+        rows["order_status_history"][await db.insert(
             "INSERT INTO order_status_history(order_id, from_status, to_status, changed_by_name, changed_at) "
-            "VALUES (?, NULL, ?, 'Ana', ?)", (order_id, status, ts))] = tag
-        rows["outbox"][await db.execute(
+            "VALUES (?, NULL, ?, 'Ana', ?) RETURNING id", (order_id, status, ts))] = tag
+        rows["outbox"][await db.insert(
             "INSERT INTO outbox(kind, chat_id, payload, order_id, status, next_attempt_at, created_at) "
-            "VALUES ('order_card', -100, '{}', ?, 'delivered', ?, ?)", (order_id, ts, ts))] = tag
+            "VALUES ('order_card', -100, '{}', ?, 'delivered', ?, ?) RETURNING id", (order_id, ts, ts))] = tag
     return rows
 
 
@@ -93,7 +94,7 @@ async def ids(db: Database, table: str) -> set[int]:
 async def test_purge_removes_exactly_the_old_conversations_and_events_and_no_order(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     assert settings.orders_retention_days is None  # the default: orders are kept forever
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         keep = await seed(db)
         orders = await seed_orders(db)
         report = await purge(db, settings, batch_size=2, now=NOW)
@@ -111,7 +112,7 @@ async def test_purge_removes_exactly_the_old_conversations_and_events_and_no_ord
 async def test_orders_retention_when_set_removes_only_old_finished_orders_with_their_rows(tmp_path: Path) -> None:
     """ORDERS_RETENTION_DAYS=2557 (7 years): finished orders older than that go; open orders never do."""
     settings = make_settings(tmp_path, orders_retention_days=2557)
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         await seed(db)
         orders = await seed_orders(db)
         report = await purge(db, settings, batch_size=1, now=NOW)
@@ -125,13 +126,13 @@ async def test_orders_retention_when_set_removes_only_old_finished_orders_with_t
 
 async def test_old_sent_notifications_go_but_pending_ones_never_do(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, outbox_retention_days=7)
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         survivors, rows = set(), {}
         for status in ("pending", "sending", "delivered", "skipped", "failed"):
             for age in (400, 8, 6):
-                row_id = await db.execute(
+                row_id = await db.insert(
                     "INSERT INTO outbox(kind, chat_id, payload, status, next_attempt_at, created_at) "
-                    "VALUES ('message', 42, '{\"text\": \"Order #001 is ready\"}', ?, ?, ?)",
+                    "VALUES ('message', 42, '{\"text\": \"Order #001 is ready\"}', ?, ?, ?) RETURNING id",
                     (status, days_ago(age), days_ago(age)))
                 rows[row_id] = (status, age)
                 if status in ("pending", "sending") or age < 7:
@@ -143,7 +144,7 @@ async def test_old_sent_notifications_go_but_pending_ones_never_do(tmp_path: Pat
 
 async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, orders_retention_days=2557)
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         await seed(db)
         await seed_orders(db)
         before = {t: await ids(db, t) for t in ("dialogs", "dialog_messages", "agent_events", *ORDER_TABLES)}
@@ -156,7 +157,7 @@ async def test_dry_run_counts_and_removes_nothing(tmp_path: Path) -> None:
 
 async def test_limits_are_configurable(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, conversations_retention_days=30, events_retention_days=1)
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         await seed(db)
         report = await purge(db, settings, now=NOW)
         assert await db.fetchval("SELECT COUNT(*) FROM agent_events") == 1  # only the 12-hour-old one
@@ -166,7 +167,7 @@ async def test_limits_are_configurable(tmp_path: Path) -> None:
 
 async def test_daily_job_inside_the_app_purges_and_reports(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         keep = await seed(db)
         job = RetentionJob(db, settings, first_delay=0, interval=3600)
         await job.start()
@@ -189,11 +190,11 @@ async def run_purge(args: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 async def test_purge_command_dry_run_then_purge(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
+    path = make_settings(tmp_path).database_target  # SQLite in tmp_path, or this test's PostgreSQL schema
     async with Database(path) as db:
         keep = await seed(db)
         orders = await seed_orders(db)
-    env = subprocess_env(DATABASE_PATH=str(path))
+    env = subprocess_env(DATABASE_URL=path)
     code, out = await run_purge(["--dry-run"], env)
     assert code == 0 and "would remove" in out.lower() and "agent_events" in out
     async with Database(path) as db:

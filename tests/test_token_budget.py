@@ -43,7 +43,7 @@ class CountingEvents(AgentEventRepository):
 
 @pytest.fixture
 async def events(tmp_path: Path) -> Any:
-    async with Database(tmp_path / "budget.db") as db:
+    async with Database(make_settings(tmp_path).database_target) as db:
         yield CountingEvents(db)
 
 

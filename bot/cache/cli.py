@@ -29,7 +29,7 @@ async def _warmup(settings: Settings, group: str) -> int:
     from bot.services import Seams, build_services
     from storage.db import Database
 
-    db = Database(settings.database_path)
+    db = Database(settings.database_target)
     await db.open()
     started = []
     try:

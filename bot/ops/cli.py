@@ -58,9 +58,9 @@ async def _slo_report(args: argparse.Namespace, settings: Settings) -> dict[str,
         if live is not None:
             live["source"] = f"live from {url}"
             return live
-    if not settings.database_path.exists():
-        return evaluate({}, f"no running bot and no database at {settings.database_path}")
-    async with Database(settings.database_path) as db:
+    if settings.sqlite_file is not None and not settings.sqlite_file.exists():
+        return evaluate({}, f"no running bot and no database at {settings.sqlite_file}")
+    async with Database(settings.database_target) as db:
         measurements, window = await stored_measurements(db, args.window_minutes * 60, settings.redis_url)
     return evaluate(measurements, "agent_events (no running bot answered)" if url and not args.from_events
                     else "agent_events", window=window)
@@ -98,8 +98,8 @@ def run_purge(args: argparse.Namespace, settings: Settings) -> int:
     if args.batch_size < 1:
         print("purge: --batch-size must be at least 1")
         return 2
-    if not settings.database_path.exists():
-        print(f"purge: no database at {settings.database_path} (DATABASE_PATH); nothing to do")
+    if settings.sqlite_file is not None and not settings.sqlite_file.exists():
+        print(f"purge: no database at {settings.sqlite_file} (DATABASE_PATH); nothing to do")
         return 1
     report = asyncio.run(_purge(settings, args.dry_run, args.batch_size))
     if args.json:
@@ -114,5 +114,5 @@ def run_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _purge(settings: Settings, dry_run: bool, batch_size: int) -> Any:
-    async with Database(settings.database_path) as db:
+    async with Database(settings.database_target) as db:
         return await purge(db, settings, dry_run=dry_run, batch_size=batch_size)

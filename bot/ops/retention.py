@@ -121,8 +121,8 @@ async def _delete(db: Database, rule: Rule, cutoff: float, batch_size: int) -> i
     children = [c for c in rule.children if await db.table_exists(c[0])]
     while True:
         async with db.transaction() as tx:
-            cur = await tx.execute(f"SELECT id FROM {rule.table} WHERE {_where(rule)} LIMIT ?", (cutoff, batch_size))
-            ids = [row[0] for row in await cur.fetchall()]
+            ids = [row[0] for row in await tx.fetchall(
+                f"SELECT id FROM {rule.table} WHERE {_where(rule)} LIMIT ?", (cutoff, batch_size))]
             if ids:
                 marks = ",".join("?" * len(ids))
                 for table, column in children:

@@ -17,8 +17,6 @@ import logging
 import secrets
 import time
 
-import aiosqlite
-
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.i18n import N_, Catalogues, _, use_locale
@@ -45,7 +43,7 @@ from bot.orders.models import (
 from bot.orders.pickup import ASAP, cafe_zone, is_open_now, local_now, suggested_times, validate_pickup
 from bot.outbox import NORMAL, URGENT, Outbox, OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
-from storage.db import Database
+from storage.db import Database, Row, Transaction
 from storage.orders import OrderRepository
 from storage.users import UserRepository
 
@@ -104,7 +102,7 @@ class OrderService:
             raise OrderError(_("{item} comes in one size only.").format(item=item.name))
         return item, "", item.price_cents or 0
 
-    def _line(self, row: aiosqlite.Row) -> CartLine:
+    def _line(self, row: Row) -> CartLine:
         item = self.menu.item(row["item_id"])
         price = item.price_for(row["size"] or None) if item is not None else None
         return CartLine(
@@ -113,7 +111,7 @@ class OrderService:
         )
 
     # --- cart ------------------------------------------------------------------------------
-    async def cart(self, user_id: int, conn: aiosqlite.Connection | None = None) -> Cart:
+    async def cart(self, user_id: int, conn: Transaction | None = None) -> Cart:
         rows = await self.repo.cart_rows(user_id, conn)
         return Cart(user_id=user_id, lines=[self._line(r) for r in rows], currency=self.menu.currency)
 
@@ -292,7 +290,7 @@ class OrderService:
         name = user.first_name or f"user {user_id}"
         return f"{name} (@{user.username})" if user.username else name
 
-    async def _notify_staff(self, tx: aiosqlite.Connection, order_id: int, *, new: bool = False) -> None:
+    async def _notify_staff(self, tx: Transaction, order_id: int, *, new: bool = False) -> None:
         """Queue the order's staff card: a new order's first card goes ahead of edits of older cards.
 
         Telegram lets a bot send about 20 messages a minute to a group; in a rush the
@@ -386,7 +384,7 @@ class OrderService:
             return None
         order_id = int(row.payload["order_id"])
 
-        async def remember(tx: aiosqlite.Connection) -> None:
+        async def remember(tx: Transaction) -> None:
             await self.repo.set_staff_message(tx, order_id, outgoing.chat_id, message_id)
 
         return remember

@@ -30,12 +30,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import aiosqlite
-
 from bot.config import Settings
 from bot.outbox.errors import DeliveryError, Outcome, Verdict, unexpected
 from bot.outbox.ratelimit import ChatRateLimiter
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.outbox import NORMAL, OutboxRepository, OutboxRow, OutboxStats
 
 log = logging.getLogger(__name__)
@@ -54,7 +52,7 @@ class Outgoing:
     edit_message_id: int | None = None
 
 
-AfterDelivery = Callable[[aiosqlite.Connection], Awaitable[None]]
+AfterDelivery = Callable[[Transaction], Awaitable[None]]
 
 
 class Sender(Protocol):
@@ -123,7 +121,7 @@ class Outbox:
 
     # --- producing -------------------------------------------------------------------------
     async def add(
-        self, tx: aiosqlite.Connection, *, kind: str, chat_id: int, payload: dict[str, Any],
+        self, tx: Transaction, *, kind: str, chat_id: int, payload: dict[str, Any],
         order_id: int | None = None, dedupe_key: str | None = None, priority: int = NORMAL,
     ) -> int:
         """Write a notification inside the caller's transaction; the worker delivers it after commit.
@@ -137,7 +135,7 @@ class Outbox:
             log.info("telegram disabled (BOT_MODE=off or TELEGRAM_BOT_TOKEN unset): notification #%s to chat %s "
                      "skipped", row_id, chat_id)
         else:
-            self._wake.set()
+            tx.after_commit(self._wake.set)  # woken now, the worker might look before the row is visible
         return row_id
 
     async def send_message(self, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int:

@@ -129,7 +129,7 @@ async def send_test(settings: Settings, text: str = DEFAULT_TEST_TEXT, wait: flo
     error: str | None
     message_id: int | None
     try:
-        async with Database(settings.database_path) as db:
+        async with Database(settings.database_target) as db:
             outbox = Outbox(settings, db, BotGateway(lambda: bot))
             row_id = await outbox.send_message(settings.staff_chat_id, escape(text))
             row = await outbox.get(row_id)

@@ -1,0 +1,108 @@
+"""SQLite through one aiosqlite connection: the embedded default for a single cafe.
+
+SQLite allows one writer at a time; funnelling every statement through a single
+aiosqlite connection (its own thread, requests in order) and every write
+transaction through one asyncio lock keeps transactions from interleaving while
+readers never wait on Python-side locks. WAL mode lets other processes (the
+`purge` or `slo` commands) read while the bot writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from storage.dialect import Backend, Params, Row, Transaction
+
+
+class SqliteTransaction(Transaction):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+    schema_migrations_ddl = (
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit; transactions are explicit (BEGIN IMMEDIATE).
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA busy_timeout=5000")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with self._write_lock:
+                await self._conn.close()
+            self._conn = None
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A write transaction (BEGIN IMMEDIATE: the write lock up front); commits on success."""
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(self.conn)
+            try:
+                yield tx
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+        tx.committed()
+
+    async def table_exists(self, name: str) -> bool:
+        return await self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"

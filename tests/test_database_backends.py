@@ -1,0 +1,260 @@
+"""The same repositories on SQLite and on PostgreSQL, in one run: each test runs once per engine.
+
+PostgreSQL is TEST_DATABASE_URL's server (else this machine's, testkit.database.DEFAULT_POSTGRES_URL),
+a fresh schema per test; the postgresql cases are skipped when no server answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import ConfigError
+from bot.knowledge.loader import load_menu
+from bot.orders.models import OrderLine, OrderStatus
+from storage.agent_events import AgentEvent, AgentEventRepository
+from storage.db import Database, Transaction, migration_files
+from storage.dialogs import DialogRepository
+from storage.knowledge import KnowledgeRepository
+from storage.orders import OrderRepository
+from storage.outbox import URGENT, OutboxRepository
+from storage.postgres import numbered, redact
+from storage.runtime_settings import RuntimeSettingsRepository
+from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
+from storage.users import UserRepository
+from testkit import ROOT
+from testkit.database import DEFAULT_POSTGRES_URL, TEST_DATABASE_URL, postgres_reachable, postgres_schema
+from testkit.settings import make_settings
+
+BIG_ID = 7_000_000_123  # Telegram user ids outgrew 32 bits
+GROUP = -1_001_234_567_890  # a supergroup's chat id
+TABLES = ("users", "runtime_settings", "knowledge_snapshots", "menu_items", "dialogs", "dialog_messages",
+          "agent_events", "cart_items", "checkouts", "orders", "order_items", "order_status_history", "outbox",
+          "semantic_cache")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        async with Database(tmp_path / "bot.db") as database:
+            yield database
+        return
+    base = os.environ.get(TEST_DATABASE_URL) or DEFAULT_POSTGRES_URL
+    why = postgres_reachable(base)
+    if why is not None:
+        pytest.skip(f"no PostgreSQL at {redact(base)}: {why}")
+    with postgres_schema(base) as url:
+        async with Database(url) as database:
+            yield database
+
+
+async def test_migrations_build_the_same_tables_once(db: Database) -> None:
+    assert db.dialect in ("sqlite", "postgresql")
+    for table in TABLES:
+        assert await db.table_exists(table), table
+    assert not await db.table_exists("no_such_table")
+    applied = [r["name"] for r in await db.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
+    assert applied == [name for name, _ in migration_files(db.dialect)]
+    assert await db.migrate() == []  # a second start applies nothing
+    assert await db.ping()
+
+
+def test_every_dialect_file_overrides_a_migration_of_the_same_name() -> None:
+    base = {p.name for p in (ROOT / "storage" / "migrations").glob("*.sql")}
+    overrides = {p.name for p in (ROOT / "storage" / "migrations" / "postgresql").glob("*.sql")}
+    assert overrides <= base
+    assert [n for n, _ in migration_files("postgresql")] == [n for n, _ in migration_files("sqlite")]
+
+
+async def test_users_keep_64_bit_ids_and_float_timestamps(db: Database) -> None:
+    users = UserRepository(db)
+    await users.touch(BIG_ID, "ana", "Ana", "en")
+    await users.touch(BIG_ID, "ana", "Ana", "de")  # the upsert
+    user = await users.get(BIG_ID)
+    assert user is not None and user.id == BIG_ID and user.language_code == "de"
+    assert isinstance(user.last_seen_at, float) and user.last_seen_at >= user.created_at
+    assert [u.id for u in await users.recently_active(60)] == [BIG_ID]
+    assert await users.count() == 1
+
+
+async def test_dialogs_events_and_runtime_settings(db: Database) -> None:
+    dialogs = DialogRepository(db)
+    first = await dialogs.append_turn(BIG_ID, 1800, "Do you have oat milk?", "Yes.")
+    assert await dialogs.append_turn(BIG_ID, 1800, "And soy?", "No.") == first
+    history = await dialogs.history(BIG_ID, 1800, 10)
+    assert [(m.role, m.content) for m in history] == [
+        ("user", "Do you have oat milk?"), ("assistant", "Yes."), ("user", "And soy?"), ("assistant", "No.")]
+    assert await dialogs.reset(BIG_ID) and not await dialogs.reset(BIG_ID)
+    assert await dialogs.append_turn(BIG_ID, 1800, "Hi", "Hello") != first
+
+    events = AgentEventRepository(db)
+    ids = [await events.record(AgentEvent(BIG_ID, "text", 12.34, "llm", "m", "v1", tokens_in=10, tokens_out=5))
+           for _ in range(3)]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert await events.tokens_since(0) == 45 and await events.tokens_since(0, user_id=1) == 0
+    assert [e.latency_ms for e in await events.recent(user_id=BIG_ID)] == [12.3] * 3
+
+    settings = RuntimeSettingsRepository(db)
+    await settings.set("rate_limit_messages", "5", updated_by=BIG_ID)
+    await settings.set("rate_limit_messages", "6")
+    assert await settings.get_all() == {"rate_limit_messages": "6"}
+    await settings.delete("rate_limit_messages")
+    assert await settings.get_all() == {}
+
+
+async def test_knowledge_and_semantic_cache(db: Database) -> None:
+    menu, raw = load_menu(ROOT / "data" / "menu.yaml")
+    knowledge = KnowledgeRepository(db)
+    await knowledge.save_menu(menu, raw)
+    await knowledge.save_menu(menu, raw)  # the snapshot is replaced, the rows rewritten
+    last = await knowledge.last_menu()
+    assert last is not None and last.version == menu.version
+    assert await db.fetchval("SELECT COUNT(*) FROM menu_items") == len(menu.items())
+
+    cache = SemanticCacheRepository(db)
+    gen = Generation("p1", "m1", "e1", "l1")
+    vector = np.arange(4, dtype=np.float32) / 3
+
+    def entry(answer: str, created: float) -> StoredEntry:
+        return StoredEntry("k1", "oat milk?", answer, vector, gen, "chat", created, created + 100, created)
+
+    await cache.upsert([entry("yes", 10.0)])
+    await cache.insert_new([entry("theirs", 11.0)])  # ours stays
+    await cache.record_use([("k1", 50.0, 2), ("k1", 20.0, 1)])  # last use only moves forward
+    [loaded] = await cache.load(gen, now=0.0)
+    assert loaded.answer == "yes" and loaded.hits == 3 and loaded.last_used_at == 50.0
+    assert np.array_equal(loaded.vector, vector)
+    await cache.upsert([entry("yes, oat and soy", 12.0)])
+    assert [e.answer for e in await cache.load(gen, now=0.0)] == ["yes, oat and soy"]
+    assert await cache.delete_other_generations(Generation("p2", "m1", "e1", "l1")) == 1
+
+
+LINES = [OrderLine("cappuccino", "Cappuccino", "large", 2, 390, 780)]
+
+
+async def _place(orders: OrderRepository, outbox: OutboxRepository, db: Database, token: str,
+                 fail: bool = False) -> int:
+    async with db.transaction() as tx:
+        order_id = await orders.insert_order(
+            tx, business_day="2026-06-01", user_id=BIG_ID, chat_id=BIG_ID, customer_name="Ana", pickup="asap",
+            note="", currency="EUR", menu_version="m1", source="buttons", checkout_token=token,
+            staff_chat_id=GROUP, lines=LINES, changed_by_name="Ana")
+        await outbox.add(tx, kind="order_card", chat_id=GROUP, payload={"order_id": order_id}, order_id=order_id,
+                         dedupe_key=f"card:{order_id}", priority=URGENT)
+        if fail:
+            raise RuntimeError("the process died before commit")
+    return order_id
+
+
+async def test_an_order_and_its_notification_commit_together_or_not_at_all(db: Database) -> None:
+    orders, outbox = OrderRepository(db), OutboxRepository(db)
+    order_id = await _place(orders, outbox, db, "t1")
+    with pytest.raises(RuntimeError):
+        await _place(orders, outbox, db, "t2", fail=True)
+    assert await db.fetchval("SELECT COUNT(*) FROM orders") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM order_items") == 1
+    assert [r["order_id"] for r in await db.fetchall("SELECT order_id FROM outbox")] == [order_id]
+
+    order = await orders.get(order_id)
+    assert order is not None and order.day_seq == 1 and order.total_cents == 780 and order.staff_chat_id == GROUP
+    assert [h.to_status for h in order.history] == [OrderStatus.NEW]
+    async with db.transaction() as tx:  # a pending card with the same key is reused, not duplicated
+        again = await outbox.add(tx, kind="order_card", chat_id=GROUP, payload={"order_id": order_id},
+                                 order_id=order_id, dedupe_key=f"card:{order_id}")
+        assert await orders.order_id_for_token(tx, "t1") == order_id
+        assert await orders.change_status(tx, order_id, OrderStatus.NEW, OrderStatus.ACCEPTED, BIG_ID, "Bo")
+        assert not await orders.change_status(tx, order_id, OrderStatus.NEW, OrderStatus.ACCEPTED, BIG_ID, "Bo")
+    [row] = await outbox.due(10)
+    assert again == row.id and row.chat_id == GROUP and row.payload == {"order_id": order_id}
+    assert await outbox.claim(row.id, 60) and not await outbox.claim(row.id, 60)
+
+    async def remember(tx: Transaction) -> None:
+        await orders.set_staff_message(tx, order_id, GROUP, 555)
+
+    await outbox.mark_delivered(row.id, 555, also=remember)
+    delivered = await outbox.get(row.id)
+    placed = await orders.get(order_id)
+    assert delivered is not None and delivered.status == "delivered" and delivered.message_id == 555
+    assert placed is not None and placed.staff_message_id == 555 and placed.status == OrderStatus.ACCEPTED
+    stats = await outbox.stats()
+    assert stats.delivered == 1 and stats.pending == 0
+
+
+async def test_concurrent_orders_get_distinct_numbers_of_the_day(db: Database) -> None:
+    orders, outbox = OrderRepository(db), OutboxRepository(db)
+    ids = await asyncio.gather(*(_place(orders, outbox, db, f"t{n}") for n in range(6)))
+    numbers = {r["day_seq"] for r in await db.fetchall("SELECT day_seq FROM orders")}
+    assert len(set(ids)) == 6 and numbers == set(range(1, 7))
+
+
+async def test_cart_upsert_and_checkout_replace(db: Database) -> None:
+    orders = OrderRepository(db)
+    async with db.transaction() as tx:
+        line = await orders.add_cart_quantity(tx, BIG_ID, "cappuccino", "large", 2)
+        assert await orders.add_cart_quantity(tx, BIG_ID, "cappuccino", "large", 3) == line
+        assert await orders.set_cart_quantity(tx, BIG_ID, line, 4)
+        assert not await orders.set_cart_quantity(tx, BIG_ID + 1, line, 1)  # not theirs
+    assert [(r["item_id"], r["quantity"]) for r in await orders.cart_rows(BIG_ID)] == [("cappuccino", 4)]
+    await orders.start_checkout(BIG_ID, BIG_ID, "tok1", "buttons")
+    assert await orders.update_checkout(BIG_ID, "tok1", step="note", pickup="12:30")
+    await orders.start_checkout(BIG_ID, BIG_ID, "tok2", "agent")  # a new checkout replaces the old one
+    checkout = await orders.checkout(BIG_ID)
+    assert checkout is not None and checkout.token == "tok2" and checkout.pickup is None
+    assert not await orders.update_checkout(BIG_ID, "tok1", step="confirm")  # a stale button changes nothing
+
+
+def test_placeholders_are_numbered_outside_quotes_and_comments() -> None:
+    sql = "SELECT '?', \"a?\" FROM t WHERE a = ? -- why?\n AND b IN (?, ?) /* ? */"
+    assert numbered(sql) == "SELECT '?', \"a?\" FROM t WHERE a = $1 -- why?\n AND b IN ($2, $3) /* ? */"
+
+
+def test_database_url_setting(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, database_url="")
+    assert settings.database_target == f"sqlite:///{tmp_path / 'bot.db'}"
+    assert settings.sqlite_file == tmp_path / "bot.db"
+    pg = make_settings(tmp_path, database_url="postgresql://bot:s3cret-pw@db.example:5432/cafe")
+    assert pg.database_target.startswith("postgresql://") and pg.sqlite_file is None
+    assert "s3cret-pw" in pg.secret_values()  # blanked in logs
+    assert redact(pg.database_url) == "postgresql://bot:***@db.example:5432/cafe"
+    for bad in ("mysql://x/y", "postgresql://", "postgresql://host", "postgresql://h:port/db", "sqlite:///"):
+        with pytest.raises(ConfigError, match=r"^DATABASE_URL: "):
+            make_settings(tmp_path, database_url=bad)
+
+
+def test_doctor_checks_a_postgresql_database_without_showing_its_password(tmp_path: Path) -> None:
+    from bot.doctor import check_database
+
+    closed = check_database(make_settings(tmp_path, database_url="postgresql://bot:s3cret-pw@127.0.0.1:1/cafe"))
+    assert closed.status == "fail" and "s3cret-pw" not in closed.detail and "DATABASE_URL" in closed.fix
+    base = os.environ.get(TEST_DATABASE_URL) or DEFAULT_POSTGRES_URL
+    if postgres_reachable(base) is not None:
+        pytest.skip(f"no PostgreSQL at {redact(base)}")
+    with postgres_schema(base) as url:
+        fresh = check_database(make_settings(tmp_path, database_url=url))
+    assert fresh.status == "ok", fresh.detail
+    assert f"{len(migration_files('postgresql'))} migration(s) applied at next start" in fresh.detail
+
+
+async def test_after_commit_runs_once_committed_and_never_on_rollback(db: Database) -> None:
+    seen: list[int | None] = []
+
+    async def count_users() -> None:
+        seen.append(await db.fetchval("SELECT COUNT(*) FROM users WHERE id = ?", (BIG_ID,)))
+
+    tasks: list[asyncio.Task[None]] = []
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO users(id, created_at, last_seen_at) VALUES (?, 1, 1)", (BIG_ID,))
+        tx.after_commit(lambda: tasks.append(asyncio.create_task(count_users())))
+        assert tasks == []
+    await asyncio.gather(*tasks)
+    assert seen == [1]  # whoever the callback wakes sees the rows
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            tx.after_commit(lambda: seen.append(None))
+            raise RuntimeError("rolled back")
+    assert seen == [1]
