@@ -5,7 +5,7 @@ question is answered by the model first (so it is in the exact cache); then `--c
 customers send that question at the same moment, `--rounds` times. Printed:
 
 - SQL statements per cached turn: every statement SQLite ran (sqlite3 trace callback on the
-  aiosqlite connection of storage/db.py), divided by the turns;
+  aiosqlite connection of storage/sqlite.py: SQLite only), divided by the turns;
 - time from the question queued at the fake Bot API to the answer sent, p50/p95/max.
 """
 
@@ -47,7 +47,7 @@ async def main_async(customers: int, rounds: int) -> None:
                     statements[sql.split(None, 1)[0].upper()] += 1
                     texts[re.sub(r"\b\d[\d.]*\b", "N", " ".join(sql.split()))[:90]] += 1
 
-                await app.db.conn.set_trace_callback(trace)
+                await app.db.backend.conn.set_trace_callback(trace)
                 latencies: list[float] = []
                 for round_ in range(rounds):
                     users = [FIRST + 1 + round_ * customers + n for n in range(customers)]
@@ -58,7 +58,7 @@ async def main_async(customers: int, rounds: int) -> None:
                         [reply] = await telegram.wait_for_messages(user, timeout=60)
                         latencies.append((reply.date - asked) * 1000)
                     await asyncio.sleep(0.5)  # background writes of this round land before the next
-                await app.db.conn.set_trace_callback(None)
+                await app.db.backend.conn.set_trace_callback(None)
                 turns = customers * rounds
                 sources = Counter(e.source for e in await app.services.agent.events.recent(limit=turns))
             finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.db import Database, now
+from storage.dialect import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,18 +24,24 @@ class AgentEvent:
     id: int | None = None
 
 
+async def insert_event(tx: Transaction, event: AgentEvent) -> int:
+    """Write one `agent_events` row inside the caller's transaction (the dialog turn writes it with its own)."""
+    return await tx.insert(
+        """INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, tokens_in,
+           tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           RETURNING id""",
+        (event.user_id, event.kind, round(event.latency_ms, 1), event.source, event.model, event.prompt_version,
+         event.tokens_in, event.tokens_out, event.error_class, event.tool_calls, event.created_at or now()),
+    ) or 0
+
+
 class AgentEventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def record(self, event: AgentEvent) -> int:
-        return await self._db.insert(
-            """INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, tokens_in,
-               tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               RETURNING id""",
-            (event.user_id, event.kind, round(event.latency_ms, 1), event.source, event.model, event.prompt_version,
-             event.tokens_in, event.tokens_out, event.error_class, event.tool_calls, event.created_at or now()),
-        ) or 0
+        async with self._db.transaction() as tx:
+            return await insert_event(tx, event)
 
     async def recent(self, limit: int = 50, user_id: int | None = None) -> list[AgentEvent]:
         if user_id is None:

@@ -82,6 +82,22 @@ async def test_users_keep_64_bit_ids_and_float_timestamps(db: Database) -> None:
     assert await users.count() == 1
 
 
+async def test_a_turn_whose_dialog_is_known_is_one_transaction_with_its_event(db: Database) -> None:
+    """The agent passes the dialog it found at the start of the turn: no second lookup, the event in the same
+    transaction; a dialog ended meanwhile (/reset) is not continued."""
+    dialogs, events = DialogRepository(db), AgentEventRepository(db)
+    event = AgentEvent(BIG_ID, "text", 5.0, "cache", "m", "v1")
+    first = await dialogs.append_turn(BIG_ID, 1800, "Oat milk?", "Yes.", known=(None,), event=event)
+    assert await dialogs.active_id(BIG_ID, 1800) == first
+    assert await dialogs.append_turn(BIG_ID, 1800, "Soy?", "No.", known=(first,), event=event) == first
+    assert [m.content for m in await dialogs.history(BIG_ID, 1800, 10, dialog_id=first)] == [
+        "Oat milk?", "Yes.", "Soy?", "No."]
+    assert await dialogs.reset(BIG_ID)
+    second = await dialogs.append_turn(BIG_ID, 1800, "Hi", "Hello", known=(first,), event=event)
+    assert second != first and await dialogs.active_id(BIG_ID, 1800) == second
+    assert len(await events.recent(user_id=BIG_ID)) == 3
+
+
 async def test_dialogs_events_and_runtime_settings(db: Database) -> None:
     dialogs = DialogRepository(db)
     first = await dialogs.append_turn(BIG_ID, 1800, "Do you have oat milk?", "Yes.")

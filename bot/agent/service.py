@@ -189,8 +189,10 @@ class Agent:
         question = text.strip()
         idle_seconds = self.settings.dialog_idle_minutes * 60
         limits = await self.limits.current()
-        new_dialog = await self.dialogs.active_id(user_id, idle_seconds) is None
-        history = [] if new_dialog else await self.dialogs.history(user_id, idle_seconds, limits.history_max_messages)
+        dialog_id = await self.dialogs.active_id(user_id, idle_seconds)
+        new_dialog = dialog_id is None
+        history = [] if new_dialog else await self.dialogs.history(user_id, idle_seconds, limits.history_max_messages,
+                                                                   dialog_id=dialog_id)
         history = trim_history(history, limits.history_token_budget)
         ctx = self.cache_context(user_id, question, kind, has_history=not new_dialog)
         turn = _Turn()
@@ -234,7 +236,7 @@ class Agent:
             model=model_name, prompt_version=ctx.prompt_version, tokens_in=turn.tokens_in, tokens_out=turn.tokens_out,
             error_class=error_class, tool_calls=turn.tool_calls,
         )
-        await self._record(user_id, kind, question, reply, idle_seconds)
+        await self._record(user_id, kind, question, reply, idle_seconds, dialog_id)
         return reply
 
     async def _model_turn(
@@ -296,17 +298,20 @@ class Agent:
             share=self.sharing.assess(question, has_history=has_history, reader=language),
         )
 
-    async def _record(self, user_id: int, kind: str, question: str, reply: AgentReply, idle_seconds: float) -> None:
-        """History and the event row; a storage failure is logged, the customer still gets the answer."""
-        try:
-            await self.dialogs.append_turn(user_id, idle_seconds, question, reply.answer)
-        except Exception:
-            log.exception("could not record the dialog turn")
+    async def _record(self, user_id: int, kind: str, question: str, reply: AgentReply, idle_seconds: float,
+                      dialog_id: int | None) -> None:
+        """History and the event row in one transaction; a storage failure is logged (and the event tried on its
+        own), the customer still gets the answer."""
         event = reply.event(user_id, kind)
         try:
-            await self.events.record(event)
+            await self.dialogs.append_turn(user_id, idle_seconds, question, reply.answer, known=(dialog_id,),
+                                           event=event)
         except Exception:
-            log.exception("could not record the agent event")
+            log.exception("could not record the dialog turn")
+            try:
+                await self.events.record(event)
+            except Exception:
+                log.exception("could not record the agent event")
         if self.metrics is not None:
             self.metrics.record_turn(kind, reply.source, reply.latency_ms / 1000, reply.error_class)
         fields = {k: v for k, v in asdict(event).items() if k not in ("id", "created_at")}
