@@ -1,6 +1,13 @@
-"""Whisper benchmark: real-time factor on one core and on all cores, cold and warm, and throughput.
+"""Whisper benchmark: word error rate per decoding choice, real-time factor (cold, warm, 1 or all cores), throughput.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_bench.py [--notes 8] [--repeat 3]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_bench.py --wer [--heldout] [--model base] [--language auto]
+
+`--wer`: word error rate and real-time factor of each decoding choice (beam size; the menu's words
+as prompt, hotwords or not at all, bot/voice/vocabulary.py) on the development set (the fixtures of
+tests/fixtures/voice and bench/data/voice_dev), and with `--heldout` on bench/data/voice_heldout,
+a set recorded by someone who never saw the code and measured once, after the choice was made.
+No-speech clips (silence, noise) count as "leaks" when they come out as anything but nothing.
 
 Real-time factor (RTF) = processing time (decode + VAD + model) / audio duration,
 through the production path (`WhisperTranscriber`) with the default model
@@ -30,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FIXTURES = ROOT / "tests" / "fixtures" / "voice"
+# (label, beam size, WHISPER_MENU_HINTS): today's default first, the chosen one marked in the table.
+WER_CONFIGS = [("plain", 1, "off"), ("hotwords", 1, "hotwords"), ("prompt", 1, "prompt"), ("plain", 5, "off"),
+               ("hotwords", 5, "hotwords"), ("prompt", 5, "prompt")]
 
 
 def short_notes() -> list[bytes]:
@@ -66,6 +76,87 @@ def settings(**overrides: Any):  # type: ignore[no-untyped-def]
     from bot.config import load_settings
 
     return load_settings(_env_file=None, **overrides)
+
+
+# --- word error rate per decoding choice ----------------------------------------------------
+def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None, repeat: int,
+              configs: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Every clip through the production path (WhisperTranscriber with the menu's vocabulary), per config."""
+    from faster_whisper import WhisperModel
+
+    from bot.knowledge.loader import load_cafe, load_menu
+    from bot.voice import WhisperTranscriber
+    from bot.voice.audio import decode
+    from bot.voice.vocabulary import build_vocabulary
+    from bot.voice.whisper import cpu_threads_for, model_source
+    from testkit.wer import word_error_rate
+
+    base = settings(whisper_model=model_name, whisper_language=language, whisper_workers=1)
+    vocabulary = build_vocabulary(load_menu(base.menu_path)[0], load_cafe(base.cafe_path)[0])
+    source = model_source(model_name)
+    label = source.label
+    model = WhisperModel(source.path, device="cpu", compute_type="int8", cpu_threads=cpu_threads_for(base),
+                         files=source.files)
+    audio = {clip.path: clip.path.read_bytes() for clips in sets.values() for clip in clips}
+    rows = []
+    for name, beam, hints in configs:
+        cfg = settings(whisper_model=model_name, whisper_language=language, whisper_beam_size=beam,
+                       whisper_menu_hints=hints, whisper_workers=1)
+        transcriber = WhisperTranscriber(cfg, model=model)
+
+        row: dict[str, Any] = {"config": f"{name}, beam {beam}", "hints": hints, "beam": beam, "model": label}
+
+        async def run(transcriber: Any = transcriber, row: dict[str, Any] = row) -> dict[str, Any]:
+            for set_name, clips in sets.items():
+                pairs: dict[str, list[tuple[str, str]]] = {}
+                leaks, seconds, audio_s, wrong = [], 0.0, 0.0, []
+                cpu = time.process_time()
+                for clip in clips:
+                    best = None
+                    for _ in range(repeat):
+                        t = await transcriber.transcribe(audio[clip.path], vocabulary)
+                        best = t if best is None or t.processing_seconds < best.processing_seconds else best
+                    assert best is not None
+                    if not clip.speech:
+                        if best.text:
+                            leaks.append(f"{clip.path.name}: {best.text!r}")
+                        continue
+                    seconds += best.processing_seconds
+                    audio_s += decode(audio[clip.path], 600).shape[0] / 16000
+                    pairs.setdefault(clip.language, []).append((clip.text, best.text))
+                    if word_error_rate([(clip.text, best.text)]) > 0:
+                        wrong.append(f"{clip.path.name}: {best.text!r}")
+                for lang, lang_pairs in pairs.items():
+                    row[f"{set_name} {lang} WER"] = round(100 * word_error_rate(lang_pairs), 1)
+                    row[f"{set_name} {lang} clips"] = len(lang_pairs)
+                row[f"{set_name} RTF"] = round(seconds / audio_s, 3) if audio_s else None
+                # CPU seconds per audio second over all repeats: steadier than wall time on a shared machine.
+                cpu_s = time.process_time() - cpu
+                row[f"{set_name} CPU/s"] = round(cpu_s / (audio_s * repeat), 3) if audio_s else None
+                row[f"{set_name} leaks"] = leaks
+                row[f"{set_name} wrong"] = wrong
+            await transcriber.stop()
+            return row
+
+        rows.append(asyncio.run(run()))
+    return rows
+
+
+def print_wer(rows: list[dict[str, Any]], chosen: tuple[int, str], verbose: bool) -> None:
+    columns = [key for key in rows[0] if key.endswith(("WER", "RTF", "CPU/s"))]
+    print(f"{'decoding':22}" + "".join(f"{c:>16}" for c in columns) + f"{'no-speech leaks':>17}")
+    for row in rows:
+        mark = " *" if (row["beam"], row["hints"]) == chosen else ""
+        leaks = sum(len(v) for k, v in row.items() if k.endswith("leaks"))
+        cells = "".join(f"{('-' if row.get(c) is None else row[c]):>16}" for c in columns)
+        print(f"{row['config'] + mark:22}{cells}{leaks:>17}")
+        if verbose:
+            for key in (k for k in row if k.endswith(("leaks", "wrong"))):
+                for line in row[key]:
+                    print(f"    {key.split()[0]}: {line}")
+    print("(* = the defaults: WHISPER_BEAM_SIZE and WHISPER_MENU_HINTS; WER in %, summed over the clips; RTF = "
+          "processing s / audio s, best of the repeats, warm;\n CPU/s = CPU seconds per audio second, all clips incl. "
+          "no-speech ones, mean of the repeats)")
 
 
 # --- child processes: one configuration each --------------------------------------------
@@ -186,7 +277,15 @@ def main() -> int:
     parser.add_argument("--notes", type=int, default=8, help="voice notes submitted at once (throughput)")
     parser.add_argument("--repeat", type=int, default=3, help="warm repetitions")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--wer", action="store_true", help="word error rate and RTF per decoding choice")
+    parser.add_argument("--heldout", action="store_true", help="also the held-out set (measure once, at the end)")
+    parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
+    parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
+    parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
+    parser.add_argument("--verbose", action="store_true", help="print the wrong transcripts and the leaks")
     args = parser.parse_args()
+    if args.wer:
+        return wer_main(args)
     if args.child:
         kind, *rest = args.child
         if kind == "rtf":
@@ -229,6 +328,28 @@ def main() -> int:
         print(f"{f'{workers} x {threads}':>18} {r['wall_s']:>7} {r['notes_per_s']:>8} {r['audio_s_per_s']:>10} "
               f"{r['latency_p50_s']:>6} {r['latency_max_s']:>6} {r['loop_lag_p99_ms']:>13} / {r['loop_lag_max_ms']:<5}")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {len(cpus)} cores (other processes skew figures)")
+    return 0
+
+
+def wer_main(args: argparse.Namespace) -> int:
+    from testkit.voice import HELDOUT, clips_in, dev_clips
+
+    language = None if args.language == "auto" else args.language
+    sets = {"dev": dev_clips()}
+    if args.heldout:
+        sets["held-out"] = clips_in(HELDOUT)
+    if language is not None:  # a fixed language: the clips in it (and the no-speech ones)
+        sets = {k: [c for c in v if c.language in ("", language)] for k, v in sets.items()}
+    configs = WER_CONFIGS
+    if args.configs:
+        wanted = {tuple(c.split(":")) for c in args.configs.split(",")}
+        configs = [c for c in WER_CONFIGS if (c[0], str(c[1])) in wanted]
+    defaults = settings()
+    print(f"Whisper {args.model or 'tiny.en (bundled)'}, int8, CPU, language {args.language}; "
+          f"{', '.join(f'{k}: {len(v)} clips' for k, v in sets.items())}; best of {args.repeat}")
+    rows = wer_table(sets, args.model, language, args.repeat, configs)
+    print_wer(rows, (defaults.whisper_beam_size, defaults.whisper_menu_hints), args.verbose)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
