@@ -73,9 +73,23 @@ def long_note(seconds: float = 30.0) -> bytes:
 
 
 def settings(**overrides: Any):  # type: ignore[no-untyped-def]
+    """The defaults, or BENCH_BEAM / BENCH_HINTS for the speed children (--beam, --hints), then `overrides`."""
     from bot.config import load_settings
 
-    return load_settings(_env_file=None, **overrides)
+    decoding: dict[str, Any] = {}
+    if os.environ.get("BENCH_BEAM"):
+        decoding["whisper_beam_size"] = int(os.environ["BENCH_BEAM"])
+    if os.environ.get("BENCH_HINTS"):
+        decoding["whisper_menu_hints"] = os.environ["BENCH_HINTS"]
+    return load_settings(_env_file=None, **{**decoding, **overrides})
+
+
+def data_vocabulary(cfg: Any) -> Any:
+    """The vocabulary of the sample menu, as a voice note is decoded with it."""
+    from bot.knowledge.loader import load_cafe, load_menu
+    from bot.voice.vocabulary import build_vocabulary
+
+    return build_vocabulary(load_menu(cfg.menu_path)[0], load_cafe(cfg.cafe_path)[0])
 
 
 # --- word error rate per decoding choice ----------------------------------------------------
@@ -84,15 +98,13 @@ def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None,
     """Every clip through the production path (WhisperTranscriber with the menu's vocabulary), per config."""
     from faster_whisper import WhisperModel
 
-    from bot.knowledge.loader import load_cafe, load_menu
     from bot.voice import WhisperTranscriber
     from bot.voice.audio import decode
-    from bot.voice.vocabulary import build_vocabulary
     from bot.voice.whisper import cpu_threads_for, model_source
     from testkit.wer import word_error_rate
 
     base = settings(whisper_model=model_name, whisper_language=language, whisper_workers=1)
-    vocabulary = build_vocabulary(load_menu(base.menu_path)[0], load_cafe(base.cafe_path)[0])
+    vocabulary = data_vocabulary(base)
     source = model_source(model_name)
     label = source.label
     model = WhisperModel(source.path, device="cpu", compute_type="int8", cpu_threads=cpu_threads_for(base),
@@ -172,22 +184,23 @@ def child_rtf(cores: int, repeat: int) -> dict[str, Any]:
     model = WhisperModel(resolve_model("")[0], device="cpu", compute_type="int8", cpu_threads=cores)
     load_s = time.perf_counter() - started
     transcriber = WhisperTranscriber(cfg, model=model)  # no warmup: the first call is cold
+    vocabulary = data_vocabulary(cfg)
     notes, long = short_notes(), long_note()
 
     async def run() -> dict[str, Any]:
-        cold = await transcriber.transcribe(notes[0])
+        cold = await transcriber.transcribe(notes[0], vocabulary)
         per_note: list[list[float]] = [[] for _ in notes]
         durations = [0.0] * len(notes)
         cpu = time.process_time()
         for _ in range(repeat):
             for i, note in enumerate(notes):
-                t = await transcriber.transcribe(note)
+                t = await transcriber.transcribe(note, vocabulary)
                 per_note[i].append(t.processing_seconds)
                 durations[i] = t.duration
         cpu_short = (time.process_time() - cpu) / (sum(durations) * repeat)
-        long_first = await transcriber.transcribe(long)
+        long_first = await transcriber.transcribe(long, vocabulary)
         cpu = time.process_time()
-        warm_long = [await transcriber.transcribe(long) for _ in range(repeat)]
+        warm_long = [await transcriber.transcribe(long, vocabulary) for _ in range(repeat)]
         cpu_long = (time.process_time() - cpu) / sum(t.duration for t in warm_long)
         await transcriber.stop()
         audio = sum(durations)
@@ -218,13 +231,14 @@ def child_throughput(workers: int, threads: int, notes_at_once: int) -> dict[str
     cfg = settings(whisper_cpu_threads=threads, whisper_workers=workers, whisper_queue_size=notes_at_once)
     transcriber = WhisperTranscriber(cfg)
     transcriber.load()  # includes the warmup, as in production
+    vocabulary = data_vocabulary(cfg)
     notes = short_notes()
     batch = [notes[i % len(notes)] for i in range(notes_at_once)]
 
     async def run() -> dict[str, Any]:
         async def timed(note: bytes) -> tuple[float, float]:
             started = time.perf_counter()
-            transcript = await transcriber.transcribe(note)
+            transcript = await transcriber.transcribe(note, vocabulary)
             return time.perf_counter() - started, transcript.duration
 
         lags: list[float] = []
@@ -283,9 +297,15 @@ def main() -> int:
     parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
     parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
     parser.add_argument("--verbose", action="store_true", help="print the wrong transcripts and the leaks")
+    parser.add_argument("--beam", type=int, default=0, help="speed: WHISPER_BEAM_SIZE (default: the setting's)")
+    parser.add_argument("--hints", default="", help="speed: WHISPER_MENU_HINTS (default: the setting's)")
     args = parser.parse_args()
     if args.wer:
         return wer_main(args)
+    if args.beam:
+        os.environ["BENCH_BEAM"] = str(args.beam)  # read by settings() in the children
+    if args.hints:
+        os.environ["BENCH_HINTS"] = args.hints
     if args.child:
         kind, *rest = args.child
         if kind == "rtf":
@@ -296,7 +316,9 @@ def main() -> int:
         return 0
 
     cpus = sorted(os.sched_getaffinity(0))
-    print(f"Whisper tiny.en (bundled), int8, CPU; {len(cpus)} cores available; faster-whisper in-process")
+    cfg = settings()
+    print(f"Whisper tiny.en (bundled), int8, CPU; beam {cfg.whisper_beam_size}, menu hints "
+          f"{cfg.whisper_menu_hints}; {len(cpus)} cores available; faster-whisper in-process")
     print(f"\nReal-time factor (RTF = processing time / audio duration; lower is faster), best of {args.repeat}")
     results = {cores: run_child(["rtf", str(cores), str(args.repeat)], set(cpus[:cores]))
                for cores in sorted({1, len(cpus)})}
