@@ -59,10 +59,12 @@ class Clip:
 
 
 def clips_in(folder: Path) -> list[Clip]:
-    """The clips a references.yaml lists: `speech` items, then the no-speech ones (`silent`, `noise`)."""
+    """The clips a references.yaml lists: `speech` items (`clips` in the held-out set's format), then the
+    no-speech ones (`silent`, `noise`)."""
     spec = yaml.safe_load((folder / "references.yaml").read_text(encoding="utf-8"))
-    clips = [Clip(folder / item["file"], item["text"], str(item.get("language", "en")), bool(item.get("noise")))
-             for item in spec.get("speech", [])]
+    clips = [Clip(folder / item["file"], item["text"], str(item.get("language", "en")),
+                  item.get("noise") not in (None, "none", False, 0))
+             for item in spec.get("speech") or spec.get("clips") or []]
     for key in ("silent", "noise"):
         entries = spec.get(key) or []
         for entry in entries if isinstance(entries, list) else [entries]:
