@@ -293,6 +293,7 @@ def main() -> int:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--wer", action="store_true", help="word error rate and RTF per decoding choice")
     parser.add_argument("--heldout", action="store_true", help="also the held-out set (measure once, at the end)")
+    parser.add_argument("--heldout-only", action="store_true", help="the held-out set without the dev set")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
     parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
@@ -357,8 +358,8 @@ def wer_main(args: argparse.Namespace) -> int:
     from testkit.voice import HELDOUT, clips_in, dev_clips
 
     language = None if args.language == "auto" else args.language
-    sets = {"dev": dev_clips()}
-    if args.heldout:
+    sets = {} if args.heldout_only else {"dev": dev_clips()}
+    if args.heldout or args.heldout_only:
         sets["held-out"] = clips_in(HELDOUT)
     if language is not None:  # a fixed language: the clips in it (and the no-speech ones)
         sets = {k: [c for c in v if c.language in ("", language)] for k, v in sets.items()}
