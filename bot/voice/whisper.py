@@ -346,7 +346,7 @@ class WhisperTranscriber:
             queue_seconds=round(started - enqueued, 4),
             decode_seconds=round(decoded - started, 4),
             transcribe_seconds=round(finished - decoded, 4),
-            vocabulary=vocabulary.version if vocabulary is not None and len(options) > 4 else "",
+            vocabulary=vocabulary.version if vocabulary is not None and vocabulary.decode_options(self._hints) else "",
         )
         with self._lock:
             self._transcriptions += 1
