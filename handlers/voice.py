@@ -39,6 +39,7 @@ from bot.voice import (
     Transcript,
     TranscriptionSlot,
 )
+from bot.voice.vocabulary import MenuVocabulary, Vocabulary
 from handlers.chat import answer
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def media_of(message: Message) -> Media | None:
 async def on_voice(
     message: Message, bot: Bot, settings: Settings, transcriber: Transcriber, conversation: Conversation,
     drafts: DraftStreams,
+    vocabulary: MenuVocabulary,
 ) -> None:
     media = media_of(message)
     if media is None:  # the router's filter lets only media through
@@ -95,7 +97,7 @@ async def on_voice(
     async with slot, QuietChatActionSender(bot=bot, chat_id=message.chat.id, action=ChatAction.RECORD_VOICE):
         audio = await download(bot, media)
         # A failed download answers after the slot is released, so the reply never finds it still taken.
-        outcome = audio if isinstance(audio, str) else await listen(slot, audio)
+        outcome = audio if isinstance(audio, str) else await listen(slot, audio, vocabulary.current)
     if isinstance(outcome, str):
         await message.answer(outcome)
         return
@@ -128,10 +130,10 @@ async def download(bot: Bot, media: Media) -> bytes | str:
     return buffer.getvalue()
 
 
-async def listen(slot: TranscriptionSlot, audio: bytes) -> Transcript | str:
-    """The transcript, or the reply to give instead (busy, unreadable, nothing heard, ...)."""
+async def listen(slot: TranscriptionSlot, audio: bytes, vocabulary: Vocabulary) -> Transcript | str:
+    """The transcript (told the menu's words, in the menu's spelling), or the reply to give instead."""
     try:
-        transcript = await slot.transcribe(audio)
+        transcript = await slot.transcribe(audio, vocabulary)
     except TranscriberBusy:
         return _(BUSY)
     except AudioTooLong as exc:

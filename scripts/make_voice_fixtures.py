@@ -1,15 +1,20 @@
-"""Regenerate the voice-note fixtures in tests/fixtures/voice/ from references.yaml.
+"""Regenerate the voice-note fixtures in tests/fixtures/voice/ (or another folder) from references.yaml.
 
 Speech comes from flite or espeak-ng (several speakers), is resampled and padded
 by sox, and is encoded by PyAV (libopus) into 48 kHz mono OGG/Opus, the format of
 Telegram voice notes. Needs `apt-get install flite espeak-ng sox`; CI never runs
 this, it uses the committed files.
 
-    .venv/bin/python scripts/make_voice_fixtures.py
+    .venv/bin/python scripts/make_voice_fixtures.py [FOLDER]   # default: tests/fixtures/voice
+
+A speech item may add `noise: 0.03` (the level of steady background noise mixed in, seeded, so
+the file is reproducible) and `language: de` (for espeak-ng's voices; the reference's language).
+Optional top-level entries: `silent` (near-silence), `noise` (noise and no speech), `corrupt`.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -77,28 +82,52 @@ def speak(text: str, engine: str, voice: str, workdir: Path) -> np.ndarray:
     return np.frombuffer(padded.read_bytes(), dtype=np.int16).astype(np.float32) / 32768.0
 
 
+def background_noise(length: int, level: float, seed: int) -> np.ndarray:
+    """`length` samples of steady, mostly low-frequency noise (a busy room, a fan): white noise, partly low-passed."""
+    rng = np.random.default_rng(seed)
+    white = rng.normal(0, 1, length).astype(np.float32)
+    smoothed = np.empty_like(white)
+    acc = 0.0
+    alpha = 0.15
+    for i, value in enumerate(white):  # a few seconds of audio: fast enough in plain Python
+        acc += alpha * (value - acc)
+        smoothed[i] = acc
+    mixed = 0.6 * smoothed / (np.std(smoothed) or 1.0) + 0.4 * white
+    return (level * mixed / np.std(mixed)).astype(np.float32)
+
+
 def main() -> int:
     for tool in ("flite", "espeak-ng", "sox"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed: apt-get install -y flite espeak-ng sox", file=sys.stderr)
             return 1
-    spec = yaml.safe_load((FOLDER / "references.yaml").read_text(encoding="utf-8"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=FOLDER, help="holds references.yaml")
+    folder: Path = parser.parse_args().folder
+    spec = yaml.safe_load((folder / "references.yaml").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
-        for item in spec["speech"]:
+        for number, item in enumerate(spec["speech"]):
             samples = speak(item["text"], item["engine"], item["voice"], Path(tmp))
-            target = FOLDER / item["file"]
+            if item.get("noise"):
+                samples = samples + background_noise(len(samples), float(item["noise"]), seed=number)
+                samples = np.clip(samples, -1.0, 1.0)
+            target = folder / item["file"]
             if target.suffix == ".mp4":
                 encode_video_note(samples, target)
             else:
                 encode_opus(samples, target)
             print(f"{item['file']}: {len(samples) / RATE:.1f}s  {item['text']}")
-    silent = spec["silent"]
-    rng = np.random.default_rng(7)
-    encode_opus(rng.normal(0, 0.0005, int(silent["seconds"] * RATE)).astype(np.float32), FOLDER / silent["file"])
-    print(f"{silent['file']}: {silent['seconds']}s of near-silence")
-    garbage = np.random.default_rng(11).integers(0, 256, 4096, dtype=np.uint8).tobytes()
-    (FOLDER / spec["corrupt"]["file"]).write_bytes(b"OggS\x00\x02" + b"\x00" * 20 + garbage)
-    print(f"{spec['corrupt']['file']}: Ogg header + 4 KiB of garbage")
+    if silent := spec.get("silent"):
+        rng = np.random.default_rng(7)
+        encode_opus(rng.normal(0, 0.0005, int(silent["seconds"] * RATE)).astype(np.float32), folder / silent["file"])
+        print(f"{silent['file']}: {silent['seconds']}s of near-silence")
+    if noise := spec.get("noise"):
+        encode_opus(background_noise(int(noise["seconds"] * RATE), noise["level"], seed=99), folder / noise["file"])
+        print(f"{noise['file']}: {noise['seconds']}s of noise, no speech")
+    if corrupt := spec.get("corrupt"):
+        garbage = np.random.default_rng(11).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+        (folder / corrupt["file"]).write_bytes(b"OggS\x00\x02" + b"\x00" * 20 + garbage)
+        print(f"{corrupt['file']}: Ogg header + 4 KiB of garbage")
     return 0
 
 

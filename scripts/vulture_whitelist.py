@@ -36,6 +36,7 @@ from storage.users import User
 Settings.model_config
 Settings._split_ids
 Settings._empty_is_unset
+Settings._auto_is_detect
 Settings._token_format
 Settings._secret_format
 Settings._redis_key_prefix

@@ -37,3 +37,41 @@ def reference(name: str) -> str:
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+# --- clip sets for word error rates (tests/test_voice_transcriber.py, bench/whisper_bench.py) ---------------
+DEV = ROOT / "bench" / "data" / "voice_dev"
+HELDOUT = ROOT / "bench" / "data" / "voice_heldout"
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recording of a set: what was said ("" for a clip with no speech) and in which language."""
+
+    path: Path
+    text: str
+    language: str = "en"
+    noisy: bool = False
+
+    @property
+    def speech(self) -> bool:
+        return bool(self.text)
+
+
+def clips_in(folder: Path) -> list[Clip]:
+    """The clips a references.yaml lists: `speech` items (`clips` in the held-out set's format), then the
+    no-speech ones (`silent`, `noise`)."""
+    spec = yaml.safe_load((folder / "references.yaml").read_text(encoding="utf-8"))
+    clips = [Clip(folder / item["file"], item["text"], str(item.get("language", "en")),
+                  item.get("noise") not in (None, "none", False, 0))
+             for item in spec.get("speech") or spec.get("clips") or []]
+    for key in ("silent", "noise"):
+        entries = spec.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            clips.append(Clip(folder / entry["file"], "", "", key == "noise"))
+    return clips
+
+
+def dev_clips() -> list[Clip]:
+    """The development set: the test fixtures and bench/data/voice_dev (what the decoding was tuned on)."""
+    return clips_in(FIXTURES) + clips_in(DEV)

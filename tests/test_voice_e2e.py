@@ -16,9 +16,9 @@ from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
 from testkit.settings import make_settings, with_openai
 from testkit.voice import fixture_bytes, reference
+from testkit.wer import key_words_heard, word_error_rate
 from tests.helpers import CUSTOMER_ID, running_app
 from tests.voice_support import gated_transcriber
-from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow
 

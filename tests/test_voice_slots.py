@@ -21,6 +21,7 @@ from testkit.voice import fixture_bytes
 @dataclass
 class _Segment:
     text: str
+    no_speech_prob: float = 0.0  # as faster-whisper's Segment has it
 
 
 @dataclass

@@ -12,9 +12,9 @@ from bot.voice import AudioDecodeError, AudioTooLong, TranscriberBusy, Transcrib
 from bot.voice.whisper import clean_text
 from testkit.settings import make_settings
 from testkit.voice import fixture_bytes, reference, speech_fixtures
+from testkit.wer import key_words_heard, word_error_rate
 from tests.helpers import poll_until
 from tests.voice_support import GatedModel
-from tests.wer import key_words_heard, word_error_rate
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wer import edit_distance, key_words_heard, normalize, word_error_rate
+from testkit.wer import edit_distance, key_words_heard, normalize, word_error_rate
 
 
 def test_normalize_ignores_case_punctuation_and_hyphens() -> None:

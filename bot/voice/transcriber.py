@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bot.voice.vocabulary import Vocabulary
 
 # Telegram's Bot API lets bots download files of up to 20 MB; the upload endpoint uses the same limit.
 MAX_AUDIO_BYTES = 20 * 1024 * 1024
@@ -52,6 +55,7 @@ class Transcript:
     queue_seconds: float  # waiting for a worker (and for the model to load)
     decode_seconds: float
     transcribe_seconds: float
+    vocabulary: str = ""  # the version of the menu vocabulary the decoder was told ("" = none)
 
     @property
     def processing_seconds(self) -> float:
@@ -97,16 +101,18 @@ class TranscriptionSlot:
     the `async with` block unused (download failed, file refused, handler cancelled).
     """
 
-    def __init__(self, run: Callable[[bytes], Awaitable[Transcript]], release: Callable[[], None]) -> None:
+    def __init__(self, run: Callable[[bytes, Vocabulary | None], Awaitable[Transcript]],
+                 release: Callable[[], None]) -> None:
         self._run = run  # takes the place over: gives it back when the job ends
         self._release = release
         self._state: Literal["held", "used", "released"] = "held"
 
-    async def transcribe(self, audio: bytes) -> Transcript:
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
+        """`vocabulary`: the cafe's words to tell the decoder and to spell the transcript with."""
         if self._state != "held":
             raise RuntimeError(f"transcription slot already {self._state}")
         self._state = "used"
-        return await self._run(audio)
+        return await self._run(audio, vocabulary)
 
     def release(self) -> None:
         """Give the place back if it was not used (idempotent)."""
@@ -138,7 +144,7 @@ class Transcriber(Protocol):
         """
         ...
 
-    async def transcribe(self, audio: bytes) -> Transcript:
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
         """Encoded audio (OGG/Opus, MP3, M4A, MP4, WAV, ...) to text (reserve and use a slot in one go).
 
         Raises TranscriberBusy, TranscriberUnavailable, AudioDecodeError or AudioTooLong.

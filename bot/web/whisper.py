@@ -2,6 +2,7 @@
 
 GET  /api/agent/whisper  status and model (503 when the model failed to load)
 POST /api/agent/whisper  multipart audio upload (field `file`) -> transcript, language, duration, timing
+                         (decoded as a voice note is: told the menu's words, in the menu's spelling)
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def whisper_transcribe(request: web.Request) -> web.Response:
     if not audio:
         return json_error(400, "the uploaded file is empty")
     try:
-        transcript = await transcriber.transcribe(audio)
+        transcript = await transcriber.transcribe(audio, request.app[SERVICES].vocabulary.current)
     except TranscriberBusy:
         return web.json_response(
             {"error": "busy, please try again in a moment"}, status=503,
@@ -68,6 +69,7 @@ async def whisper_transcribe(request: web.Request) -> web.Response:
         "duration": transcript.duration,
         "speech_duration": transcript.speech_duration,
         "model": transcriber.status().model,
+        "vocabulary": transcript.vocabulary,
         "timing": {
             "queue_ms": round(transcript.queue_seconds * 1000, 1),
             "decode_ms": round(transcript.decode_seconds * 1000, 1),

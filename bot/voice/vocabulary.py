@@ -1,0 +1,183 @@
+"""The cafe's own words, told to the speech decoder and used to spell its transcripts.
+
+Whisper's tiny model hears "lentil soup" as "rental soup" and "club sandwich" as "clubs and
+which": it does not know the cafe's words. faster-whisper can be told them before it decodes,
+as `initial_prompt` (text the model takes as what was said just before) and as `hotwords`
+(the same place in the prompt, repeated for every 30 s window). `Vocabulary` holds both, built
+from the menu (item names, aliases, categories, dietary tags) and the cafe facts (its name,
+the topics of its policies), and `MenuVocabulary` rebuilds it whenever the knowledge base
+changes (`/reload_menu`).
+
+The transcript then gets the menu's spelling of the item names it contains ("flat white" ->
+"Flat White", "caffe latte" -> "Caffè Latte"): only whole, exact item names (any case,
+spaces or hyphens between the words, accents ignored, an optional plural s), nothing fuzzy,
+so a word is never changed into another word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from bot.knowledge import KnowledgeBase
+    from bot.knowledge.models import CafeInfo, Menu
+
+# How the vocabulary reaches the decoder (WHISPER_MENU_HINTS), chosen by bench/whisper_bench.py.
+HintMode = Literal["off", "prompt", "hotwords", "both"]
+# Whisper keeps at most 223 prompt tokens; about four characters a token leaves room to spare.
+MAX_PROMPT_CHARS = 700
+_PARENTHESES = re.compile(r"\([^)]*\)")
+_SEPARATOR = r"[\s\-‐–]+"
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: "Caffè" and "caffe" compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def _phrase(text: str) -> str:
+    """A menu label as words to say: no parentheses, "&" as "and", single spaces."""
+    return " ".join(_PARENTHESES.sub(" ", text).replace("&", "and").split())
+
+
+def _words(text: str) -> list[str]:
+    return re.split(_SEPARATOR, _fold(text).strip())
+
+
+def _unique(words: Iterable[str]) -> list[str]:
+    """Each term once; one whose words all appear, in order, in an earlier term adds nothing and goes."""
+    out: list[str] = []
+    said: list[str] = []
+    for word in words:
+        key = " ".join(_words(word))
+        if word and not any(f" {key} " in f" {earlier} " for earlier in said):
+            said.append(key)
+            out.append(word)
+    return out
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words the decoder is told, in the menu's spelling, and how to respell a transcript with them."""
+
+    names: tuple[str, ...]  # item names: respelled in transcripts
+    terms: tuple[str, ...]  # everything told to the decoder, most important first (names, aliases, ...)
+    cafe: str = ""
+    version: str = field(default="", compare=False)
+
+    @property
+    def prompt(self) -> str:
+        """The `initial_prompt`: a line as a customer might write it, within Whisper's prompt budget."""
+        head = f"{self.cafe} menu: " if self.cafe else "Menu: "
+        return head + _join_within(self.terms, MAX_PROMPT_CHARS - len(head)) + "."
+
+    @property
+    def hotwords(self) -> str:
+        return _join_within(self.terms, MAX_PROMPT_CHARS)
+
+    def decode_options(self, mode: HintMode) -> dict[str, str]:
+        """The keyword arguments of WhisperModel.transcribe that carry the vocabulary."""
+        if not self.terms or mode == "off":
+            return {}
+        options: dict[str, str] = {}
+        if mode in ("prompt", "both"):
+            options["initial_prompt"] = self.prompt
+        if mode in ("hotwords", "both"):
+            options["hotwords"] = self.hotwords
+        return options
+
+    def echoes(self, text: str) -> bool:
+        """Whether `text` is the prompt read back (what noise can come out as): "menu:" or a list of 3+ terms."""
+        folded = _fold(text)
+        if "menu:" in folded:
+            return True
+        known = {" ".join(_words(term)) for term in self.terms}
+        pieces = [" ".join(_words(p)) for p in re.split(r"[,.;]", folded) if p.strip()]
+        return len(pieces) >= 3 and sum(p in known for p in pieces) >= 3
+
+    def respell(self, text: str) -> str:
+        """`text` with every whole item name in the menu's spelling (longest names first)."""
+        if not text or not self.names:
+            return text
+        folded = _fold(text)
+        if len(folded) != len(text):  # a character that folds to several: leave the text alone
+            return text
+        chars = list(text)
+        taken = [False] * len(text)
+        for name in sorted(self.names, key=len, reverse=True):
+            words = [re.escape(w) for w in _words(name)]
+            pattern = re.compile(r"(?<![\w'])" + _SEPARATOR.join(words) + r"(e?s)?(?![\w'])")
+            for match in pattern.finditer(folded):
+                start, end = match.span()
+                if any(taken[start:end]):
+                    continue
+                plural = match.group(1) or ""
+                replacement = name + (text[end - len(plural):end] if plural else "")
+                if name.isupper() and plural:
+                    replacement = name + plural.lower()
+                chars[start] = replacement
+                for i in range(start + 1, end):
+                    chars[i] = ""
+                for i in range(start, end):
+                    taken[i] = True
+        return "".join(chars)
+
+
+def _join_within(terms: Iterable[str], limit: int) -> str:
+    out: list[str] = []
+    size = 0
+    for term in terms:
+        if size + len(term) + 2 > limit:
+            break
+        out.append(term)
+        size += len(term) + 2
+    return ", ".join(out)
+
+
+def build_vocabulary(menu: Menu, cafe: CafeInfo | None = None) -> Vocabulary:
+    """Item names first (what must survive the prompt budget), then cafe words, dietary tags, categories, aliases."""
+    items = menu.items()
+    names = _unique(item.name for item in items)
+    aliases = [alias for item in items for alias in item.aliases]
+    categories = [part.strip() for c in menu.categories for part in _phrase(c.name).split(" and ")]
+    tags = [tag.replace("-", " ") for item in items for tag in item.tags]
+    cafe_words: list[str] = []
+    if cafe is not None:
+        cafe_words = [key.replace("_", " ") for key in cafe.policies]
+        if cafe.wifi is not None:
+            cafe_words.append("Wi-Fi")
+    terms = _unique([*(_phrase(n) for n in names), *cafe_words, *tags, *categories, *aliases])
+    cafe_name = cafe.name if cafe is not None else ""
+    digest = hashlib.sha256("\n".join([cafe_name, *names, *terms]).encode()).hexdigest()[:12]
+    return Vocabulary(names=tuple(names), terms=tuple(terms), cafe=cafe_name, version=digest)
+
+
+class MenuVocabulary:
+    """The vocabulary of the menu in force: built at start, rebuilt when the knowledge base changes."""
+
+    def __init__(self, knowledge: KnowledgeBase) -> None:
+        self._knowledge = knowledge
+        self._current = Vocabulary(names=(), terms=())
+
+    @property
+    def current(self) -> Vocabulary:
+        return self._current
+
+    def rebuild(self) -> Vocabulary:
+        self._current = build_vocabulary(self._knowledge.menu, self._knowledge.cafe)
+        return self._current
+
+    async def start(self) -> None:
+        self.rebuild()
+
+    async def stop(self) -> None:
+        return None
+
+    async def on_knowledge_change(self, _knowledge: KnowledgeBase) -> None:
+        self.rebuild()
