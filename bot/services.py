@@ -34,6 +34,7 @@ from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
+from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
@@ -130,7 +131,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
     gateway = BotGateway(lambda: bot)
     outbox = Outbox(settings, db, gateway)
-    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), clock, catalogues)
+    pause = OrderingPause(runtime_settings, knowledge, clock)  # /pause, /resume: a row all processes read
+    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), pause, clock, catalogues)
     outbox.register(ORDER_CARD, orders)
     outbox.register(ORDER_STATUS, orders.customer_status)
     staff = StaffDirectory(settings, gateway)

@@ -231,3 +231,13 @@ def my_orders(orders: list[Order]) -> str:
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
                      f"{status_name(order.status)} · {order_price(order, order.total_cents)}")
     return "\n".join(lines)
+
+
+def paused(until: str | None, reason: str) -> str:
+    """The staff group's confirmation of /pause."""
+    why = f" ({escape(reason)})" if reason else ""
+    if until:
+        head = _("⏸ New orders are paused until {time}{why}.").format(time=until, why=why)
+    else:
+        head = _("⏸ New orders are paused{why} until /resume.").format(why=why)
+    return head + "\n" + _("Customers checking out are told so; orders already placed are not affected.")

@@ -1,4 +1,4 @@
-"""The staff side: the order card's buttons and /orders in the staff group.
+"""The staff side: the order card's buttons, /orders, /pause and /resume in the staff group.
 
 Only staff (ADMIN_IDS or members of the staff group) may press; anyone else gets
 an alert and the order does not change. A press moves the order in the database;
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.i18n import N_, _
 from bot.orders import OrderError, OrderService, OrderStatus, texts
 from bot.orders.models import can_transition
+from bot.orders.pause import parse_pause
 from bot.telegram.middlewares import reply_to_order_errors
 from handlers.orders import keyboards
 from handlers.orders.callbacks import StaffBackCb, StaffCb, is_ordering_button
@@ -22,6 +23,7 @@ from handlers.orders.filters import InStaffChat, IsStaff
 from handlers.orders.views import person
 
 NOT_STAFF = N_("Only cafe staff can change orders.")
+NOT_STAFF_COMMAND = N_("Only cafe staff can use this command.")
 
 
 async def on_staff_button(callback: CallbackQuery, callback_data: StaffCb, orders: OrderService) -> None:
@@ -68,6 +70,24 @@ async def on_open_orders(message: Message, orders: OrderService) -> None:
     await message.answer(texts.open_orders(await orders.open_orders()))
 
 
+async def on_pause(message: Message, command: CommandObject, orders: OrderService) -> None:
+    """/pause [minutes] [reason]: checkout refuses new orders (the agent's too) until it ends or /resume."""
+    minutes, reason = parse_pause(command.args or "")
+    by_id = message.from_user.id if message.from_user else None
+    by_name = person(message.from_user) if message.from_user else _("an admin")
+    pause = await orders.pause.pause(minutes, reason, by_id, by_name)
+    await message.answer(texts.paused(orders.pause.ends_at(pause), pause.reason))
+
+
+async def on_resume(message: Message, orders: OrderService) -> None:
+    was_paused = await orders.pause.resume()
+    await message.answer(_("▶️ Ordering is open again.") if was_paused else _("Ordering wasn't paused."))
+
+
+async def on_staff_command_refused(message: Message) -> None:
+    await message.answer(_(NOT_STAFF_COMMAND))
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(on_staff_button, StaffCb.filter(), IsStaff())
@@ -76,4 +96,7 @@ def create_router() -> Router:
     router.callback_query.register(on_not_staff, StaffBackCb.filter())
     router.callback_query.register(on_stale_button, F.data.func(is_ordering_button))
     router.message.register(on_open_orders, Command("orders"), InStaffChat(), IsStaff())
+    router.message.register(on_pause, Command("pause"), InStaffChat(), IsStaff())
+    router.message.register(on_resume, Command("resume"), InStaffChat(), IsStaff())
+    router.message.register(on_staff_command_refused, Command("pause", "resume"), InStaffChat())
     return reply_to_order_errors(router)
