@@ -34,6 +34,7 @@ from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
+from bot.orders.availability import Availability
 from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
@@ -96,6 +97,7 @@ class Services:
     outbox: Outbox
     staff: StaffDirectory
     orders: OrderService
+    availability: Availability  # /soldout and /back: the menu's overrides, and the cached answers they retire
     bot: Bot | None  # None when Telegram is bypassed (TELEGRAM_BYPASS): nothing is sent or received
     components: tuple[Component, ...]  # started in this order, stopped in reverse
     after_start: tuple[Callable[[], Awaitable[None]], ...]  # once every component runs (the startup warmup)
@@ -119,7 +121,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # Storage and the cafe's data.
     users = UserRepository(db)
     runtime_settings = RuntimeSettingsRepository(db)
-    knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
+    knowledge = KnowledgeBase(settings, KnowledgeRepository(db), runtime_settings)  # + the staff's /soldout
 
     # The caches: the tiered key-value cache (memory, Redis) and the semantic cache of shared answers.
     cache, profiles = build_cache(settings, users, knowledge)
@@ -136,6 +138,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     outbox.register(ORDER_CARD, orders)
     outbox.register(ORDER_STATUS, orders.customer_status)
     staff = StaffDirectory(settings, gateway)
+    availability = Availability(knowledge, cached_answers)
 
     # The agent: its shared answers (exact, then semantic) and its tools (ordering in plain words).
     tools = ToolRegistry()
@@ -164,7 +167,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, voice_gate=VoiceGate(settings),
         retention=retention, outbox=outbox, staff=staff,
-        orders=orders, bot=bot,
+        orders=orders, availability=availability, bot=bot,
         components=(
             knowledge,
             *(() if seams.transcriber is not None else (transcriber,)),

@@ -203,6 +203,7 @@ class Menu(_Strict):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     categories: tuple[Category, ...] = Field(min_length=1)
     version: str = ""  # content hash, set by the loader
+    overrides: str = ""  # the staff's availability overrides in force ('' for none): see with_availability
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Menu:
@@ -213,6 +214,23 @@ class Menu(_Strict):
                     raise ValueError(f"duplicate item id {item.id!r}")
                 seen.add(item.id)
         return self
+
+    def with_availability(self, overrides: dict[str, bool]) -> Menu:
+        """The menu with items marked sold out (False) or back (True) by staff, over what the file says.
+
+        `version` stays the file's (orders and the semantic index are tied to it); `overrides`
+        names the overlay, so whatever is rendered from the menu (the model's prompt) is redone.
+        """
+        known = {k: v for k, v in sorted(overrides.items()) if self.item(k) is not None}
+        if not known:
+            return self
+
+        def overlay(category: Category) -> Category:
+            items = tuple(i.model_copy(update={"available": known.get(i.id, i.available)}) for i in category.items)
+            return category.model_copy(update={"items": items})
+
+        label = ",".join(f"{k}={int(v)}" for k, v in known.items())
+        return self.model_copy(update={"categories": tuple(overlay(c) for c in self.categories), "overrides": label})
 
     def items(self) -> list[MenuItem]:
         return [item.model_copy(update={"category_id": c.id}) for c in self.categories for item in c.items]
