@@ -53,6 +53,9 @@ async def test_pause_refuses_checkout_until_resume_and_holds_across_a_restart(
         await _latest(telegram, STAFF_CHAT, "Only cafe staff can use this command")
         assert await app.services.orders.pause.current() is None
 
+        telegram.send_text(STAFF_MEMBER, "/pause 0 oops", chat_id=STAFF_CHAT)
+        await _latest(telegram, STAFF_CHAT, "A pause lasts from 1 to 1440 minutes")
+        assert await app.services.orders.pause.current() is None
         telegram.send_text(STAFF_MEMBER, "/pause 30 kitchen rush", chat_id=STAFF_CHAT)
         confirmation = await _latest(telegram, STAFF_CHAT, "paused")
         refused = await _checkout(telegram)

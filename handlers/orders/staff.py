@@ -22,7 +22,7 @@ from bot.telegram.middlewares import reply_to_order_errors
 from handlers.orders import keyboards
 from handlers.orders.callbacks import AvailabilityCb, StaffBackCb, StaffCb, is_ordering_button
 from handlers.orders.filters import InStaffChat, IsStaff
-from handlers.orders.views import person
+from handlers.orders.views import person, show
 
 NOT_STAFF = N_("Only cafe staff can change orders.")  # also the menu's availability
 NOT_STAFF_COMMAND = N_("Only cafe staff can use this command.")
@@ -119,10 +119,7 @@ async def on_availability_button(callback: CallbackQuery, callback_data: Availab
         done = await availability.mark(callback_data.item, callback_data.available, callback.from_user.id)
     except KeyError:
         raise OrderError(_("That item isn't on our menu any more.")) from None
-    text = texts.marked(done.item, callback_data.available, done.forgotten)
-    if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=None)
-    await callback.answer()
+    await show(callback, texts.marked(done.item, callback_data.available, done.forgotten), None)
 
 
 async def on_staff_command_refused(message: Message) -> None:
