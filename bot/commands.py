@@ -41,6 +41,10 @@ ADMIN_COMMANDS: list[CommandInfo] = [
 
 STAFF_COMMANDS: list[CommandInfo] = [
     CommandInfo("orders", N_("Open orders (in the staff group)")),
+    CommandInfo("pause", N_("Pause new orders: /pause 20 kitchen rush (in the staff group)")),
+    CommandInfo("resume", N_("Take orders again (in the staff group)")),
+    CommandInfo("soldout", N_("Mark an item sold out: /soldout flat white (in the staff group)")),
+    CommandInfo("back", N_("Offer a sold-out item again: /back flat white (in the staff group)")),
 ]
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.config import Settings
 from bot.knowledge import CafeInfo, Menu, MenuItem
 
-PROMPT_VERSION = "2026-11-26.2"
+PROMPT_VERSION = "2026-11-30.1"
 
 RULES = """\
 You are the friendly assistant of {name}, a cafe. You talk to the cafe's customers in a chat.
@@ -88,6 +88,11 @@ def render_cafe(cafe: CafeInfo) -> str:
         lines.append("Contacts: " + ", ".join(contacts))
     lines.append(f"Opening hours (local time, {cafe.timezone}):")
     lines += [f"- {day.capitalize()}: {hours}" for day, hours in cafe.hours.items()]
+    if cafe.closures:
+        lines.append("Closures and special hours (these dates override the weekly hours):")
+        for closure in cafe.closures:
+            dates = closure.date.isoformat() + (f" to {closure.until.isoformat()}" if closure.until else "")
+            lines.append(f"- {dates}: {closure.hours} ({closure.reason})")
     if cafe.kitchen_closes_before_minutes:
         lines.append(f"The kitchen takes its last food orders {cafe.kitchen_closes_before_minutes} minutes "
                      "before closing.")
@@ -120,5 +125,10 @@ def cafe_now(cafe: CafeInfo, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def clock_message(cafe: CafeInfo, now: dt.datetime | None = None) -> str:
+    """Today's day and time; on a closure or special day also today's hours and why (CafeInfo.hours_on)."""
     local = cafe_now(cafe, now)
-    return f"Now it is {local:%A %Y-%m-%d %H:%M} at the cafe ({cafe.timezone})."
+    line = f"Now it is {local:%A %Y-%m-%d %H:%M} at the cafe ({cafe.timezone})."
+    today = cafe.hours_on(local.date())
+    if today.reason:
+        line += f" Today's hours: {today.hours} ({today.reason})."
+    return line

@@ -34,6 +34,8 @@ from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
+from bot.orders.availability import Availability
+from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
@@ -97,6 +99,7 @@ class Services:
     outbox: Outbox
     staff: StaffDirectory
     orders: OrderService
+    availability: Availability  # /soldout and /back: the menu's overrides, and the cached answers they retire
     bot: Bot | None  # None when Telegram is bypassed (TELEGRAM_BYPASS): nothing is sent or received
     components: tuple[Component, ...]  # started in this order, stopped in reverse
     after_start: tuple[Callable[[], Awaitable[None]], ...]  # once every component runs (the startup warmup)
@@ -120,7 +123,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # Storage and the cafe's data.
     users = UserRepository(db)
     runtime_settings = RuntimeSettingsRepository(db)
-    knowledge = KnowledgeBase(settings, KnowledgeRepository(db))
+    knowledge = KnowledgeBase(settings, KnowledgeRepository(db), runtime_settings)  # + the staff's /soldout
 
     # The caches: the tiered key-value cache (memory, Redis) and the semantic cache of shared answers.
     cache, profiles = build_cache(settings, users, knowledge)
@@ -132,10 +135,12 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
     gateway = BotGateway(lambda: bot)
     outbox = Outbox(settings, db, gateway)
-    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), clock, catalogues)
+    pause = OrderingPause(runtime_settings, knowledge, clock)  # /pause, /resume: a row all processes read
+    orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), pause, clock, catalogues)
     outbox.register(ORDER_CARD, orders)
     outbox.register(ORDER_STATUS, orders.customer_status)
     staff = StaffDirectory(settings, gateway)
+    availability = Availability(knowledge, cached_answers)
 
     # The agent: its shared answers (exact, then semantic) and its tools (ordering in plain words).
     tools = ToolRegistry()
@@ -166,7 +171,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
         semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
-        voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff, orders=orders, bot=bot,
+        voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff, orders=orders,
+        availability=availability, bot=bot,
         components=(
             knowledge,
             vocabulary,  # after the knowledge base: built from the menu it loaded

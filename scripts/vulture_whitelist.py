@@ -17,7 +17,7 @@ from bot import telegram_checks
 from bot.app import STOP_AFTER_DRAIN_SECONDS
 from bot.cache.service import Cache
 from bot.config import Settings
-from bot.knowledge.models import CafeInfo, Category, MenuItem, _Strict
+from bot.knowledge.models import CafeInfo, Category, Closure, MenuItem, _Strict
 from bot.metrics import _CallbackCollector
 from bot.models_check import SumCache
 from bot.ops import cli as ops_cli
@@ -53,6 +53,9 @@ MenuItem._one_price
 Category._id
 Category._unique_ids
 CafeInfo._hours
+CafeInfo._closures
+Closure._hours
+Closure._range
 
 # prometheus_client: the registry calls collect() at every scrape.
 _CallbackCollector.collect

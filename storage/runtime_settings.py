@@ -13,6 +13,11 @@ class RuntimeSettingsRepository:
         rows = await self._db.fetchall("SELECT key, value FROM runtime_settings")
         return {r["key"]: r["value"] for r in rows}
 
+    async def get(self, key: str) -> str | None:
+        """One setting, read from the database each time (every process sharing it sees a change at once)."""
+        value = await self._db.fetchval("SELECT value FROM runtime_settings WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
     async def set(self, key: str, value: str, updated_by: int | None = None) -> None:
         await self._db.execute(
             """

@@ -17,6 +17,7 @@ def always_open_cafe(tmp_path: Path) -> Path:
     cafe = yaml.safe_load((ROOT / "data" / "cafe.yaml").read_text(encoding="utf-8"))
     cafe["hours"] = {day: "00:00-24:00" for day in cafe["hours"]}
     cafe["kitchen_closes_before_minutes"] = 0
+    cafe.pop("closures", None)
     path = tmp_path / "cafe.yaml"
     path.write_text(yaml.safe_dump(cafe, allow_unicode=True), encoding="utf-8")
     return path

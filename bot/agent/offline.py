@@ -21,10 +21,13 @@ import unicodedata
 from collections.abc import Callable
 
 from bot.i18n import _, current_locale, price, weekday_name
-from bot.knowledge import CafeInfo, Category, Menu, MenuItem
+from bot.i18n import day as day_format
+from bot.knowledge import CafeInfo, Category, Closure, Menu, MenuItem
 from bot.knowledge.labels import tag_label
 from bot.knowledge.models import WEEKDAYS
 from bot.prompts import cafe_now
+
+CLOSURES_AHEAD_DAYS = 14  # closures this close are named with the weekly hours, and skipped to find the next opening
 
 # English, then German (after `simplify`: no umlauts, ß as "ss").
 DIETARY_PHRASES: dict[str, tuple[str, ...]] = {
@@ -282,10 +285,16 @@ class OfflineAnswerer:
         for day in days:
             label = self.day(day) + (" " + _("(today)") if day == today else " " + _("(tomorrow)")
                                      if day == tomorrow else "")
-            lines.append(f"{label}: {self._span(cafe.hours[day])}")
+            # The next such weekday (today counts): its date decides, so a closure that day is said.
+            date = local.date() + dt.timedelta(days=(WEEKDAYS.index(day) - local.weekday()) % 7)
+            lines.append(f"{label}: {self._span_on(cafe, date)}")
         if not lines:
             lines.append(_("Our opening hours:"))
             lines += [f"• {self.day(day)}: {self._span(h)}" for day, h in cafe.hours.items()]
+            ahead = cafe.closures_between(local.date(), local.date() + dt.timedelta(days=CLOSURES_AHEAD_DAYS))
+            if ahead:
+                lines.append(_("Special days coming up:"))
+                lines += [f"• {self._dates(c)}: {self._span(c.hours)} ({c.reason})" for c in ahead]
         if cafe.kitchen_closes_before_minutes and _has(text, KITCHEN_PHRASES):
             lines.append(_("The kitchen takes its last food orders {minutes} minutes before closing.").format(
                 minutes=cafe.kitchen_closes_before_minutes))
@@ -300,25 +309,42 @@ class OfflineAnswerer:
     def _span(hours: str) -> str:
         return _("closed") if hours == "closed" else _("open {hours}").format(hours=hours.replace("-", "–"))
 
+    def _span_on(self, cafe: CafeInfo, date: dt.date) -> str:
+        """A date's hours, with the reason when a closure or special day changes them."""
+        hours = cafe.hours_on(date)
+        span = self._span(hours.hours)
+        return f"{span} ({hours.reason})" if hours.reason else span
+
+    @staticmethod
+    def _dates(closure: Closure) -> str:
+        if closure.until is None or closure.until == closure.date:
+            return day_format(closure.date)
+        return f"{day_format(closure.date)} – {day_format(closure.until)}"
+
     def _open_now(self, cafe: CafeInfo, local: dt.datetime) -> str:
         minute = local.hour * 60 + local.minute
-        today = WEEKDAYS[local.weekday()]
-        hours = cafe.hours[today]
-        if hours != "closed":
-            start, end = (self._minutes(p) for p in hours.split("-"))
+        today = cafe.hours_on(local.date())
+        if not today.closed:
+            start, end = (self._minutes(p) for p in today.hours.split("-"))
             if start <= minute < end:
-                return _("Yes, we're open right now, until {time}.").format(time=hours.split("-")[1])
+                return _("Yes, we're open right now, until {time}.").format(time=today.hours.split("-")[1])
             if minute < start:
-                return _("We're closed right now; we open today at {time}.").format(time=hours.split("-")[0])
-        for offset in range(1, 8):
-            day = WEEKDAYS[(local.weekday() + offset) % 7]
-            if cafe.hours[day] != "closed":
-                opens = cafe.hours[day].split("-")[0]
+                return _("We're closed right now; we open today at {time}.").format(time=today.hours.split("-")[0])
+        closed = _("We're closed today ({reason}).").format(reason=today.reason) + " " if (
+            today.closed and today.reason) else ""
+        for offset in range(1, CLOSURES_AHEAD_DAYS + 1):
+            date = local.date() + dt.timedelta(days=offset)
+            hours = cafe.hours_on(date)
+            if not hours.closed:
+                opens = hours.hours.split("-")[0]
                 if offset == 1:
-                    return _("We're closed right now; we open again tomorrow at {time}.").format(time=opens)
-                return _("We're closed right now; we open again on {day} at {time}.").format(day=self.day(day),
-                                                                                          time=opens)
-        return _("We're closed right now.")
+                    return closed + _("We're closed right now; we open again tomorrow at {time}.").format(time=opens)
+                if offset < 7:
+                    return closed + _("We're closed right now; we open again on {day} at {time}.").format(
+                        day=self.day(WEEKDAYS[date.weekday()]), time=opens)
+                return closed + _("We're closed right now; we open again on {date} at {time}.").format(
+                    date=day_format(date), time=opens)
+        return closed + _("We're closed right now.")
 
     @staticmethod
     def _minutes(hhmm: str) -> int:

@@ -121,7 +121,7 @@ class Agent:
         self.sharing = SharingPolicy(lambda: knowledge.menu)
         self.tools = tools if tools is not None else ToolRegistry()  # the order tools, when ordering is wired
         self.answers = answers if answers is not None else AnswerPipeline()  # the shared answers, in order
-        self._prompt_key: tuple[str, str, str] | None = None
+        self._prompt_key: tuple[str, str, str, str] | None = None
         self._prompt = ""
 
     @property
@@ -150,7 +150,8 @@ class Agent:
 
     def system_prompt(self) -> str:
         """The static system prompt for the current prompt version, menu and cafe facts (memoised)."""
-        key = (self.prompt_version, self.knowledge.menu.version, self.knowledge.cafe.version)
+        key = (self.prompt_version, self.knowledge.menu.version, self.knowledge.menu.overrides,
+               self.knowledge.cafe.version)
         if key != self._prompt_key:
             self._prompt = build_system_prompt(self.knowledge.menu, self.knowledge.cafe)
             self._prompt_key = key

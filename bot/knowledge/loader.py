@@ -74,6 +74,8 @@ def load_yaml_model(path: Path, model: type[Model]) -> tuple[Model, dict[str, An
         raise DataFileError(path, f"invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise DataFileError(path, "expected a mapping at the top level", line=1)
+    # YAML reads 2026-12-24 as a date; as text it hashes, snapshots (JSON) and validates the same way.
+    data = json.loads(json.dumps(data, default=str))
     try:
         return model.model_validate(data), data
     except ValidationError as exc:

@@ -7,8 +7,10 @@ because that is how people write prices.
 from __future__ import annotations
 
 import re
+from datetime import date as Date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from itertools import pairwise
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -201,6 +203,7 @@ class Menu(_Strict):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     categories: tuple[Category, ...] = Field(min_length=1)
     version: str = ""  # content hash, set by the loader
+    overrides: str = ""  # the staff's availability overrides in force ('' for none): see with_availability
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Menu:
@@ -211,6 +214,23 @@ class Menu(_Strict):
                     raise ValueError(f"duplicate item id {item.id!r}")
                 seen.add(item.id)
         return self
+
+    def with_availability(self, overrides: dict[str, bool]) -> Menu:
+        """The menu with items marked sold out (False) or back (True) by staff, over what the file says.
+
+        `version` stays the file's (orders and the semantic index are tied to it); `overrides`
+        names the overlay, so whatever is rendered from the menu (the model's prompt) is redone.
+        """
+        known = {k: v for k, v in sorted(overrides.items()) if self.item(k) is not None}
+        if not known:
+            return self
+
+        def overlay(category: Category) -> Category:
+            items = tuple(i.model_copy(update={"available": known.get(i.id, i.available)}) for i in category.items)
+            return category.model_copy(update={"items": items})
+
+        label = ",".join(f"{k}={int(v)}" for k, v in known.items())
+        return self.model_copy(update={"categories": tuple(overlay(c) for c in self.categories), "overrides": label})
 
     def items(self) -> list[MenuItem]:
         return [item.model_copy(update={"category_id": c.id}) for c in self.categories for item in c.items]
@@ -231,6 +251,47 @@ class Wifi(_Strict):
     notes: str = ""
 
 
+class DayHours(NamedTuple):
+    """The hours in force on one date: "closed" or "HH:MM-HH:MM", and why when they differ from the week's."""
+
+    hours: str
+    reason: str = ""  # '' on an ordinary day; a closure's or special day's reason otherwise
+
+    @property
+    def closed(self) -> bool:
+        return self.hours == "closed"
+
+
+class Closure(_Strict):
+    """A date (or a range, `until` inclusive) with other hours than the week's: a holiday, an event, a repair."""
+
+    date: Date
+    until: Date | None = None
+    hours: str = "closed"
+    reason: str = Field(min_length=1, max_length=120)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        cleaned = value.strip().lower()
+        if not _HOURS.match(cleaned):
+            raise ValueError("hours must look like 07:30-18:00 or 'closed'")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _range(self) -> Closure:
+        if self.until is not None and self.until < self.date:
+            raise ValueError(f"until {self.until} is before date {self.date}")
+        return self
+
+    @property
+    def last(self) -> Date:
+        return self.until or self.date
+
+    def covers(self, day: Date) -> bool:
+        return self.date <= day <= self.last
+
+
 class CafeInfo(_Strict):
     name: str
     tagline: str = ""
@@ -243,6 +304,7 @@ class CafeInfo(_Strict):
     kitchen_closes_before_minutes: int = Field(default=0, ge=0)
     wifi: Wifi | None = None
     policies: dict[str, str] = Field(default_factory=dict)
+    closures: tuple[Closure, ...] = ()  # dates with other hours (or none), each with its reason
     version: str = ""
 
     @field_validator("hours")
@@ -259,6 +321,29 @@ class CafeInfo(_Strict):
             if not _HOURS.match(hours):
                 raise ValueError(f"{day}: hours must look like 07:30-18:00 or 'closed'")
         return {d: normalised[d] for d in WEEKDAYS}
+
+    @field_validator("closures")
+    @classmethod
+    def _closures(cls, value: tuple[Closure, ...]) -> tuple[Closure, ...]:
+        ordered = sorted(value, key=lambda c: c.date)
+        for before, after in pairwise(ordered):
+            if after.date <= before.last:
+                raise ValueError(f"{after.date} overlaps the closure from {before.date} ({before.reason})")
+        return tuple(ordered)
+
+    def hours_on(self, day: Date) -> DayHours:
+        """The one answer to "what are the hours on this date": a closure or special day, else the weekday's.
+
+        Opening now, pickup times, checkout, the offline answers and the model's clock line all ask this.
+        """
+        for closure in self.closures:
+            if closure.covers(day):
+                return DayHours(closure.hours, closure.reason)
+        return DayHours(self.hours[WEEKDAYS[day.weekday()]])
+
+    def closures_between(self, first: Date, last: Date) -> list[Closure]:
+        """The closures and special days that touch [first, last] (what is worth mentioning ahead)."""
+        return [c for c in self.closures if c.date <= last and c.last >= first]
 
 
 def answers_version(menu: Any, cafe: Any) -> str:

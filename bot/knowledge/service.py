@@ -9,14 +9,16 @@ snapshot after a restart.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import ConfigError, Settings
 from bot.knowledge.loader import DataFileError, load_cafe, load_menu
-from bot.knowledge.models import CafeInfo, Menu, answers_version
+from bot.knowledge.models import CafeInfo, Menu, MenuItem, answers_version
 from storage.knowledge import KnowledgeRepository
+from storage.runtime_settings import RuntimeSettingsRepository
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,17 @@ class ReloadResult:
         return not self.errors
 
 
+AVAILABILITY_KEY = "menu.availability"  # runtime_settings: {item id: available}, the staff's /soldout and /back
+
+
 class KnowledgeBase:
-    def __init__(self, settings: Settings, repo: KnowledgeRepository) -> None:
+    def __init__(self, settings: Settings, repo: KnowledgeRepository,
+                 runtime_settings: RuntimeSettingsRepository | None = None) -> None:
         self._settings = settings
         self._repo = repo
+        self._runtime = runtime_settings  # where the availability overrides outlive the process (None: memory)
+        self._availability: dict[str, bool] = {}
+        self._file_menu: Menu | None = None  # as menu.yaml says; `_menu` is it with the overrides applied
         self._menu: Menu | None = None
         self._cafe: CafeInfo | None = None
         self._lock = asyncio.Lock()
@@ -69,6 +78,52 @@ class KnowledgeBase:
         """Call `listener` after a reload changed the menu or cafe facts (caches drop stale entries)."""
         self._listeners.append(listener)
 
+    @property
+    def availability(self) -> dict[str, bool]:
+        """The staff's overrides of menu.yaml's `available`, by item id."""
+        return dict(self._availability)
+
+    async def set_available(self, item_id: str, available: bool, by: int | None = None) -> MenuItem:
+        """Mark an item sold out (False) or back (True) over the menu file, at once and across restarts.
+
+        An override equal to what the file says is dropped, so the file decides again.
+        """
+        async with self._lock:
+            base = self._file_menu.item(item_id) if self._file_menu is not None else None
+            if base is None:
+                raise KeyError(item_id)
+            overrides = dict(self._availability)
+            if base.available == available:
+                overrides.pop(item_id, None)
+            else:
+                overrides[item_id] = available
+            if self._runtime is not None:
+                if overrides:
+                    await self._runtime.set(AVAILABILITY_KEY, json.dumps(overrides, sort_keys=True), by)
+                else:
+                    await self._runtime.delete(AVAILABILITY_KEY)
+            self._availability = overrides
+            self._apply()
+        log.info("menu item %s marked %s by %s", item_id, "available" if available else "sold out", by)
+        item = self.menu.item(item_id)
+        assert item is not None
+        return item
+
+    async def _load_availability(self) -> None:
+        if self._runtime is None:
+            return
+        raw = await self._runtime.get(AVAILABILITY_KEY)
+        try:
+            data = json.loads(raw) if raw else {}
+            self._availability = {str(k): bool(v) for k, v in data.items()}
+        except (ValueError, AttributeError):
+            log.warning("unreadable availability overrides %r: ignored", raw)
+            self._availability = {}
+
+    def _apply(self) -> None:
+        if self._file_menu is not None:
+            self._menu = self._file_menu.with_availability(self._availability)
+
     async def start(self) -> None:
         result = await self.reload()
         if self._menu is None or self._cafe is None:
@@ -81,16 +136,18 @@ class KnowledgeBase:
         async with self._lock:
             errors: list[str] = []
             before = (self._menu.version if self._menu else "", self._cafe.version if self._cafe else "")
+            await self._load_availability()  # a /soldout in another process is seen from here on, too
             try:
                 menu, raw_menu = await asyncio.to_thread(load_menu, self._settings.menu_path)
                 if menu.version != before[0]:
                     await self._repo.save_menu(menu, raw_menu)
-                self._menu = menu
+                self._file_menu = menu
             except DataFileError as exc:
                 errors.append(str(exc))
                 log.error("menu not loaded, keeping the last good one: %s", exc)
-                if self._menu is None:
-                    self._menu = await self._repo.last_menu()
+                if self._file_menu is None:
+                    self._file_menu = await self._repo.last_menu()
+            self._apply()
             try:
                 cafe, raw_cafe = await asyncio.to_thread(load_cafe, self._settings.cafe_path)
                 if cafe.version != before[1]:

@@ -1,5 +1,8 @@
 """Pickup times: what the customer typed or pressed, checked against today's opening hours.
 
+Today's hours are the date's (`CafeInfo.hours_on`): a closure or special day in cafe.yaml wins
+over the weekday's hours, and its reason is what a refused customer is told.
+
 Times are the cafe's local time (cafe.yaml `timezone`). A pickup is `asap` or
 `HH:MM` today, inside opening hours and before the kitchen's last orders
 (`kitchen_closes_before_minutes` before closing), and at least a few minutes ahead.
@@ -49,11 +52,14 @@ def _fmt(minutes: int) -> str:
 
 
 def today_window(cafe: CafeInfo, now: datetime) -> tuple[int, int] | None:
-    """(opening, last order) in minutes after local midnight, or None when closed today."""
-    hours = cafe.hours[now.strftime("%A").lower()]
-    if hours == "closed":
+    """(opening, last order) in minutes after local midnight, or None when closed today.
+
+    `now` is the cafe's local time; the date's hours come from `CafeInfo.hours_on` (closures included).
+    """
+    today = cafe.hours_on(now.date())
+    if today.closed:
         return None
-    opens, closes = (_minutes(part) for part in hours.split("-"))
+    opens, closes = (_minutes(part) for part in today.hours.split("-"))
     last = closes - cafe.kitchen_closes_before_minutes
     return (opens, last) if last > opens else None
 
@@ -84,6 +90,10 @@ def validate_pickup(text: str, cafe: CafeInfo, now: datetime | None = None) -> s
     window = today_window(cafe, current)
     minute_now = current.hour * 60 + current.minute
     if window is None:
+        reason = cafe.hours_on(current.date()).reason
+        if reason:
+            raise OrderError(_("Sorry, we're closed today ({reason}), so we can't take orders for pickup.").format(
+                reason=reason))
         raise OrderError(_("Sorry, we're closed today, so we can't take orders for pickup."))
     opens, last = window
     if minute_now >= last:

@@ -40,6 +40,7 @@ from bot.orders.models import (
     Summary,
     can_transition,
 )
+from bot.orders.pause import OrderingPause
 from bot.orders.pickup import ASAP, cafe_zone, is_open_now, local_now, suggested_times, validate_pickup
 from bot.outbox import NORMAL, URGENT, Outbox, OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
@@ -57,7 +58,8 @@ STALE_CHECKOUT = N_("This checkout is out of date. Open /cart to check out again
 class OrderService:
     def __init__(
         self, settings: Settings, db: Database, knowledge: KnowledgeBase, users: UserRepository, outbox: Outbox,
-        buttons: OrderButtons, clock: Clock | None = None, catalogues: Catalogues | None = None,
+        buttons: OrderButtons, pause: OrderingPause, clock: Clock | None = None,
+        catalogues: Catalogues | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock or SystemClock()  # the calendar "now": today's hours, pickup times, the order day
@@ -66,6 +68,7 @@ class OrderService:
         self._users = users
         self._outbox = outbox
         self.buttons = buttons  # the staff card's and the checkout summary's, as the messenger's JSON
+        self.pause = pause  # /pause from the staff group: checkout refuses (and says until when) while it holds
         self.repo = OrderRepository(db)
         self.catalogues = catalogues or Catalogues()  # outbox deliveries speak the reader's language
         self.customer_status = CustomerStatus(self)  # the outbox's renderer of ORDER_STATUS rows
@@ -175,6 +178,7 @@ class OrderService:
     async def start_checkout(self, user_id: int, chat_id: int, source: str = "buttons") -> tuple[Checkout, Cart]:
         cart = await self.cart(user_id)
         self._check_orderable(cart)
+        await self.pause.check()
         await self.repo.start_checkout(user_id, chat_id, secrets.token_urlsafe(9), source)
         checkout = await self.repo.checkout(user_id)
         assert checkout is not None
@@ -245,6 +249,8 @@ class OrderService:
 
     async def confirm(self, user_id: int, token: str) -> tuple[Order, bool]:
         """Place the order the summary showed; (order, created). A second press returns the same order."""
+        if await self.repo.checkout(user_id) is not None:  # not a repeated press of a placed order
+            await self.pause.check()
         async with self._db.transaction() as tx:
             existing = await self.repo.order_id_for_token(tx, token)
             if existing is not None:

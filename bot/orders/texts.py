@@ -231,3 +231,46 @@ def my_orders(orders: list[Order]) -> str:
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
                      f"{status_name(order.status)} · {order_price(order, order.total_cents)}")
     return "\n".join(lines)
+
+
+def paused(until: str | None, reason: str) -> str:
+    """The staff group's confirmation of /pause."""
+    why = f" ({escape(reason)})" if reason else ""
+    if until:
+        head = _("⏸ New orders are paused until {time}{why}.").format(time=until, why=why)
+    else:
+        head = _("⏸ New orders are paused{why} until /resume.").format(why=why)
+    return head + "\n" + _("Customers checking out are told so; orders already placed are not affected.")
+
+
+def marked(item: MenuItem, available: bool, forgotten: int) -> str:
+    """The staff group's confirmation of /soldout or /back."""
+    name = escape(item.name_in(current_locale()))
+    if available:
+        head = _("✅ {item} is back: /menu and the assistant offer it again.").format(item=name)
+    else:
+        head = _("🚫 {item} is sold out: /menu and the assistant say so, and it can't be ordered. "
+                 "/back {ref} when it's back.").format(item=name, ref=item.id)
+    if forgotten:
+        head += "\n" + ngettext("Forgot {count} cached answer that named it.",
+                                 "Forgot {count} cached answers that named it.", forgotten).format(count=forgotten)
+    return head
+
+
+def pick_item(ref: str, available: bool) -> str:
+    if available:
+        return _("“{ref}” matches several items. Which one is back?").format(ref=escape(ref))
+    return _("“{ref}” matches several items. Which one is sold out?").format(ref=escape(ref))
+
+
+def no_such_item(ref: str) -> str:
+    return _("Nothing on the menu matches “{ref}”. Try its name as on the /menu.").format(ref=escape(ref))
+
+
+def sold_out_list(items: list[MenuItem], command: str) -> str:
+    lang = current_locale()
+    usage = _("Usage: /{command} flat white (a name, id or alias).").format(command=command)
+    if not items:
+        return usage + "\n" + _("Nothing is sold out.")
+    names = ", ".join(escape(i.name_in(lang)) for i in items)
+    return usage + "\n" + _("Sold out now: {items}").format(items=names)

@@ -62,31 +62,39 @@ def describe_item(orders: OrderService, item: MenuItem) -> dict[str, Any]:
     return out
 
 
-def resolve_item(orders: OrderService, ref: str) -> MenuItem:
-    """An item id, a name or an alias; a vague word must point at one item only."""
+def candidates(orders: OrderService, ref: str) -> list[MenuItem]:
+    """The items `ref` may mean: one for an id, a name (in any language) or an alias; else the best word matches."""
     menu = orders.menu
     ref = ref.strip()
     exact = menu.item(ref.lower())
     if exact is not None:
-        return exact
+        return [exact]
     folded = ref.casefold()
     for item in menu.items():
-        if folded == item.name.casefold() or folded in (a.casefold() for a in item.aliases):
-            return item
+        names = (item.name, *item.names.values(), *item.aliases)
+        if folded in (n.casefold() for n in names):
+            return [item]
     found = search(orders, ref)
     if not found:
-        raise OrderError(f"There's nothing called “{ref}” on our menu.")
+        return []
     wanted = _words(ref)
 
     def name_hits(item: MenuItem) -> int:
         return len(wanted & _words(" ".join([item.name, item.id.replace("-", " "), *item.aliases])))
 
     best = max(name_hits(i) for i in found)
-    candidates = [i for i in found if name_hits(i) == best] if best else found
-    if len(candidates) > 1:
-        names = ", ".join(i.name for i in candidates[:5])
-        raise OrderError(f"“{ref}” could be several items: {names}. Which one?")
-    return candidates[0]
+    return [i for i in found if name_hits(i) == best] if best else found
+
+
+def resolve_item(orders: OrderService, ref: str) -> MenuItem:
+    """An item id, a name or an alias; a vague word must point at one item only."""
+    found = candidates(orders, ref)
+    if not found:
+        raise OrderError(f"There's nothing called “{ref.strip()}” on our menu.")
+    if len(found) > 1:
+        names = ", ".join(i.name for i in found[:5])
+        raise OrderError(f"“{ref.strip()}” could be several items: {names}. Which one?")
+    return found[0]
 
 
 def cart_view(orders: OrderService, cart: Cart) -> dict[str, Any]:

@@ -70,8 +70,15 @@ class CustomerOrderCb(CallbackData, prefix="ou"):
     action: Literal["cancel", "sure", "keep"]
 
 
+class AvailabilityCb(CallbackData, prefix="ov"):
+    """Staff picking which of several matching items /soldout (available=False) or /back (True) meant."""
+
+    item: str = Field(pattern=_REF, max_length=MAX_ID_CHARS)
+    available: bool
+
+
 PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, StaffCb, StaffBackCb,
-                                            CustomerOrderCb))
+                                            CustomerOrderCb, AvailabilityCb))
 
 
 def is_ordering_button(data: str | None) -> bool:

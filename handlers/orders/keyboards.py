@@ -15,7 +15,16 @@ from bot.i18n import _, current_locale, price
 from bot.knowledge import Category, Menu, MenuItem
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
 from bot.orders.texts import status_button
-from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, MenuCb, StaffBackCb, StaffCb
+from handlers.orders.callbacks import (
+    AddCb,
+    AvailabilityCb,
+    CartCb,
+    CheckoutCb,
+    CustomerOrderCb,
+    MenuCb,
+    StaffBackCb,
+    StaffCb,
+)
 
 
 def menu_home(menu: Menu) -> InlineKeyboardMarkup:
@@ -165,6 +174,15 @@ def customer_confirm_cancel(order: Order) -> InlineKeyboardMarkup:
               callback_data=CustomerOrderCb(order=order.id, action="sure"))
     kb.button(text=_("« Keep it"), callback_data=CustomerOrderCb(order=order.id, action="keep"))
     kb.adjust(2)
+    return kb.as_markup()
+
+
+def pick_item(items: list[MenuItem], available: bool) -> InlineKeyboardMarkup:
+    """/soldout or /back named several items: one button each."""
+    kb = InlineKeyboardBuilder()
+    for it in items:
+        kb.button(text=it.name_in(current_locale()), callback_data=AvailabilityCb(item=it.id, available=available))
+    kb.adjust(1)
     return kb.as_markup()
 
 
