@@ -36,6 +36,8 @@ from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
+from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
+from bot.replicas import LocalTurns, RedisTurnLocks, RedisWindowLimiter, SharedRedis, TurnLocks
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
 from bot.telegram.drafts import DraftStreams
@@ -88,6 +90,7 @@ class Services:
     cached_answers: CachedAnswers  # admins find and forget answers in both caches
     agent: Agent
     conversation: Conversation
+    rate_limits: RateLimits  # per user, before any handler (RateLimitMiddleware): shared by replicas with Redis
     drafts: DraftStreams  # model answers being shown while written (private chats)
     transcriber: Transcriber
     voice_gate: VoiceGate
@@ -153,14 +156,31 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         cache.warmers.register("semantic-index", {CRITICAL, MENU}, semantic.warm)
         cache.warmers.register("faq-seeds", {CRITICAL, MENU}, FaqWarmer(semantic, agent, knowledge, settings).warm)
 
+    # Several replicas behind one webhook: one turn at a time per customer and the rate limits, kept in Redis
+    # when it is configured (each falls back to this process's memory while Redis fails).
+    shared = SharedRedis.from_settings(settings)
+    turns: TurnLocks = RedisTurnLocks(shared) if shared is not None else LocalTurns()
+    window = settings.rate_limit_window_seconds
+
+    def limiter(name: str, local: SlidingWindowLimiter) -> RateLimiter:
+        return RedisWindowLimiter(shared, name, local) if shared is not None else local
+
+    rate_limits = RateLimits(
+        messages=limiter("messages", SlidingWindowLimiter(settings.rate_limit_messages, window)),
+        buttons=limiter("buttons", SlidingWindowLimiter(settings.rate_limit_buttons, window)))
+    voice_limiter = limiter("voice", SlidingWindowLimiter(settings.voice_rate_limit_notes,
+                                                          settings.voice_rate_limit_window_seconds))
+
     transcriber = seams.transcriber or build_transcriber(settings)
     retention = RetentionJob(db, settings)
     services = Services(
         settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
         telegram=telegram,
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
-        semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
-        drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, voice_gate=VoiceGate(settings),
+        semantic=semantic, cached_answers=cached_answers, agent=agent,
+        conversation=Conversation(agent, settings, turns), rate_limits=rate_limits,
+        drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber,
+        voice_gate=VoiceGate(settings, limiter=voice_limiter),
         retention=retention, outbox=outbox, staff=staff,
         orders=orders, bot=bot,
         components=(
@@ -171,6 +191,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             agent,
             retention,
             outbox,
+            *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last
         ),
         after_start=(cache.after_start,),  # the startup warmup, in the background
     )
