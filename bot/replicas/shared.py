@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot.cache.keys import GUARD
 from bot.config import Settings
 
 log = logging.getLogger("bot.replicas")
@@ -44,7 +45,7 @@ class SharedRedis:
             return None
         try:
             return cls(settings.redis_url, timeout=settings.redis_timeout_seconds,
-                       key_prefix=settings.redis_key_prefix + "guard:", retry_seconds=settings.redis_probe_seconds)
+                       key_prefix=settings.redis_key_prefix + GUARD, retry_seconds=settings.redis_probe_seconds)
         except ValueError as exc:
             log.warning("REDIS_URL is not usable (%s): turns and rate limits stay per process", exc)
             return None
