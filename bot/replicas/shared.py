@@ -73,13 +73,14 @@ class SharedRedis:
         except Exception as exc:
             self.failures += 1
             if self._down_until is None:
-                log.warning("Redis unavailable for %s (%s: %s): turns and rate limits fall back to this "
-                            "process's memory until it answers again", what, type(exc).__name__, exc)
+                log.warning("replica guards: Redis did not answer the %s (%s: %s); one turn at a time per "
+                            "customer and the rate limits hold in this process's memory until it answers again",
+                            what, type(exc).__name__, exc)
             self._down_until = self._clock() + self._retry_seconds
             raise Unavailable(what) from exc
         if self._down_until is not None:
             self._down_until = None
-            log.info("Redis answers again: turns and rate limits are shared by the replicas again")
+            log.info("replica guards: Redis answers again; turns and rate limits are shared by the replicas again")
         return result
 
     async def start(self) -> None:
