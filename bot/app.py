@@ -56,7 +56,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(**services.handler_data())
     # Outer middlewares run in this order: bookkeeping, the rate limit, then anything that costs.
     dp.update.outer_middleware(UpdateContextMiddleware(services.metrics, services.inflight))
-    dp.update.outer_middleware(RateLimitMiddleware(services.settings, services.metrics,
+    dp.update.outer_middleware(RateLimitMiddleware(services.settings, services.rate_limits, services.metrics,
                                                    catalogues=services.catalogues))
     dp.update.outer_middleware(ProfileMiddleware(services.profiles))
     dp.update.outer_middleware(LocaleMiddleware(services.catalogues, services.settings))

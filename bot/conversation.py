@@ -7,6 +7,10 @@ and a short notice (`turn`). The Telegram side applies them: text through
 `admitted()` once it is heard (bot/telegram/middlewares.py); the handlers then show "typing…"
 while `answer` runs and send the reply (bot/telegram/replies.py). The per-user rate limit is
 not here: it runs for every update before any handler (`RateLimitMiddleware`).
+
+Several replicas behind one webhook: the turn also holds the customer's lock in Redis
+(`turns`, bot/replicas/turns.py), so a message that reached another replica waits for this
+one's answer; without Redis, or while it fails, the in-process lock alone serialises.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bot.agent import Agent
 from bot.agent.llm import TextObserver
 from bot.config import Settings
 from bot.i18n import N_, _
+from bot.replicas.turns import LocalTurns, TurnLocks
 from bot.text import escape
 
 MAX_QUEUED_PER_USER = 1  # messages waiting behind the one being answered
@@ -41,9 +46,10 @@ class _UserSlot:
 
 
 class Conversation:
-    def __init__(self, agent: Agent, settings: Settings) -> None:
+    def __init__(self, agent: Agent, settings: Settings, turns: TurnLocks | None = None) -> None:
         self.agent = agent
         self.settings = settings
+        self.turns = turns or LocalTurns()
         self._slots: dict[int, _UserSlot] = {}
 
     def refusal(self, text: str) -> str | None:
@@ -68,11 +74,20 @@ class Conversation:
                 yield False
                 return
             await say(_(WAIT_YOUR_TURN))
+            told = True
+        else:
+            told = False
+
+        async def other_replica() -> None:  # the customer's previous message is being answered elsewhere
+            if not told:
+                await say(_(WAIT_YOUR_TURN))
+
         slot.waiting += 1
         try:
             async with slot.lock:
                 slot.waiting -= 1
-                yield True
+                async with self.turns.hold(user_id, other_replica):
+                    yield True
         finally:
             if not slot.lock.locked() and slot.waiting <= 0:
                 self._slots.pop(user_id, None)

@@ -1,7 +1,9 @@
-"""Per-user message rate limiting (a sliding window in memory).
+"""Per-user message rate limiting: a sliding window in memory, or shared by the replicas in Redis.
 
-Memory is enough: the limit protects this process's model budget from one chatty or
-abusive user, and a restart forgetting the window does no harm.
+In one process memory is enough: the limit protects the model budget from one chatty or
+abusive user, and a restart forgetting the window does no harm. Behind a load balancer a
+customer's messages spread over the replicas, so with Redis the window is one sorted set per
+user for all of them (bot/replicas/limits.py), and this in-memory limiter is its fallback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,23 @@ class RateDecision:
     allowed: bool
     retry_after: float = 0.0  # seconds until the next message would be allowed
     first_refusal: bool = False  # the first refusal in this window (the one worth answering)
+
+
+class RateLimiter(Protocol):
+    """Counts one event for a key if the window allows it (refusals are not counted)."""
+
+    max_events: int
+    window_seconds: float
+
+    async def decide(self, key: int) -> RateDecision: ...
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The per-user limits of every update (RateLimitMiddleware): messages of any kind, and button presses."""
+
+    messages: RateLimiter
+    buttons: RateLimiter
 
 
 class SlidingWindowLimiter:
@@ -45,6 +65,9 @@ class SlidingWindowLimiter:
         first = key not in self._refused_at
         self._refused_at[key] = now
         return RateDecision(False, round(max(retry_after, 0.0), 1), first)
+
+    async def decide(self, key: int) -> RateDecision:
+        return self.check(key)
 
     def __len__(self) -> int:
         return len(self._events)

@@ -38,6 +38,8 @@ from bot.orders.availability import Availability
 from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
+from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
+from bot.replicas import LocalTurns, RedisTurnLocks, RedisWindowLimiter, SharedRedis, TurnLocks
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
 from bot.telegram.drafts import DraftStreams
@@ -91,6 +93,7 @@ class Services:
     cached_answers: CachedAnswers  # admins find and forget answers in both caches
     agent: Agent
     conversation: Conversation
+    rate_limits: RateLimits  # per user, before any handler (RateLimitMiddleware): shared by replicas with Redis
     drafts: DraftStreams  # model answers being shown while written (private chats)
     transcriber: Transcriber
     vocabulary: MenuVocabulary  # the menu's words told to the speech decoder, rebuilt on a menu change
@@ -160,6 +163,21 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         cache.warmers.register("semantic-index", {CRITICAL, MENU}, semantic.warm)
         cache.warmers.register("faq-seeds", {CRITICAL, MENU}, FaqWarmer(semantic, agent, knowledge, settings).warm)
 
+    # Several replicas behind one webhook: one turn at a time per customer and the rate limits, kept in Redis
+    # when it is configured (each falls back to this process's memory while Redis fails).
+    shared = SharedRedis.from_settings(settings)
+    turns: TurnLocks = RedisTurnLocks(shared) if shared is not None else LocalTurns()
+    window = settings.rate_limit_window_seconds
+
+    def limiter(name: str, local: SlidingWindowLimiter) -> RateLimiter:
+        return RedisWindowLimiter(shared, name, local) if shared is not None else local
+
+    rate_limits = RateLimits(
+        messages=limiter("messages", SlidingWindowLimiter(settings.rate_limit_messages, window)),
+        buttons=limiter("buttons", SlidingWindowLimiter(settings.rate_limit_buttons, window)))
+    voice_limiter = limiter("voice", SlidingWindowLimiter(settings.voice_rate_limit_notes,
+                                                          settings.voice_rate_limit_window_seconds))
+
     # Voice: the transcriber (shared by tests through seams) is told the words of the menu in force.
     transcriber = seams.transcriber or build_transcriber(settings)
     vocabulary = MenuVocabulary(knowledge)
@@ -169,10 +187,11 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
         telegram=telegram,
         users=users, profiles=profiles, runtime_settings=runtime_settings, knowledge=knowledge, cache=cache,
-        semantic=semantic, cached_answers=cached_answers, agent=agent, conversation=Conversation(agent, settings),
+        semantic=semantic, cached_answers=cached_answers, agent=agent,
+        conversation=Conversation(agent, settings, turns), rate_limits=rate_limits,
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
-        voice_gate=VoiceGate(settings), retention=retention, outbox=outbox, staff=staff, orders=orders,
-        availability=availability, bot=bot,
+        voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, outbox=outbox, staff=staff,
+        orders=orders, availability=availability, bot=bot,
         components=(
             knowledge,
             vocabulary,  # after the knowledge base: built from the menu it loaded
@@ -182,6 +201,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             agent,
             retention,
             outbox,
+            *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last
         ),
         after_start=(cache.after_start,),  # the startup warmup, in the background
     )

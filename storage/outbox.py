@@ -3,7 +3,9 @@
 Rows move pending → sending → delivered | failed (or back to pending with a later
 `next_attempt_at`). A row is claimed with a compare-and-set and a lease, so two
 processes on one database never send it twice at the same time, and a row whose
-sender died mid-flight becomes due again when its lease runs out.
+sender died mid-flight becomes due again when its lease runs out. On PostgreSQL (several
+replicas on one database) the claim also takes the row lock with FOR UPDATE SKIP LOCKED: a
+replica never waits behind another's claim of the same row, it skips it at once.
 """
 
 from __future__ import annotations
@@ -124,12 +126,21 @@ class OutboxRepository:
         pending row of its own, which renders the state after that change.
         """
         ts = now()
-        changed = await self._db.execute_rowcount(
-            """UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = ?, dedupe_key = NULL
-               WHERE id = ? AND ((status = 'pending' AND next_attempt_at <= ?)
-                                 OR (status = 'sending' AND lease_until < ?))""",
-            (ts + lease_seconds, row_id, ts, ts),
-        )
+        due = "((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until < ?))"
+        take = "UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = ?, dedupe_key = NULL"
+        if self._db.dialect == "postgresql":
+            # One statement, so its own transaction, outside the write transactions' advisory lock: the row
+            # lock first, skipping a row another replica is claiming right now (never waiting behind it), then
+            # the same compare-and-set, which the lock makes final (the row cannot change under it).
+            changed = await self._db.execute_rowcount(
+                f"""{take} WHERE id = (SELECT id FROM outbox WHERE id = ? AND {due} FOR UPDATE SKIP LOCKED)
+                    AND {due}""",
+                (ts + lease_seconds, row_id, ts, ts, ts, ts),
+            )
+            return changed > 0
+        # SQLite: one writer at a time already; the compare-and-set alone decides.
+        changed = await self._db.execute_rowcount(f"{take} WHERE id = ? AND {due}",
+                                                  (ts + lease_seconds, row_id, ts, ts))
         return changed > 0
 
     async def mark_delivered(

@@ -201,6 +201,47 @@ async def test_an_order_and_its_notification_commit_together_or_not_at_all(db: D
     assert stats.delivered == 1 and stats.pending == 0
 
 
+def _same_database(db: Database) -> str | Path:
+    """What a second replica would open: the same file, or the same PostgreSQL schema (its own pool)."""
+    target: str | Path = getattr(db.backend, "url" if db.dialect == "postgresql" else "path")
+    return target
+
+
+async def test_two_replicas_claiming_the_outbox_deliver_every_row_exactly_once(db: Database) -> None:
+    rows = 40
+    async with db.transaction() as tx:
+        for n in range(rows):  # one chat each, so every row is due at once
+            await OutboxRepository(db).add(tx, kind="customer_status", chat_id=BIG_ID + n, payload={"n": n})
+    claimed: list[tuple[int, int]] = []
+
+    async def replica(name: int, database: Database) -> None:
+        outbox = OutboxRepository(database)
+
+        async def worker() -> None:
+            while due := await outbox.due(50):
+                for row in due:
+                    if await outbox.claim(row.id, 60):
+                        claimed.append((name, row.id))
+                        await asyncio.sleep(0.005)  # sending
+                        await outbox.mark_delivered(row.id, 1000 + row.id)
+
+        await asyncio.gather(*(worker() for _ in range(3)))
+
+    async with Database(_same_database(db)) as other:
+        await asyncio.gather(replica(1, db), replica(2, other))
+        if db.dialect == "postgresql":  # a row being claimed elsewhere is skipped at once, not waited for
+            async with other.transaction() as tx:
+                row_id = await OutboxRepository(other).add(tx, kind="customer_status", chat_id=GROUP, payload={})
+            async with other.transaction() as tx:
+                await tx.fetchval("SELECT id FROM outbox WHERE id = ? FOR UPDATE", (row_id,))
+                assert not await asyncio.wait_for(OutboxRepository(db).claim(row_id, 60), 2)
+            assert await OutboxRepository(db).claim(row_id, 60)
+    ids = [row_id for _name, row_id in claimed]
+    assert len(ids) == len(set(ids)) == rows  # every row claimed, never one twice
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'delivered' AND attempts = 1") == rows
+    assert {name for name, _ in claimed} == {1, 2}  # both replicas took part
+
+
 async def test_concurrent_orders_get_distinct_numbers_of_the_day(db: Database) -> None:
     orders, outbox = OrderRepository(db), OutboxRepository(db)
     ids = await asyncio.gather(*(_place(orders, outbox, db, f"t{n}") for n in range(6)))

@@ -17,8 +17,9 @@ USER_PROFILE = "user:profile:"  # user:profile:<telegram user id> — who the cu
 ANSWER = "answer:"  # answer:* — exact-match answers of the agent
 SEMANTIC = "semantic:"  # semantic:* — the semantic cache's entries and FAQ seeds
 CACHE = "cache:"  # cache:events — deletes every process applies to its memory copies
+GUARD = "guard:"  # guard:turn:*, guard:rate:* — what replicas agree on per customer (bot/replicas), not cached values
 
-NAMESPACES: tuple[str, ...] = (USER_PROFILE, ANSWER, SEMANTIC, CACHE)
+NAMESPACES: tuple[str, ...] = (USER_PROFILE, ANSWER, SEMANTIC, CACHE, GUARD)
 EVENTS = f"{CACHE}events"
 
 

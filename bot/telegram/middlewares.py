@@ -38,7 +38,7 @@ from bot.inflight import InflightTracker
 from bot.logging_setup import kv
 from bot.metrics import Metrics
 from bot.orders import OrderError
-from bot.ratelimit import SlidingWindowLimiter
+from bot.ratelimit import RateLimits
 from bot.telegram.replies import send_text
 from bot.text import escape
 from bot.voice.gate import VoiceGate
@@ -121,16 +121,15 @@ class RateLimitMiddleware(BaseMiddleware):
     Admins (ADMIN_IDS) and everything in the staff group (STAFF_CHAT_ID: order buttons and
     /orders) are exempt: staff pressing through a rush of orders must never be locked out,
     and only staff can post or press there. Staff in a private chat with the bot are
-    customers like anyone. The windows live in this process's memory, so the limit holds
-    whatever Redis does.
+    customers like anyone. With Redis the windows are shared by every replica (one limit per
+    customer however the load balancer spreads their messages); without it, or while Redis
+    fails, they live in this process's memory, so the limit holds whatever Redis does.
     """
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None,
-                 clock: Callable[[], float] | None = None, catalogues: Catalogues | None = None) -> None:
-        kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
-        window = settings.rate_limit_window_seconds
-        self.messages = SlidingWindowLimiter(settings.rate_limit_messages, window, **kwargs)
-        self.buttons = SlidingWindowLimiter(settings.rate_limit_buttons, window, **kwargs)
+    def __init__(self, settings: Settings, limits: RateLimits, metrics: Metrics | None = None,
+                 catalogues: Catalogues | None = None) -> None:
+        self.messages = limits.messages
+        self.buttons = limits.buttons
         self._admins = settings.admin_ids
         self._staff_chat = settings.staff_chat_id
         self._metrics = metrics
@@ -147,7 +146,7 @@ class RateLimitMiddleware(BaseMiddleware):
             return await handler(event, data)
         query = event.callback_query
         limiter = self.buttons if query is not None else self.messages
-        decision = limiter.check(user.id)
+        decision = await limiter.decide(user.id)
         if decision.allowed:
             return await handler(event, data)
 
@@ -269,7 +268,7 @@ class VoiceGateMiddleware(BaseMiddleware):
         if gate is None or not isinstance(event, Message):
             return await handler(event, data)
         user_id = event.from_user.id if event.from_user else event.chat.id
-        ok, answer = gate.admit(user_id)
+        ok, answer = await gate.admit(user_id)
         if not ok:
             if answer:
                 await event.answer(answer)
