@@ -476,7 +476,8 @@ class Cache:
         was held (a model library importing or loading on a worker thread keeps the GIL for up to
         ~0.7 s at a time, measured at start, docs/BENCHMARKS.md "Fast start") and the reply, if
         any, was never read. It fails this call but does not open the breaker; a Redis that is
-        really gone times out on time on the next call and opens it then.
+        really gone times out on time on the next call and opens it then. A timeout on time opens
+        the breaker only if a ping right after fails too (`_answers_now`).
         """
         started = time.monotonic()
         try:
@@ -488,11 +489,27 @@ class Cache:
                 self.loop_stalls += 1
                 log.info("Redis %s timed out %.2f s late: the event loop was busy, not counted as an outage",
                          op, late)
+            elif is_timeout(exc) and self._redis is not None and await self._answers_now():
+                self.loop_stalls += 1  # one slow reply (a starved CPU, this process or Redis), not an outage
+                log.info("Redis %s timed out but Redis answered a ping right after: not counted as an outage", op)
             elif is_outage(exc):
                 self._trip(exc)
             else:
                 log.error("Redis %s failed: %s", op, self._safe(exc))
             return FAILED
+
+    async def _answers_now(self) -> bool:
+        """A second chance before a timeout opens the breaker: one ping, bounded by the same timeout.
+
+        On a machine whose CPU is starved a reply can miss its 200 ms once while Redis is fine; an
+        outage fails the ping too (it then costs one more timeout before the fallback, once per outage).
+        """
+        assert self._redis is not None
+        try:
+            await self._redis.ping()
+        except Exception:
+            return False
+        return True
 
     def _trip(self, exc: BaseException) -> None:
         """Open the breaker (once per outage: one WARNING, one activation)."""
