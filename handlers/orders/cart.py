@@ -57,22 +57,26 @@ async def on_cart_button(callback: CallbackQuery, callback_data: CartCb, orders:
 
 async def _ask_pickup(callback: CallbackQuery, orders: OrderService, token: str, cart: Cart) -> None:
     times, open_now = orders.pickup_choices()
-    await show(callback, texts.ask_pickup(orders.menu, cart), keyboards.pickup(token, times, open_now))
+    later = orders.preorder_choices()
+    await show(callback, texts.ask_pickup(orders.menu, cart, later), keyboards.pickup(token, times, open_now, later))
 
 
 async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb, orders: OrderService) -> None:
     user_id, token, action = callback.from_user.id, callback_data.token, callback_data.action
     if action == "time":
         value = callback_data.value
-        value = value if value == "asap" else f"{value[:2]}:{value[2:]}"
+        if "T" in value:  # a later day's slot: YYYYMMDDTHHMM
+            value = f"{value[:4]}-{value[4:6]}-{value[6:8]} {value[9:11]}:{value[11:]}"
+        elif value != "asap":
+            value = f"{value[:2]}:{value[2:]}"
         checkout = await orders.set_pickup(user_id, token, value)
-        await show(callback, texts.ask_note(checkout.pickup or "asap"), keyboards.note(token))
+        await show(callback, texts.ask_note(checkout.pickup or "asap", orders.today()), keyboards.note(token))
     elif action == "skip":
         summary = await orders.set_note(user_id, token, None)
-        await show(callback, texts.summary_page(orders.menu, summary), keyboards.summary(token))
+        await show(callback, texts.summary_page(orders.menu, summary, orders.today()), keyboards.summary(token))
     elif action == "confirm":
         order, created = await orders.confirm(user_id, token)
-        await show(callback, texts.placed(order), keyboards.customer_order(order),
+        await show(callback, texts.placed(order, orders.today()), keyboards.customer_order(order),
                    notice=None if created else _("Order {number} was already placed.").format(number=order.number))
     elif action == "edit":
         await orders.cancel_checkout(user_id, token)
@@ -96,26 +100,28 @@ async def on_customer_order_button(callback: CallbackQuery, callback_data: Custo
         return
     order = await orders.customer_order(user_id, callback_data.order)
     if action == "cancel" and order.status is OrderStatus.NEW:
-        await show(callback, texts.placed(order), keyboards.customer_confirm_cancel(order),
+        await show(callback, texts.placed(order, orders.today()), keyboards.customer_confirm_cancel(order),
                    notice=_("Cancel order {number}? Press again to confirm.").format(number=order.number))
     elif action == "cancel":
         # the button outlived the order's NEW state: take it away and say why
-        await show(callback, texts.placed(order), None, notice=texts.too_late_to_cancel(order, orders.cafe.phone),
-                   alert=True)
+        await show(callback, texts.placed(order, orders.today()), None,
+                   notice=texts.too_late_to_cancel(order, orders.cafe.phone), alert=True)
     else:  # keep
-        await show(callback, texts.placed(order), keyboards.customer_order(order))
+        await show(callback, texts.placed(order, orders.today()), keyboards.customer_order(order))
 
 
 async def on_pickup_text(message: Message, checkout: Checkout, orders: OrderService) -> None:
     assert message.from_user is not None and message.text is not None
     updated = await orders.set_pickup(message.from_user.id, checkout.token, message.text)
-    await message.answer(texts.ask_note(updated.pickup or "asap"), reply_markup=keyboards.note(checkout.token))
+    await message.answer(texts.ask_note(updated.pickup or "asap", orders.today()),
+                         reply_markup=keyboards.note(checkout.token))
 
 
 async def on_note_text(message: Message, checkout: Checkout, orders: OrderService) -> None:
     assert message.from_user is not None
     summary = await orders.set_note(message.from_user.id, checkout.token, message.text)
-    await message.answer(texts.summary_page(orders.menu, summary), reply_markup=keyboards.summary(checkout.token))
+    await message.answer(texts.summary_page(orders.menu, summary, orders.today()),
+                         reply_markup=keyboards.summary(checkout.token))
 
 
 def create_router() -> Router:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
@@ -14,7 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.i18n import _, current_locale, price
 from bot.knowledge import Category, Menu, MenuItem
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
-from bot.orders.texts import status_button
+from bot.orders.texts import slot_label, status_button
 from handlers.orders.callbacks import (
     AddCb,
     AvailabilityCb,
@@ -110,14 +111,21 @@ def cart(c: Cart) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def pickup(token: str, times: list[str], open_now: bool) -> InlineKeyboardMarkup:
+def pickup(token: str, times: list[str], open_now: bool,
+           later: list[tuple[date, list[str]]] | None = None) -> InlineKeyboardMarkup:
+    """ASAP (when open), today's times in one row, then one row of slots per later day, then Cancel."""
     kb = InlineKeyboardBuilder()
     if open_now:
         kb.button(text=_("⚡ As soon as possible"), callback_data=CheckoutCb(action="time", token=token, value="asap"))
     for t in times:
         kb.button(text=t, callback_data=CheckoutCb(action="time", token=token, value=t.replace(":", "")))
+    later = later or []
+    for day, slots in later:
+        for t in slots:
+            value = f"{day:%Y%m%d}T{t.replace(':', '')}"
+            kb.button(text=slot_label(day, t), callback_data=CheckoutCb(action="time", token=token, value=value))
     kb.button(text=_("✖ Cancel checkout"), callback_data=CheckoutCb(action="cancel", token=token))
-    kb.adjust(*([1] if open_now else []), *([len(times)] if times else []), 1)
+    kb.adjust(*([1] if open_now else []), *([len(times)] if times else []), *(len(s) for _d, s in later), 1)
     return kb.as_markup()
 
 
