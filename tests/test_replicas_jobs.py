@@ -1,0 +1,112 @@
+"""Replicas sharing one Redis: the periodic jobs on one replica at a time, a menu change announced to all.
+
+Each "replica" has its own `SharedRedis` connection, as two processes would. The retention jobs
+run against one real database; the knowledge sync is driven with a counting stand-in for the
+knowledge base (tests/test_replicas_e2e.py shows the real one on two applications).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.ops.retention import RetentionJob
+from bot.replicas import KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
+from storage.db import Database
+from testkit.servers import RedisServer, free_port
+from testkit.settings import make_settings
+
+
+def shared(url: str, prefix: str) -> SharedRedis:
+    return SharedRedis(url, timeout=0.2, key_prefix=prefix, retry_seconds=0.2)
+
+
+@pytest.fixture
+def prefix(request: pytest.FixtureRequest) -> str:
+    return f"test-replica-jobs:{request.node.name}:{time.time_ns()}:"
+
+
+async def test_two_retention_jobs_sharing_the_lease_purge_once_per_period_and_hand_over_on_stop(
+    tmp_path: Path, redis_server: RedisServer, prefix: str
+) -> None:
+    settings = make_settings(tmp_path)
+    redis = [shared(redis_server.url, prefix) for _ in range(2)]
+    leases = [RedisLeases(r) for r in redis]
+    async with Database(settings.database_target) as db:
+        jobs = [RetentionJob(db, settings, first_delay=0, interval=0.3, leases=lease) for lease in leases]
+        for job in jobs:
+            await job.start()
+        await asyncio.sleep(1.4)  # ticks at about 0, 0.3, 0.6, 0.9 and 1.2 s on each replica
+        runs = sorted(job.runs for job in jobs)
+        assert runs[0] == 0 and 3 <= runs[1] <= 6  # one replica purges each period, the other never
+        assert sum(lease.skipped for lease in leases) >= 3
+        runner = 0 if jobs[0].runs else 1
+        other = 1 - runner
+        await jobs[runner].stop()
+        await leases[runner].stop()  # releases the lease: the other replica takes the job at its next tick
+        await asyncio.sleep(0.7)
+        assert jobs[other].runs >= 1
+        await jobs[other].stop()
+    for r in redis:
+        await r.stop()
+
+
+async def test_without_redis_every_replica_runs_its_jobs(redis_server: RedisServer, prefix: str) -> None:
+    assert await LocalLeases().take("retention", 60) is True  # one process on SQLite: unchanged
+    dead = shared(f"redis://127.0.0.1:{free_port()}/0", prefix)  # nobody listens there
+    assert await RedisLeases(dead).take("retention", 60) is True  # never skip a run because Redis is gone
+    await dead.stop()
+    # The holder renews its own lease; another replica is refused until the lease runs out.
+    a, b = shared(redis_server.url, prefix), shared(redis_server.url, prefix)
+    first, second = RedisLeases(a), RedisLeases(b)
+    assert await first.take("webhook-check", 0.2) and await first.take("webhook-check", 0.2)
+    assert not await second.take("webhook-check", 0.2)
+    await asyncio.sleep(0.35)  # 1.5 periods without a renewal: the holder is presumed dead
+    assert await second.take("webhook-check", 0.2)
+    for r in (a, b):
+        await r.stop()
+
+
+class Knowledge:
+    """Counts the refreshes a sync asks for."""
+
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    async def refresh(self) -> bool:
+        self.refreshes += 1
+        return True
+
+
+async def test_an_announced_change_is_taken_by_the_other_replica_and_redis_down_falls_back_to_the_check(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    kb_a, kb_b = Knowledge(), Knowledge()
+    ra, rb = shared(redis_server.url, prefix), shared(redis_server.url, prefix)
+    a = KnowledgeSync(kb_a, ra, poll_seconds=0.05, fallback_seconds=60)
+    b = KnowledgeSync(kb_b, rb, poll_seconds=0.05, fallback_seconds=60)
+    for sync in (a, b):
+        await sync.start()
+    await asyncio.sleep(0.2)
+    assert kb_a.refreshes == kb_b.refreshes == 0  # nothing announced, no periodic check due
+    await a.announce()  # replica a reloaded the menu
+    await asyncio.sleep(0.3)
+    assert kb_b.refreshes == 1 and kb_a.refreshes == 0  # b took it once; a had it already
+    for sync in (a, b):
+        await sync.stop()
+
+    # Redis down: the announcement is lost, the periodic database check catches up.
+    redis_server.stop()
+    c = KnowledgeSync(kb_b, rb, poll_seconds=0.05, fallback_seconds=0.3)
+    await c.start()
+    await a.announce()  # no error: Redis is gone, the others check the database anyway
+    await asyncio.sleep(0.2)
+    assert kb_b.refreshes == 1
+    await asyncio.sleep(0.4)
+    assert kb_b.refreshes >= 2
+    await c.stop()
+    for r in (ra, rb):
+        await r.stop()
