@@ -1,8 +1,9 @@
 """Replicas sharing one Redis: the periodic jobs on one replica at a time, a menu change announced to all.
 
 Each "replica" has its own `SharedRedis` connection, as two processes would. The retention jobs
-run against one real database; the knowledge sync is driven with a counting stand-in for the
-knowledge base (tests/test_replicas_e2e.py shows the real one on two applications).
+run against one real database, the webhook check against the fake Bot API; the knowledge sync is
+driven with a counting stand-in for the knowledge base (tests/test_replicas_e2e.py shows the real
+one on two applications).
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from aiogram import Dispatcher
 
 from bot.ops.retention import RetentionJob
 from bot.replicas import KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
+from bot.telegram.health import TelegramHealth
+from bot.telegram.session import create_bot
+from bot.telegram.supervisor import TelegramSupervisor
 from storage.db import Database
+from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import RedisServer, free_port
 from testkit.settings import make_settings
 
@@ -110,3 +116,42 @@ async def test_an_announced_change_is_taken_by_the_other_replica_and_redis_down_
     await c.stop()
     for r in (ra, rb):
         await r.stop()
+
+
+class Leases:
+    """Grants or refuses every lease, and records what was asked."""
+
+    def __init__(self, grant: bool) -> None:
+        self.grant = grant
+        self.asked: list[tuple[str, float]] = []
+
+    async def take(self, job: str, period: float) -> bool:
+        self.asked.append((job, period))
+        return self.grant
+
+
+@pytest.mark.parametrize("grant", [False, True])
+async def test_the_webhook_check_runs_only_on_the_replica_holding_its_lease(tmp_path: Path, grant: bool) -> None:
+    async with FakeTelegram() as telegram:
+        settings = make_settings(tmp_path, telegram.url, bot_mode="webhook", webhook_base_url="https://bot.example",
+                                 webhook_secret="hook-secret_1", webhook_check_seconds=60.0)
+        health = TelegramHealth(settings)
+        bot = create_bot(settings, health=health)
+        leases = Leases(grant)
+        rounds = 0
+
+        async def sleep(seconds: float) -> None:  # three check rounds, then stop
+            nonlocal rounds
+            rounds += 1
+            supervisor._stopping = rounds >= 3
+            await asyncio.sleep(0)
+
+        supervisor = TelegramSupervisor(bot, Dispatcher(), settings, health, sleep=sleep, leases=leases,
+                                        webhook_url="https://bot.example/telegram/webhook")
+        try:
+            await asyncio.wait_for(supervisor._keep_webhook(), 10)
+        finally:
+            await bot.session.close()
+    assert len(telegram.calls("setWebhook")) == 1  # every replica sets it on start
+    assert leases.asked == [("webhook-check", 60.0)] * 3
+    assert len(telegram.calls("getWebhookInfo")) == (3 if grant else 0)
