@@ -128,7 +128,7 @@ class Services:
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     """Build and wire every service; read top to bottom, this is the service graph."""
     clock = seams.clock or clock_from_settings(settings)
-    metrics = Metrics()
+    metrics = Metrics(replica=settings.replica_name)
     telegram = TelegramHealth(settings)
     bot = create_bot(settings, seams.telegram_session, telegram) if settings.telegram_enabled else None
 

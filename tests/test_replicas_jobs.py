@@ -3,7 +3,7 @@
 Each "replica" has its own `SharedRedis` connection, as two processes would. The retention jobs
 run against one real database, the webhook check against the fake Bot API; the knowledge sync is
 driven with a counting stand-in for the knowledge base (tests/test_replicas_e2e.py shows the real
-one on two applications).
+one on two applications). And `/metrics` names the replica.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 from aiogram import Dispatcher
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot.metrics import Metrics
 from bot.ops.retention import RetentionJob
 from bot.replicas import KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
 from bot.telegram.health import TelegramHealth
@@ -155,3 +158,20 @@ async def test_the_webhook_check_runs_only_on_the_replica_holding_its_lease(tmp_
     assert len(telegram.calls("setWebhook")) == 1  # every replica sets it on start
     assert leases.asked == [("webhook-check", 60.0)] * 3
     assert len(telegram.calls("getWebhookInfo")) == (3 if grant else 0)
+
+
+def test_every_metrics_series_carries_the_replica_label_when_one_is_named() -> None:
+    named, plain = Metrics(replica="bot-2"), Metrics()
+    for metrics in (named, plain):
+        metrics.record_turn("text", "llm", 0.4)
+        metrics.record_model_request("server_error", 1.2)
+        metrics.register_callback("extra", lambda: [GaugeMetricFamily("bot_extra", "a callback's series", 1.0)])
+    families = list(text_string_to_metric_families(named.render().decode()))
+    samples = [s for family in families for s in family.samples]
+    assert {"bot_chat_turns", "bot_extra"} <= {family.name for family in families}
+    assert len(samples) > 20 and all(s.labels.get("replica") == "bot-2" for s in samples)
+    turns = next(s for s in samples if s.name == "bot_chat_turns_total")
+    assert turns.labels == {"replica": "bot-2", "kind": "text", "source": "llm"} and turns.value == 1.0
+    # One process (REPLICA_NAME empty): the series are as before, without the label.
+    assert not any("replica" in s.labels for f in text_string_to_metric_families(plain.render().decode())
+                   for s in f.samples)
