@@ -119,7 +119,7 @@ class Application:
         if self.bot is not None:
             self._supervisor = TelegramSupervisor(
                 self.bot, self.dp, self.settings, health, webhook_url=webhook_url(self.settings),
-                after_connect=self._set_commands,
+                after_connect=self._set_commands, leases=services.leases,
             )
             # A healthy start is fully up when start() returns; a sick Telegram never holds it longer than this.
             await self._supervisor.start(wait_seconds=TELEGRAM_START_WAIT_SECONDS)

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # No request waits longer than this on Redis (connect, send, reply); then memory serves it.
     redis_timeout_seconds: float = Field(default=0.2, gt=0, le=5)
     redis_probe_seconds: float = Field(default=1.0, gt=0, le=60)  # how often a down Redis is pinged
+    # Several replicas: a `replica` label with this value on every /metrics series (empty: no label).
+    replica_name: str = ""
     cache_local_ttl_seconds: float = Field(default=300.0, gt=0)  # how long memory copies are trusted
 
     # --- cafe knowledge ------------------------------------------------------

@@ -65,9 +65,26 @@ class _CallbackCollector(Collector):
         return []  # names are only known at scrape time; nothing to check at registration
 
 
+class _Labelled:
+    """The registry as scraped, with constant labels added to every sample (the replica's name)."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self._registry = registry
+        self._labels = labels
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [s._replace(labels={**self._labels, **s.labels}) for s in family.samples]
+            yield labelled
+
+
 class Metrics:
-    def __init__(self, window_seconds: float = WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window_seconds: float = WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic,
+                 replica: str = "") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Several replicas behind one balancer: each one's series told apart by replica="<REPLICA_NAME>".
+        self._exposed: Any = _Labelled(self.registry, {"replica": replica}) if replica else self.registry
         r = self.registry
         self.updates = Counter("bot_updates_total", "Telegram updates handled, by kind", ["kind"], registry=r)
         self.update_errors = Counter("bot_update_errors_total", "Updates whose handler raised", ["kind"], registry=r)
@@ -165,7 +182,7 @@ class Metrics:
                 log.warning("metrics refresher %s failed", name, exc_info=True)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
 
 def _or_nan(value: Any, divisor: float = 1.0) -> float:

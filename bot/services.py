@@ -39,7 +39,17 @@ from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
-from bot.replicas import LocalTurns, RedisTurnLocks, RedisWindowLimiter, SharedRedis, TurnLocks
+from bot.replicas import (
+    JobLeases,
+    KnowledgeSync,
+    LocalLeases,
+    LocalTurns,
+    RedisLeases,
+    RedisTurnLocks,
+    RedisWindowLimiter,
+    SharedRedis,
+    TurnLocks,
+)
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
 from bot.telegram.drafts import DraftStreams
@@ -99,6 +109,8 @@ class Services:
     vocabulary: MenuVocabulary  # the menu's words told to the speech decoder, rebuilt on a menu change
     voice_gate: VoiceGate
     retention: RetentionJob
+    leases: JobLeases  # the retention job and the webhook check on one replica at a time (with Redis)
+    knowledge_sync: KnowledgeSync | None  # /reload_menu and /soldout reach every replica (Redis or PostgreSQL)
     outbox: Outbox
     staff: StaffDirectory
     orders: OrderService
@@ -116,7 +128,7 @@ class Services:
 def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     """Build and wire every service; read top to bottom, this is the service graph."""
     clock = seams.clock or clock_from_settings(settings)
-    metrics = Metrics()
+    metrics = Metrics(replica=settings.replica_name)
     telegram = TelegramHealth(settings)
     bot = create_bot(settings, seams.telegram_session, telegram) if settings.telegram_enabled else None
 
@@ -182,7 +194,15 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     transcriber = seams.transcriber or build_transcriber(settings)
     vocabulary = MenuVocabulary(knowledge)
     knowledge.on_change(vocabulary.on_knowledge_change)
-    retention = RetentionJob(db, settings)
+    # The periodic jobs on one replica at a time, and a menu reload or sold-out mark on one replica taken by the
+    # others (announced in Redis, checked in the shared database anyway every 30 s). One process on SQLite
+    # without Redis: nobody to share with.
+    redis_leases = RedisLeases(shared) if shared is not None else None
+    leases: JobLeases = redis_leases or LocalLeases()
+    knowledge_sync = KnowledgeSync(knowledge, shared) if shared is not None or db.dialect == "postgresql" else None
+    if knowledge_sync is not None:
+        knowledge.on_own_change(knowledge_sync.announce)
+    retention = RetentionJob(db, settings, leases=leases)
     services = Services(
         settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
         telegram=telegram,
@@ -190,15 +210,18 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         semantic=semantic, cached_answers=cached_answers, agent=agent,
         conversation=Conversation(agent, settings, turns), rate_limits=rate_limits,
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
-        voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, outbox=outbox, staff=staff,
+        voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, leases=leases,
+        knowledge_sync=knowledge_sync, outbox=outbox, staff=staff,
         orders=orders, availability=availability, bot=bot,
         components=(
             knowledge,
+            *((knowledge_sync,) if knowledge_sync is not None else ()),
             vocabulary,  # after the knowledge base: built from the menu it loaded
             *(() if seams.transcriber is not None else (transcriber,)),
             *semantic_parts,  # the embedding model, the semantic cache, its Redis sharing
             cache,
             agent,
+            *((redis_leases,) if redis_leases is not None else ()),  # stopped after the jobs: hands them over
             retention,
             outbox,
             *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last

@@ -23,6 +23,7 @@ from storage.runtime_settings import RuntimeSettingsRepository
 log = logging.getLogger(__name__)
 
 Listener = Callable[["KnowledgeBase"], Awaitable[None]]
+Announcer = Callable[[], Awaitable[None]]  # tells the other processes that this one changed the knowledge
 
 
 @dataclass
@@ -52,6 +53,7 @@ class KnowledgeBase:
         self._cafe: CafeInfo | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
+        self._announcers: list[Announcer] = []
 
     @property
     def menu(self) -> Menu:
@@ -77,6 +79,18 @@ class KnowledgeBase:
     def on_change(self, listener: Listener) -> None:
         """Call `listener` after a reload changed the menu or cafe facts (caches drop stale entries)."""
         self._listeners.append(listener)
+
+    def on_own_change(self, announcer: Announcer) -> None:
+        """Call `announcer` after this process reloaded the files or changed an override, so the other
+        replicas take the same snapshot (`refresh`); bot/replicas/knowledge.py tells them."""
+        self._announcers.append(announcer)
+
+    async def _announce(self) -> None:
+        for announcer in self._announcers:
+            try:
+                await announcer()
+            except Exception:  # the change holds here; the others catch up at their periodic check
+                log.exception("could not tell the other processes about the knowledge change")
 
     @property
     def availability(self) -> dict[str, bool]:
@@ -105,6 +119,7 @@ class KnowledgeBase:
             self._availability = overrides
             self._apply()
         log.info("menu item %s marked %s by %s", item_id, "available" if available else "sold out", by)
+        await self._announce()
         item = self.menu.item(item_id)
         assert item is not None
         return item
@@ -165,4 +180,34 @@ class KnowledgeBase:
         if changed:
             for listener in self._listeners:
                 await listener(self)
+        await self._announce()
         return ReloadResult(menu_version=after[0], cafe_version=after[1], changed=changed, errors=errors)
+
+    async def refresh(self) -> bool:
+        """Adopt what another process loaded: the database's snapshot of the menu and cafe facts and the
+        staff's overrides. True if anything in force here changed.
+
+        Behind a load balancer `/reload_menu` and `/soldout` reach one replica; that one saves the snapshot
+        (and the overrides) and announces it, the others call this, so every replica answers from the same
+        menu without reading its own copy of the files.
+        """
+        async with self._lock:
+            before = (self._menu.version if self._menu else "", self._cafe.version if self._cafe else "")
+            overrides = dict(self._availability)
+            await self._load_availability()
+            menu = await self._repo.last_menu()
+            if menu is not None and (self._file_menu is None or menu.version != self._file_menu.version):
+                self._file_menu = menu
+            cafe = await self._repo.last_cafe()
+            if cafe is not None and (self._cafe is None or cafe.version != self._cafe.version):
+                self._cafe = cafe
+            self._apply()
+            after = (self._menu.version if self._menu else "", self._cafe.version if self._cafe else "")
+            changed = after != before and all(before)
+            moved = after != before or overrides != self._availability
+        if after != before:
+            log.info("knowledge taken from another process: menu %s, cafe %s", after[0], after[1])
+        if changed:
+            for listener in self._listeners:
+                await listener(self)
+        return moved

@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.logging_setup import kv
+from bot.replicas.leases import JobLeases, LocalLeases
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,10 @@ class RetentionJob:
     """The daily purge inside the app: first run shortly after start, then every `interval` seconds."""
 
     def __init__(self, db: Database, settings: Settings, *, interval: float = DAY_SECONDS,
-                 first_delay: float = FIRST_RUN_DELAY_SECONDS, batch_size: int = BATCH_SIZE) -> None:
+                 first_delay: float = FIRST_RUN_DELAY_SECONDS, batch_size: int = BATCH_SIZE,
+                 leases: JobLeases | None = None) -> None:
         self._db = db
+        self._leases = leases or LocalLeases()  # several replicas: one of them purges each period
         self._settings = settings
         self.interval = interval
         self.first_delay = first_delay
@@ -185,6 +188,9 @@ class RetentionJob:
             await asyncio.sleep(delay)
             delay = self.interval
             try:
+                if not await self._leases.take("retention", self.interval):
+                    log.debug("retention: another replica runs the purge this period")
+                    continue
                 await self.run_once()
             except Exception:
                 log.exception("retention purge failed; next try in %.0f s", self.interval)

@@ -34,6 +34,7 @@ from aiogram.exceptions import TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.utils.backoff import BackoffConfig
 
 from bot.config import Settings
+from bot.replicas.leases import JobLeases, LocalLeases
 from bot.telegram.health import TelegramHealth
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ class TelegramSupervisor:
     def __init__(
         self, bot: Bot, dp: Dispatcher, settings: Settings, health: TelegramHealth, *,
         webhook_url: str = "", after_connect: Callable[[], Awaitable[None]] | None = None,
-        sleep: Sleep = asyncio.sleep, rand: Callable[[], float] = random.random,
+        sleep: Sleep = asyncio.sleep, rand: Callable[[], float] = random.random, leases: JobLeases | None = None,
     ) -> None:
         self.bot, self.dp, self.settings, self.health = bot, dp, settings, health
+        self._leases = leases or LocalLeases()  # several replicas: one of them checks the webhook each period
         self.webhook_url = webhook_url
         self._after_connect = after_connect
         self._after_connect_done = False
@@ -216,6 +218,8 @@ class TelegramSupervisor:
         await self._set_webhook()
         while not self._stopping:
             await self._sleep(self.settings.webhook_check_seconds)
+            if not await self._leases.take("webhook-check", self.settings.webhook_check_seconds):
+                continue  # another replica checks it this period
             try:
                 info = await self.bot.get_webhook_info()
             except TelegramUnauthorizedError:

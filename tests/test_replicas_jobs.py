@@ -1,0 +1,177 @@
+"""Replicas sharing one Redis: the periodic jobs on one replica at a time, a menu change announced to all.
+
+Each "replica" has its own `SharedRedis` connection, as two processes would. The retention jobs
+run against one real database, the webhook check against the fake Bot API; the knowledge sync is
+driven with a counting stand-in for the knowledge base (tests/test_replicas_e2e.py shows the real
+one on two applications). And `/metrics` names the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from aiogram import Dispatcher
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.metrics import Metrics
+from bot.ops.retention import RetentionJob
+from bot.replicas import KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
+from bot.telegram.health import TelegramHealth
+from bot.telegram.session import create_bot
+from bot.telegram.supervisor import TelegramSupervisor
+from storage.db import Database
+from testkit.fakes.telegram import FakeTelegram
+from testkit.servers import RedisServer, free_port
+from testkit.settings import make_settings
+
+
+def shared(url: str, prefix: str) -> SharedRedis:
+    return SharedRedis(url, timeout=0.2, key_prefix=prefix, retry_seconds=0.2)
+
+
+@pytest.fixture
+def prefix(request: pytest.FixtureRequest) -> str:
+    return f"test-replica-jobs:{request.node.name}:{time.time_ns()}:"
+
+
+async def test_two_retention_jobs_sharing_the_lease_purge_once_per_period_and_hand_over_on_stop(
+    tmp_path: Path, redis_server: RedisServer, prefix: str
+) -> None:
+    settings = make_settings(tmp_path)
+    redis = [shared(redis_server.url, prefix) for _ in range(2)]
+    leases = [RedisLeases(r) for r in redis]
+    async with Database(settings.database_target) as db:
+        jobs = [RetentionJob(db, settings, first_delay=0, interval=0.3, leases=lease) for lease in leases]
+        for job in jobs:
+            await job.start()
+        await asyncio.sleep(1.4)  # ticks at about 0, 0.3, 0.6, 0.9 and 1.2 s on each replica
+        runs = sorted(job.runs for job in jobs)
+        assert runs[0] == 0 and 3 <= runs[1] <= 6  # one replica purges each period, the other never
+        assert sum(lease.skipped for lease in leases) >= 3
+        runner = 0 if jobs[0].runs else 1
+        other = 1 - runner
+        await jobs[runner].stop()
+        await leases[runner].stop()  # releases the lease: the other replica takes the job at its next tick
+        await asyncio.sleep(0.7)
+        assert jobs[other].runs >= 1
+        await jobs[other].stop()
+    for r in redis:
+        await r.stop()
+
+
+async def test_without_redis_every_replica_runs_its_jobs(redis_server: RedisServer, prefix: str) -> None:
+    assert await LocalLeases().take("retention", 60) is True  # one process on SQLite: unchanged
+    dead = shared(f"redis://127.0.0.1:{free_port()}/0", prefix)  # nobody listens there
+    assert await RedisLeases(dead).take("retention", 60) is True  # never skip a run because Redis is gone
+    await dead.stop()
+    # The holder renews its own lease; another replica is refused until the lease runs out.
+    a, b = shared(redis_server.url, prefix), shared(redis_server.url, prefix)
+    first, second = RedisLeases(a), RedisLeases(b)
+    assert await first.take("webhook-check", 0.2) and await first.take("webhook-check", 0.2)
+    assert not await second.take("webhook-check", 0.2)
+    await asyncio.sleep(0.35)  # 1.5 periods without a renewal: the holder is presumed dead
+    assert await second.take("webhook-check", 0.2)
+    for r in (a, b):
+        await r.stop()
+
+
+class Knowledge:
+    """Counts the refreshes a sync asks for."""
+
+    def __init__(self) -> None:
+        self.refreshes = 0
+
+    async def refresh(self) -> bool:
+        self.refreshes += 1
+        return True
+
+
+async def test_an_announced_change_is_taken_by_the_other_replica_and_redis_down_falls_back_to_the_check(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    kb_a, kb_b = Knowledge(), Knowledge()
+    ra, rb = shared(redis_server.url, prefix), shared(redis_server.url, prefix)
+    a = KnowledgeSync(kb_a, ra, poll_seconds=0.05, fallback_seconds=60)
+    b = KnowledgeSync(kb_b, rb, poll_seconds=0.05, fallback_seconds=60)
+    for sync in (a, b):
+        await sync.start()
+    await asyncio.sleep(0.2)
+    assert kb_a.refreshes == kb_b.refreshes == 0  # nothing announced, no periodic check due
+    await a.announce()  # replica a reloaded the menu
+    await asyncio.sleep(0.3)
+    assert kb_b.refreshes == 1 and kb_a.refreshes == 0  # b took it once; a had it already
+    for sync in (a, b):
+        await sync.stop()
+
+    # Redis down: the announcement is lost, the periodic database check catches up.
+    redis_server.stop()
+    c = KnowledgeSync(kb_b, rb, poll_seconds=0.05, fallback_seconds=0.3)
+    await c.start()
+    await a.announce()  # no error: Redis is gone, the others check the database anyway
+    await asyncio.sleep(0.2)
+    assert kb_b.refreshes == 1
+    await asyncio.sleep(0.4)
+    assert kb_b.refreshes >= 2
+    await c.stop()
+    for r in (ra, rb):
+        await r.stop()
+
+
+class Leases:
+    """Grants or refuses every lease, and records what was asked."""
+
+    def __init__(self, grant: bool) -> None:
+        self.grant = grant
+        self.asked: list[tuple[str, float]] = []
+
+    async def take(self, job: str, period: float) -> bool:
+        self.asked.append((job, period))
+        return self.grant
+
+
+@pytest.mark.parametrize("grant", [False, True])
+async def test_the_webhook_check_runs_only_on_the_replica_holding_its_lease(tmp_path: Path, grant: bool) -> None:
+    async with FakeTelegram() as telegram:
+        settings = make_settings(tmp_path, telegram.url, bot_mode="webhook", webhook_base_url="https://bot.example",
+                                 webhook_secret="hook-secret_1", webhook_check_seconds=60.0)
+        health = TelegramHealth(settings)
+        bot = create_bot(settings, health=health)
+        leases = Leases(grant)
+        rounds = 0
+
+        async def sleep(seconds: float) -> None:  # three check rounds, then stop
+            nonlocal rounds
+            rounds += 1
+            supervisor._stopping = rounds >= 3
+            await asyncio.sleep(0)
+
+        supervisor = TelegramSupervisor(bot, Dispatcher(), settings, health, sleep=sleep, leases=leases,
+                                        webhook_url="https://bot.example/telegram/webhook")
+        try:
+            await asyncio.wait_for(supervisor._keep_webhook(), 10)
+        finally:
+            await bot.session.close()
+    assert len(telegram.calls("setWebhook")) == 1  # every replica sets it on start
+    assert leases.asked == [("webhook-check", 60.0)] * 3
+    assert len(telegram.calls("getWebhookInfo")) == (3 if grant else 0)
+
+
+def test_every_metrics_series_carries_the_replica_label_when_one_is_named() -> None:
+    named, plain = Metrics(replica="bot-2"), Metrics()
+    for metrics in (named, plain):
+        metrics.record_turn("text", "llm", 0.4)
+        metrics.record_model_request("server_error", 1.2)
+        metrics.register_callback("extra", lambda: [GaugeMetricFamily("bot_extra", "a callback's series", 1.0)])
+    families = list(text_string_to_metric_families(named.render().decode()))
+    samples = [s for family in families for s in family.samples]
+    assert {"bot_chat_turns", "bot_extra"} <= {family.name for family in families}
+    assert len(samples) > 20 and all(s.labels.get("replica") == "bot-2" for s in samples)
+    turns = next(s for s in samples if s.name == "bot_chat_turns_total")
+    assert turns.labels == {"replica": "bot-2", "kind": "text", "source": "llm"} and turns.value == 1.0
+    # One process (REPLICA_NAME empty): the series are as before, without the label.
+    assert not any("replica" in s.labels for f in text_string_to_metric_families(plain.render().decode())
+                   for s in f.samples)
