@@ -112,3 +112,22 @@ async def test_a_reload_with_a_size_buttons_cannot_carry_is_refused_and_menu_kee
     assert "large:16oz" in reply.text
     assert "Pick a category" in menu_page.text and menu_page.buttons()
     assert list(sizes) == ["small", "large"]
+
+
+def test_orders_offers_repeat_for_the_three_newest_orders_with_lines() -> None:
+    from bot.orders.models import Order, OrderLine, OrderStatus
+    from handlers.orders.callbacks import RepeatCb
+
+    def order(seq: int, lines: int = 1) -> Order:
+        return Order(id=100 + seq, business_day="2026-11-30", day_seq=seq, user_id=CUSTOMER_ID, chat_id=CUSTOMER_ID,
+                     customer_name="A", status=OrderStatus.COMPLETED, pickup="asap", note="", currency="EUR",
+                     total_cents=240, menu_version="v", source="buttons", staff_chat_id=None, staff_message_id=None,
+                     created_at=0.0, updated_at=0.0,
+                     lines=[OrderLine("espresso", "Espresso", "", 1, 240, 240)] * lines)
+
+    markup = keyboards.my_orders([order(5), order(4, lines=0), order(3), order(2), order(1)])
+    assert markup is not None
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    assert [b.text for b in buttons] == ["🔁 Repeat #005", "🔁 Repeat #003", "🔁 Repeat #002"]
+    assert [RepeatCb.unpack(b.callback_data or "").order for b in buttons] == [105, 103, 102]
+    assert keyboards.my_orders([]) is None

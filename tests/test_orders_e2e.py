@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bot.clock import FrozenClock
+from bot.config import DATA_DIR
 from bot.orders.models import OrderStatus
-from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, StaffCb
+from handlers.orders.callbacks import AddCb, CartCb, CheckoutCb, CustomerOrderCb, RepeatCb, StaffCb
 from testkit.fakes.telegram import FakeTelegram, SentMessage
 from testkit.ordering import STAFF_CHAT, STAFF_MEMBER
 from testkit.settings import ADMIN_ID
@@ -343,6 +344,51 @@ async def test_staff_orders_command_lists_open_orders(telegram: FakeTelegram, tm
         assert app.services.orders is not None
     assert "#001" in listing.text and "new" in listing.text and "Cappuccino (large)" in listing.text
     assert "#001" in mine.text and "€7.80" in mine.text
+
+
+async def test_orders_repeats_a_past_order_at_todays_prices_skipping_what_is_sold_out(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    telegram.set_chat_member(STAFF_CHAT, STAFF_MEMBER, "member")
+    menu_path = tmp_path / "menu.yaml"
+    menu_path.write_text((DATA_DIR / "menu.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    async with running_app(order_settings(tmp_path, telegram.url, menu_path=menu_path)) as app:
+        orders = app.services.orders
+        await orders.add_to_cart(CUSTOMER_ID, "espresso", None, 2)
+        await orders.add_to_cart(CUSTOMER_ID, "croissant", None, 1)
+        await orders.add_to_cart(CUSTOMER_ID, "cappuccino", "large", 2)
+        checkout, _ = await orders.start_checkout(CUSTOMER_ID, CUSTOMER_ID)
+        await orders.set_pickup(CUSTOMER_ID, checkout.token, "asap")
+        await orders.set_note(CUSTOMER_ID, checkout.token, "")
+        past, _ = await orders.confirm(CUSTOMER_ID, checkout.token)
+        assert {li.item_id for li in past.lines} == {"espresso", "croissant", "cappuccino"}
+        # Since then: the croissants are sold out and the espresso costs more.
+        await app.services.availability.mark("croissant", False, STAFF_MEMBER)
+        menu_path.write_text(menu_path.read_text(encoding="utf-8").replace(
+            "price: 2.40", "price: 2.70", 1), encoding="utf-8")
+        assert (await app.services.knowledge.reload()).ok
+
+        telegram.send_text(CUSTOMER_ID, "/orders")
+        mine = await _latest(telegram, CUSTOMER_ID, "Your recent orders")
+        assert [b["text"] for b in mine.buttons()] == ["🔁 Repeat #001"]
+        await press(telegram, CUSTOMER_ID, mine, "Repeat #001")
+        page = await _until(telegram, mine, "Skipped")
+        cart = await orders.cart(CUSTOMER_ID)
+
+        # Another customer forges a repeat of this order: refused, their cart stays empty.
+        before = len(telegram.callback_answers)
+        telegram.send_callback(OTHER_CUSTOMER, RepeatCb(order=past.id).pack(), chat_id=OTHER_CUSTOMER, message_id=77)
+        forged = await answer_after(telegram, before)
+        other_cart = await orders.cart(OTHER_CUSTOMER)
+
+    assert sorted((li.item_id, li.size, li.quantity, li.unit_price_cents) for li in cart.lines) == [
+        ("cappuccino", "large", 2, 390), ("espresso", "", 2, 270)]
+    assert "added 4 items at today's prices" in page.text
+    assert "Skipped: 1 × Butter Croissant (sold out today)" in page.text
+    assert "€5.40" in page.text and "Total: €13.20" in page.text
+    assert page.button("Checkout")
+    assert forged["show_alert"] and "isn't one of your orders" in forged["text"]
+    assert other_cart.empty
 
 
 async def test_without_telegram_notifications_are_skipped_with_a_log_line(

@@ -159,3 +159,24 @@ class Summary:
     currency: str
     pickup: str
     note: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A past order's line that could not go back into the cart, and why (already in the reader's language)."""
+
+    item_id: str
+    name: str  # as on the order, for an item no longer on the menu
+    size: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """What "Repeat" put into the cart from a past order: the lines added at today's prices, and the ones left out."""
+
+    order: Order
+    added: list[CartLine]
+    skipped: list[Skipped]
+    cart: Cart

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import replace
 from datetime import date
 
 from bot.clock import Clock, SystemClock
@@ -38,6 +39,8 @@ from bot.orders.models import (
     OrderError,
     OrderLine,
     OrderStatus,
+    Repeat,
+    Skipped,
     Summary,
     can_transition,
 )
@@ -387,6 +390,34 @@ class OrderService:
         except OrderError:  # staff pressed Accept at the same moment: say what it is now
             now = await self.customer_order(user_id, order_id)
             raise OrderError(texts.too_late_to_cancel(now, self.cafe.phone)) from None
+
+    async def repeat_order(self, user_id: int, order_id: int) -> Repeat:
+        """Put the presser's own past order back into their cart, line by line, at today's menu prices.
+
+        Each line goes through `add_to_cart` (the menu's Add button), so the same checks apply: an item
+        off the menu, sold out, in a size no longer offered or over the cart's limits is skipped with the
+        reason, and the rest is added. Nothing is ordered: the customer checks out as usual.
+        """
+        order = await self.customer_order(user_id, order_id)
+        added: list[CartLine] = []
+        skipped: list[Skipped] = []
+        for past in order.lines:
+            item, name = self.menu.item(past.item_id), past.name
+            if item is None:
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("no longer on the menu")))
+                continue
+            if not item.available:
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("sold out today")))
+                continue
+            try:
+                line, _cart = await self.add_to_cart(user_id, past.item_id, past.size or None, past.quantity)
+            except OrderError as exc:
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, str(exc)))
+                continue
+            added.append(replace(line, quantity=past.quantity))
+        log.info("order %s (id %s) repeated by %s: %d added, %d skipped", order.number, order.id, user_id,
+                 len(added), len(skipped))
+        return Repeat(order=order, added=added, skipped=skipped, cart=await self.cart(user_id))
 
     async def open_orders(self) -> list[Order]:
         ids = await self.repo.list_ids(statuses=OPEN_STATUSES)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.i18n import N_, _, clock, current_locale, day, ngettext, price, short_day, short_weekday
 from bot.knowledge import Category, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
-from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Summary
+from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Repeat, Summary
 from bot.orders.pickup import describe
 from bot.text import escape
 
@@ -240,6 +240,31 @@ def my_orders(orders: list[Order]) -> str:
     for order in orders:
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
                      f"{status_name(order.status)} · {order_price(order, order.total_cents)}")
+    return "\n".join(lines)
+
+
+def repeated(menu: Menu, repeat: Repeat) -> str:
+    """Above the cart after "Repeat": what went in from the past order, and what was left out and why."""
+    lang = current_locale()
+
+    def label(item_id: str, name: str, size: str) -> str:
+        item = menu.item(item_id)
+        return line_label(item.name_in(lang) if item is not None else name, size)
+
+    number = repeat.order.number
+    lines: list[str] = []
+    if repeat.added:
+        units = sum(li.quantity for li in repeat.added)
+        items = ", ".join(f"{li.quantity} × {label(li.item_id, li.name, li.size)}" for li in repeat.added)
+        lines.append(ngettext("🔁 From order {number}, added {units} item at today's prices: {items}.",
+                              "🔁 From order {number}, added {units} items at today's prices: {items}.",
+                              units).format(number=number, units=units, items=items))
+    else:
+        lines.append(_("🔁 Nothing from order {number} could be added.").format(number=number))
+    if repeat.skipped:
+        skipped = "; ".join(f"{s.quantity} × {label(s.item_id, s.name, s.size)} ({escape(s.reason)})"
+                            for s in repeat.skipped)
+        lines.append(_("Skipped: {items}.").format(items=skipped))
     return "\n".join(lines)
 
 

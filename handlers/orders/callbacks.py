@@ -70,6 +70,12 @@ class CustomerOrderCb(CallbackData, prefix="ou"):
     action: Literal["cancel", "sure", "keep"]
 
 
+class RepeatCb(CallbackData, prefix="or"):
+    """Put a past order's lines back into the cart; the service checks the order is the presser's."""
+
+    order: int = Field(ge=1)
+
+
 class AvailabilityCb(CallbackData, prefix="ov"):
     """Staff picking which of several matching items /soldout (available=False) or /back (True) meant."""
 
@@ -78,7 +84,7 @@ class AvailabilityCb(CallbackData, prefix="ov"):
 
 
 PREFIXES = tuple(cls.__prefix__ for cls in (MenuCb, AddCb, CartCb, CheckoutCb, StaffCb, StaffBackCb,
-                                            CustomerOrderCb, AvailabilityCb))
+                                            CustomerOrderCb, AvailabilityCb, RepeatCb))
 
 
 def is_ordering_button(data: str | None) -> bool:

@@ -17,7 +17,7 @@ from bot.i18n import _
 from bot.orders import Cart, Checkout, OrderService, OrderStatus, texts
 from bot.telegram.middlewares import ActiveCheckoutMiddleware, reply_to_order_errors
 from handlers.orders import keyboards
-from handlers.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb
+from handlers.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb, RepeatCb
 from handlers.orders.filters import CheckoutStep
 from handlers.orders.views import person, show
 
@@ -30,7 +30,15 @@ async def on_cart(message: Message, orders: OrderService) -> None:
 
 async def on_my_orders(message: Message, orders: OrderService) -> None:
     assert message.from_user is not None
-    await message.answer(texts.my_orders(await orders.orders_of(message.from_user.id)))
+    mine = await orders.orders_of(message.from_user.id)
+    await message.answer(texts.my_orders(mine), reply_markup=keyboards.my_orders(mine))
+
+
+async def on_repeat_button(callback: CallbackQuery, callback_data: RepeatCb, orders: OrderService) -> None:
+    """The past order's lines into the cart, then the cart page; another customer's order is refused (an alert)."""
+    repeat = await orders.repeat_order(callback.from_user.id, callback_data.order)
+    await show(callback, texts.repeated(orders.menu, repeat) + "\n\n" + texts.cart_page(orders.menu, repeat.cart),
+               keyboards.cart(repeat.cart))
 
 
 async def on_cart_button(callback: CallbackQuery, callback_data: CartCb, orders: OrderService) -> None:
@@ -135,4 +143,5 @@ def create_router() -> Router:
     router.callback_query.register(on_cart_button, CartCb.filter())
     router.callback_query.register(on_checkout_button, CheckoutCb.filter())
     router.callback_query.register(on_customer_order_button, CustomerOrderCb.filter())
+    router.callback_query.register(on_repeat_button, RepeatCb.filter())
     return reply_to_order_errors(router)

@@ -23,6 +23,7 @@ from handlers.orders.callbacks import (
     CheckoutCb,
     CustomerOrderCb,
     MenuCb,
+    RepeatCb,
     StaffBackCb,
     StaffCb,
 )
@@ -173,6 +174,18 @@ def customer_order(order: Order) -> InlineKeyboardMarkup | None:
         return None
     kb = InlineKeyboardBuilder()
     kb.button(text=_("✖ Cancel order"), callback_data=CustomerOrderCb(order=order.id, action="cancel"))
+    return kb.as_markup()
+
+
+def my_orders(orders: list[Order], most: int = 3) -> InlineKeyboardMarkup | None:
+    """Under the customer's /orders: repeat one of the newest `most` orders (the list is newest first)."""
+    repeatable = [o for o in orders if o.lines][:most]
+    if not repeatable:
+        return None
+    kb = InlineKeyboardBuilder()
+    for order in repeatable:
+        kb.button(text=_("🔁 Repeat {number}").format(number=order.number), callback_data=RepeatCb(order=order.id))
+    kb.adjust(1)
     return kb.as_markup()
 
 
