@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from bot.app import Application
+from bot.config import Settings
 from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import free_port
 from testkit.settings import TEST_TOKEN, make_settings
@@ -61,6 +62,14 @@ async def until_ready(http: aiohttp.ClientSession, app: Application, timeout: fl
 
     await poll_until(ready, timeout=timeout, interval=0.1)
     return time.monotonic() - started
+
+
+def webhook_settings(tmp_path: Path, telegram: FakeTelegram, port: int) -> Settings:
+    """Webhook mode on `port`, checked every second (the webhook tests' common setup)."""
+    return make_settings(
+        tmp_path, telegram.url, bot_mode="webhook", http_port=port, webhook_base_url=f"http://127.0.0.1:{port}",
+        webhook_secret="hook-secret_1", webhook_check_seconds=1.0,
+    )
 
 
 def report(name: str, **figures: float) -> None:
@@ -149,10 +158,7 @@ async def test_webhook_deleted_behind_the_bots_back_is_set_again_and_the_waiting
     """(c) Webhook mode: the webhook disappears (and Telegram refuses setWebhook for a while)."""
     port = free_port()
     async with FakeTelegram(deliver_webhook=True) as telegram:
-        settings = make_settings(
-            tmp_path, telegram.url, bot_mode="webhook", http_port=port, webhook_base_url=f"http://127.0.0.1:{port}",
-            webhook_secret="hook-secret_1", webhook_check_seconds=1.0,
-        )
+        settings = webhook_settings(tmp_path, telegram, port)
         async with running_app(settings) as app:
             assert (await probe(http, app))[0] == 200
             assert telegram.webhook["url"] == f"http://127.0.0.1:{port}/telegram/webhook"
@@ -198,10 +204,7 @@ async def test_a_webhook_replaced_by_another_url_is_put_back_and_telegrams_deliv
 ) -> None:
     port = free_port()
     async with FakeTelegram(deliver_webhook=True) as telegram:
-        settings = make_settings(
-            tmp_path, telegram.url, bot_mode="webhook", http_port=port, webhook_base_url=f"http://127.0.0.1:{port}",
-            webhook_secret="hook-secret_1", webhook_check_seconds=1.0,
-        )
+        settings = webhook_settings(tmp_path, telegram, port)
         async with running_app(settings) as app:
             ours = telegram.webhook["url"]
             telegram.webhook = {**telegram.webhook, "url": f"http://127.0.0.1:{free_port()}/elsewhere"}

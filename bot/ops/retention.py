@@ -30,6 +30,7 @@ from typing import Any
 from bot.config import Settings
 from bot.logging_setup import kv
 from bot.replicas.leases import JobLeases, LocalLeases
+from bot.tasks import cancel_and_wait
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,8 @@ class RetentionJob:
         self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run_once(self) -> PurgeReport:
         report = await purge(self._db, self._settings, batch_size=self.batch_size)

@@ -19,6 +19,7 @@ import logging
 from typing import Protocol
 
 from bot.replicas.shared import SharedRedis, Unavailable
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger("bot.replicas")
 
@@ -60,11 +61,8 @@ class KnowledgeSync:
         self._task = asyncio.create_task(self._loop(), name="knowledge-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def check(self) -> bool:
         """Refresh if another process announced a change or the periodic check is due; True if refreshed."""

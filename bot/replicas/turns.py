@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.replicas.shared import SharedRedis, Unavailable
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger("bot.replicas")
 
@@ -71,10 +72,7 @@ class RedisTurnLocks:
         try:
             yield
         finally:
-            if renewer is not None:
-                renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
+            await cancel_and_wait(renewer)
             if held:
                 with contextlib.suppress(Unavailable):
                     await self._redis.call("turn release", self._release(keys=[key], args=[token]))

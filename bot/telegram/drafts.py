@@ -29,6 +29,7 @@ from aiogram.types import Chat
 
 from bot.agent.llm import StopGeneration
 from bot.conversation import render_html
+from bot.tasks import cancel_and_wait
 from bot.text import split_message
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,7 @@ class DraftStream:
         try:
             await asyncio.wait_for(asyncio.shield(task), DRAFT_CLOSE_WAIT_SECONDS)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
 class DraftStreams:
