@@ -10,7 +10,8 @@ from bot.agent import Agent
 from bot.agent.service import LIMITED_MODE_NOTE
 from bot.commands import help_text
 from bot.config import Settings
-from bot.i18n import N_, _
+from bot.i18n import N_, _, current_locale
+from bot.knowledge import KnowledgeBase
 from bot.text import escape
 
 WELCOME = N_(
@@ -21,9 +22,12 @@ WELCOME = N_(
 )
 
 
-async def on_start(message: Message, agent: Agent) -> None:
+async def on_start(message: Message, agent: Agent, knowledge: KnowledgeBase) -> None:
     name = f", {escape(message.from_user.first_name)}" if message.from_user and message.from_user.first_name else ""
     text = _(WELCOME).format(name=name)
+    tagline = knowledge.cafe.tagline_in(current_locale())
+    if tagline:  # the cafe's own words, in the customer's language when cafe.yaml gives it
+        text += f"\n\n<i>{escape(tagline)}</i>"
     if agent.limited:
         text += f"\n\n{escape(_(LIMITED_MODE_NOTE))}"
     await message.answer(text)

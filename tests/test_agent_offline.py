@@ -8,6 +8,7 @@ import pytest
 
 from bot.agent.offline import OfflineAnswerer
 from bot.config import DATA_DIR
+from bot.i18n import Catalogues, use_locale
 from bot.knowledge.loader import load_cafe, load_menu
 
 MENU, _ = load_menu(DATA_DIR / "menu.yaml")
@@ -129,3 +130,30 @@ def test_an_order_in_words_is_pointed_to_the_buttons_that_work_without_the_model
 def test_questions_about_an_item_are_still_answered_about_the_item(offline: OfflineAnswerer, question: str) -> None:
     answer = offline.answer(question)
     assert answer is not None and "can't take orders" not in answer and "Allergens" in answer
+
+
+# --- cafe.yaml in the customer's language ------------------------------------------------------------------
+BEFORE_CHRISTMAS = dt.datetime(2026, 12, 20, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("language", "question", "expected"), [
+    ("de", "Sind Hunde erlaubt?", "Hunde sind drinnen willkommen"),
+    ("en", "Are dogs allowed?", "Dogs are welcome inside"),
+    ("de", "Wie ist das WLAN?", "Für Gäste kostenlos, 2 Stunden pro Sitzung."),
+    ("en", "What's the wifi?", "Free for customers, 2 hours per session."),
+    ("de", "Öffnungszeiten?", "geschlossen (Weihnachtsfeiertage)"),
+    ("en", "opening hours?", "closed (Christmas holidays)"),
+])
+def test_the_cafe_facts_are_answered_in_the_customers_language(offline: OfflineAnswerer, language: str,
+                                                                question: str, expected: str) -> None:
+    with use_locale(Catalogues(), language):
+        answer = offline.answer(question, BEFORE_CHRISTMAS)
+    assert answer is not None and expected in answer
+    other = "Dogs are welcome" if language == "de" else "Hunde sind"
+    assert other not in answer
+
+
+def test_a_language_the_cafe_file_does_not_translate_falls_back_to_english(offline: OfflineAnswerer) -> None:
+    with use_locale(Catalogues(), "fr"):
+        answer = offline.answer("Are dogs allowed?")
+    assert answer == CAFE.policies["pets"]

@@ -77,6 +77,14 @@ def test_cafe_hours_must_cover_every_weekday(tmp_path: Path) -> None:
         load_cafe(bad)
 
 
+def test_a_cafe_policy_without_its_english_text_is_refused_naming_the_policy(tmp_path: Path) -> None:
+    bad = tmp_path / "cafe.yaml"
+    text = CAFE.read_text()
+    bad.write_text(text.replace("  pets:\n    en: ", "  pets:\n    fr: "))
+    with pytest.raises(DataFileError, match=r"policies\.pets"):
+        load_cafe(bad)
+
+
 async def test_bad_edit_keeps_the_last_good_menu_live_and_after_restart(
     telegram: FakeTelegram, tmp_path: Path
 ) -> None:

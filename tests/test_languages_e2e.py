@@ -55,6 +55,7 @@ async def test_a_german_customer_gets_start_help_menu_cart_checkout_status_and_e
         start = await _reply_to(telegram, GERMAN, "/start")
         assert "Ich bin der Assistent des Cafés" in plain(start) and "Schick /help" in plain(start)
         assert "I'm the cafe's assistant" not in plain(start)
+        assert "Kaffee aus dem Kiez" in plain(start) and "Neighbourhood coffee" not in plain(start)  # cafe.yaml's de
         assert "eingeschränkten Modus" in plain(start)  # no OPENAI_API_KEY: the limited-mode note, in German too
         help_text = await _reply_to(telegram, GERMAN, "/help")
         assert "<b>Befehle</b>" in plain(help_text) or "Befehle" in plain(help_text)
@@ -187,7 +188,7 @@ async def test_language_command_switches_and_the_choice_survives_a_restart(
         await press(telegram, CUSTOMER_ID, asked, "English")
         await _until(telegram, asked, "I'll write in English from now on")
         start = await _reply_to(telegram, CUSTOMER_ID, "/start")
-    assert "I'm the cafe's assistant" in plain(start)
+    assert "I'm the cafe's assistant" in plain(start) and "Neighbourhood coffee" in plain(start)
 
 
 async def test_the_choice_wins_over_telegrams_language(telegram: FakeTelegram, tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ def test_slots_start_at_each_opening_in_steps_and_skip_closures() -> None:
         date(2026, 12, 27)]
     with pytest.raises(OrderError, match=r"closed on Fri, Dec 25 \(Christmas holidays\)"):
         validate_pickup("tomorrow 10:00", CAFE, CHRISTMAS_EVE_NIGHT)
+    with use_locale(Catalogues(), "de"), pytest.raises(OrderError, match=r"\(Weihnachtsfeiertage\)"):
+        validate_pickup("tomorrow 10:00", CAFE, CHRISTMAS_EVE_NIGHT)  # the reason as cafe.yaml translates it
 
 
 def test_the_pickup_day_reads_relative_and_localised() -> None:

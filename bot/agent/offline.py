@@ -144,7 +144,7 @@ class OfflineAnswerer:
         if items or tags:  # "is it gluten free?" is about the item, not the allergen policy
             policy_keys = [k for k in policy_keys if k != "allergens"] + (
                 ["allergens"] if "allergens" in cafe.policies and _has(text, ("allergy", "allergic")) else [])
-        sections += [cafe.policies[key] for key in dict.fromkeys(policy_keys)]
+        sections += [cafe.policy_in(key, current_locale()) for key in dict.fromkeys(policy_keys)]
         if not sections and not items:
             categories = self.find_categories(text, menu)
             if categories:
@@ -294,7 +294,7 @@ class OfflineAnswerer:
             ahead = cafe.closures_between(local.date(), local.date() + dt.timedelta(days=CLOSURES_AHEAD_DAYS))
             if ahead:
                 lines.append(_("Special days coming up:"))
-                lines += [f"• {self._dates(c)}: {self._span(c.hours)} ({c.reason})" for c in ahead]
+                lines += [f"• {self._dates(c)}: {self._span(c.hours)} ({c.reason_in(current_locale())})" for c in ahead]
         if cafe.kitchen_closes_before_minutes and _has(text, KITCHEN_PHRASES):
             lines.append(_("The kitchen takes its last food orders {minutes} minutes before closing.").format(
                 minutes=cafe.kitchen_closes_before_minutes))
@@ -311,7 +311,7 @@ class OfflineAnswerer:
 
     def _span_on(self, cafe: CafeInfo, date: dt.date) -> str:
         """A date's hours, with the reason when a closure or special day changes them."""
-        hours = cafe.hours_on(date)
+        hours = cafe.hours_on(date, current_locale())
         span = self._span(hours.hours)
         return f"{span} ({hours.reason})" if hours.reason else span
 
@@ -323,7 +323,7 @@ class OfflineAnswerer:
 
     def _open_now(self, cafe: CafeInfo, local: dt.datetime) -> str:
         minute = local.hour * 60 + local.minute
-        today = cafe.hours_on(local.date())
+        today = cafe.hours_on(local.date(), current_locale())
         if not today.closed:
             start, end = (self._minutes(p) for p in today.hours.split("-"))
             if start <= minute < end:
@@ -360,7 +360,7 @@ class OfflineAnswerer:
             text += ", " + _("password {password}").format(password=cafe.wifi.password)
         text += "."
         if cafe.wifi.notes:
-            text += f" {cafe.wifi.notes}"
+            text += f" {cafe.wifi.notes_in(current_locale())}"
         return text
 
     @staticmethod

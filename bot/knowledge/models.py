@@ -98,17 +98,30 @@ def split_translations(data: object, fields: tuple[str, ...]) -> object:
     out = dict(data)
     for name in fields:
         value = out.get(name)
-        if not isinstance(value, dict):
-            continue
-        texts = {str(k).strip().lower(): v for k, v in value.items()}
-        bad = [k for k in texts if not _LANGUAGE_RE.match(k)]
-        if bad:
-            raise ValueError(f"{name}: {bad[0]!r} is not a language code (use e.g. en, de)")
-        if not isinstance(texts.get(DEFAULT_LANGUAGE), str):
-            raise ValueError(f"{name}: give the text in {DEFAULT_LANGUAGE!r}, the default language")
-        out[name] = texts.pop(DEFAULT_LANGUAGE)
-        out[f"{name}s" if not name.endswith("s") else name] = texts
+        if isinstance(value, dict):
+            out[name], out[translations_field(name)] = split_text(name, value)
     return out
+
+
+def split_text(name: str, value: dict[object, object]) -> tuple[object, dict[str, object]]:
+    """One `{en: ..., de: ...}` mapping → (the default language's text, the other languages' texts)."""
+    texts = {str(k).strip().lower(): v for k, v in value.items()}
+    bad = [k for k in texts if not _LANGUAGE_RE.match(k)]
+    if bad:
+        raise ValueError(f"{name}: {bad[0]!r} is not a language code (use e.g. en, de)")
+    if not isinstance(texts.get(DEFAULT_LANGUAGE), str):
+        raise ValueError(f"{name}: give the text in {DEFAULT_LANGUAGE!r}, the default language")
+    return texts.pop(DEFAULT_LANGUAGE), texts
+
+
+def translations_field(name: str) -> str:
+    """Where a field's other languages go: `name` → `names`, `notes` → `notes_i18n` (no clash with a plural)."""
+    return f"{name}_i18n" if name.endswith("s") else f"{name}s"
+
+
+def in_language(default: str, translations: dict[str, str], language: str) -> str:
+    """The text in `language` (a catalogue code such as "de"), else the default language's."""
+    return translations.get(language) or default
 
 
 class Translated(_Strict):
@@ -249,6 +262,15 @@ class Wifi(_Strict):
     network: str
     password: str = ""
     notes: str = ""
+    notes_i18n: dict[str, str] = Field(default_factory=dict)  # language → notes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, ("notes",))
+
+    def notes_in(self, language: str) -> str:
+        return in_language(self.notes, self.notes_i18n, language)
 
 
 class DayHours(NamedTuple):
@@ -269,6 +291,15 @@ class Closure(_Strict):
     until: Date | None = None
     hours: str = "closed"
     reason: str = Field(min_length=1, max_length=120)
+    reasons: dict[str, str] = Field(default_factory=dict)  # language → reason, other than the default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, ("reason",))
+
+    def reason_in(self, language: str) -> str:
+        return in_language(self.reason, self.reasons, language)
 
     @field_validator("hours")
     @classmethod
@@ -295,6 +326,7 @@ class Closure(_Strict):
 class CafeInfo(_Strict):
     name: str
     tagline: str = ""
+    taglines: dict[str, str] = Field(default_factory=dict)  # language → tagline, other than the default
     timezone: str = "UTC"
     address: str
     phone: str = ""
@@ -304,8 +336,32 @@ class CafeInfo(_Strict):
     kitchen_closes_before_minutes: int = Field(default=0, ge=0)
     wifi: Wifi | None = None
     policies: dict[str, str] = Field(default_factory=dict)
+    policies_i18n: dict[str, dict[str, str]] = Field(default_factory=dict)  # policy → language → text
     closures: tuple[Closure, ...] = ()  # dates with other hours (or none), each with its reason
     version: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        """`tagline` and each policy may be `{en: ..., de: ...}` like a menu name; English stays the default."""
+        data = split_translations(data, ("tagline",))
+        if not isinstance(data, dict) or not isinstance(data.get("policies"), dict):
+            return data
+        policies: dict[object, object] = {}
+        translated: dict[object, object] = {}
+        for key, text in data["policies"].items():
+            if isinstance(text, dict):
+                policies[key], translated[key] = split_text(f"policies.{key}", text)
+            else:
+                policies[key] = text
+        return {**data, "policies": policies, "policies_i18n": translated}
+
+    def tagline_in(self, language: str) -> str:
+        return in_language(self.tagline, self.taglines, language)
+
+    def policy_in(self, key: str, language: str) -> str:
+        """A policy's text in `language` (falling back to the default language's)."""
+        return in_language(self.policies[key], self.policies_i18n.get(key, {}), language)
 
     @field_validator("hours")
     @classmethod
@@ -331,14 +387,15 @@ class CafeInfo(_Strict):
                 raise ValueError(f"{after.date} overlaps the closure from {before.date} ({before.reason})")
         return tuple(ordered)
 
-    def hours_on(self, day: Date) -> DayHours:
+    def hours_on(self, day: Date, language: str = DEFAULT_LANGUAGE) -> DayHours:
         """The one answer to "what are the hours on this date": a closure or special day, else the weekday's.
 
-        Opening now, pickup times, checkout, the offline answers and the model's clock line all ask this.
+        Opening now, pickup times, checkout, the offline answers and the model's clock line all ask this;
+        the reason comes in `language` when the file translates it.
         """
         for closure in self.closures:
             if closure.covers(day):
-                return DayHours(closure.hours, closure.reason)
+                return DayHours(closure.hours, closure.reason_in(language))
         return DayHours(self.hours[WEEKDAYS[day.weekday()]])
 
     def closures_between(self, first: Date, last: Date) -> list[Closure]:

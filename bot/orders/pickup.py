@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.i18n import _, clock, ngettext, short_day
+from bot.i18n import _, clock, current_locale, ngettext, short_day
 from bot.knowledge import CafeInfo
 from bot.orders.models import OrderError
 
@@ -159,7 +159,7 @@ def _validate_later_day(day: date, wanted: int, cafe: CafeInfo, current: datetim
                                   rules.days_ahead).format(days=rules.days_ahead))
     window = day_window(cafe, day)
     if window is None:
-        reason = cafe.hours_on(day).reason
+        reason = cafe.hours_on(day, current_locale()).reason
         if reason:
             raise OrderError(_("Sorry, we're closed on {day} ({reason}).").format(day=short_day(day), reason=reason))
         raise OrderError(_("Sorry, we're closed on {day}.").format(day=short_day(day)))
@@ -187,7 +187,7 @@ def validate_pickup(text: str, cafe: CafeInfo, now: datetime | None = None,
     later = (" " + _("You can order for a later day: press a slot or send a day and a time, like “tomorrow 8:15”.")
              if rules.days_ahead else "")
     if window is None:
-        reason = cafe.hours_on(current.date()).reason
+        reason = cafe.hours_on(current.date(), current_locale()).reason
         if reason:
             raise OrderError(_("Sorry, we're closed today ({reason}), so we can't take orders for pickup.").format(
                 reason=reason) + later)
