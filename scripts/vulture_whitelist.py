@@ -50,6 +50,9 @@ MenuItem._id
 MenuItem._price
 MenuItem._sizes
 MenuItem._one_price
+MenuItem._options_fit
+OptionGroup._default
+OptionGroup._consistent
 Category._id
 Category._unique_ids
 CafeInfo._hours
