@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DIETARY_TAGS = ("vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy")
 ALLERGENS = (
@@ -168,8 +168,8 @@ class OptionGroup(Translated):
     required: bool = False
     min_choices: int = Field(default=0, ge=0, alias="min")
     max_choices: int = Field(default=1, ge=1, alias="max")
-    default: tuple[str, ...] = ()
     choices: tuple[OptionChoice, ...] = Field(min_length=1)
+    default: tuple[str, ...] = ()  # after `choices`: checked against them
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -188,8 +188,13 @@ class OptionGroup(Translated):
 
     @field_validator("default", mode="before")
     @classmethod
-    def _default(cls, value: object) -> object:
-        return _id_list(value)
+    def _default(cls, value: object, info: ValidationInfo) -> object:
+        ids = [c.id for c in info.data.get("choices", ())]
+        defaults = _id_list(value)
+        unknown = [d for d in defaults if d not in ids] if isinstance(defaults, tuple) and ids else []
+        if unknown:
+            raise ValueError(f"default {unknown[0]!r} is not one of the choices ({', '.join(ids)})")
+        return defaults
 
     @model_validator(mode="after")
     def _consistent(self) -> OptionGroup:
@@ -203,9 +208,6 @@ class OptionGroup(Translated):
             raise ValueError(f"max {self.max_choices}, but only {len(ids)} choice(s)")
         if self.required and self.min_choices == 0:
             raise ValueError("required, but min is 0 (leave min out, or make it 1 or more)")
-        unknown = [d for d in self.default if d not in ids]
-        if unknown:
-            raise ValueError(f"default {unknown[0]!r} is not one of the choices ({', '.join(ids)})")
         if self.default and not self.min_choices <= len(set(self.default)) <= self.max_choices:
             raise ValueError(f"{len(set(self.default))} default choice(s), but the group takes "
                              f"{self.min_choices} to {self.max_choices}")
