@@ -83,7 +83,7 @@ def unpack_choices(item: MenuItem, sel: str) -> list[tuple[str, str]]:
     """The (group, choice) pairs of a bit mask; a bit past the item's choices (forged, or an edited menu) is refused."""
     mask, every = int(sel, 16), item.option_choices()
     if mask >> len(every):
-        raise OrderError(_("That choice isn't on our menu (any more). Here is the item as it is now."))
+        raise OrderError(_("That choice isn't on our menu (any more). Please choose again."))
     return [(group.id, choice.id) for n, (group, choice) in enumerate(every) if mask >> n & 1]
 
 
