@@ -17,7 +17,7 @@ from bot import telegram_checks
 from bot.app import STOP_AFTER_DRAIN_SECONDS
 from bot.cache.service import Cache
 from bot.config import Settings
-from bot.knowledge.models import CafeInfo, Category, Closure, MenuItem, _Strict
+from bot.knowledge.models import CafeInfo, Category, Closure, MenuItem, OptionGroup, _Strict
 from bot.metrics import _CallbackCollector
 from bot.models_check import SumCache
 from bot.ops import cli as ops_cli
