@@ -17,7 +17,7 @@ from bot import telegram_checks
 from bot.app import STOP_AFTER_DRAIN_SECONDS
 from bot.cache.service import Cache
 from bot.config import Settings
-from bot.knowledge.models import CafeInfo, Category, Closure, MenuItem, _Strict
+from bot.knowledge.models import CafeInfo, Category, Closure, MenuItem, OptionGroup, _Strict
 from bot.metrics import _CallbackCollector
 from bot.models_check import SumCache
 from bot.ops import cli as ops_cli
@@ -50,6 +50,9 @@ MenuItem._id
 MenuItem._price
 MenuItem._sizes
 MenuItem._one_price
+MenuItem._options_fit
+OptionGroup._default
+OptionGroup._consistent
 Category._id
 Category._unique_ids
 CafeInfo._hours

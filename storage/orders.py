@@ -7,11 +7,14 @@ the others open their own. Orders are never deleted here or anywhere else.
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import Any
 
 from bot.orders.models import (
     OPEN_STATUSES,
     Checkout,
+    ChosenOption,
     Order,
     OrderLine,
     OrderStatus,
@@ -27,6 +30,17 @@ def _order(row: Row, lines: list[OrderLine] | None = None, history: list[StatusC
     return Order(**data, lines=lines or [], history=history or [])
 
 
+def _options_json(options: tuple[ChosenOption, ...]) -> str:
+    """An ordered item's options as copied at order time: ids, the name and the price then."""
+    return json.dumps([asdict(o) for o in options], ensure_ascii=False, separators=(",", ":"))
+
+
+def _order_line(row: Row) -> OrderLine:
+    data = dict(row)
+    options = tuple(ChosenOption(**o) for o in json.loads(data.pop("options_json") or "[]"))
+    return OrderLine(**data, options=options)
+
+
 def _checkout(row: Row) -> Checkout:
     return Checkout(**dict(row))
 
@@ -38,19 +52,21 @@ class OrderRepository:
     # --- cart ---------------------------------------------------------------------------
     async def cart_rows(self, user_id: int, conn: Transaction | None = None) -> list[Row]:
         return await (conn or self._db).fetchall(
-            "SELECT id, item_id, size, quantity FROM cart_items WHERE user_id = ? ORDER BY id", (user_id,)
+            "SELECT id, item_id, size, options, quantity FROM cart_items WHERE user_id = ? ORDER BY id", (user_id,)
         )
 
     async def add_cart_quantity(self, tx: Transaction, user_id: int, item_id: str, size: str,
-                                quantity: int) -> int:
-        """Add to the (item, size) line, creating it; returns the line's id."""
+                                quantity: int, options: str = "") -> int:
+        """Add to the (item, size, options) line, creating it; returns the line's id."""
         await tx.execute(
-            """INSERT INTO cart_items(user_id, item_id, size, quantity, added_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT(user_id, item_id, size) DO UPDATE SET quantity = cart_items.quantity + excluded.quantity""",
-            (user_id, item_id, size, quantity, now()),
+            """INSERT INTO cart_items(user_id, item_id, size, options, quantity, added_at) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT(user_id, item_id, size, options)
+               DO UPDATE SET quantity = cart_items.quantity + excluded.quantity""",
+            (user_id, item_id, size, options, quantity, now()),
         )
         line_id = await tx.fetchval(
-            "SELECT id FROM cart_items WHERE user_id = ? AND item_id = ? AND size = ?", (user_id, item_id, size)
+            "SELECT id FROM cart_items WHERE user_id = ? AND item_id = ? AND size = ? AND options = ?",
+            (user_id, item_id, size, options),
         )
         await self.drop_checkout(tx, user_id)
         return int(line_id or 0)
@@ -130,10 +146,10 @@ class OrderRepository:
              ts, ts),
         ) or 0)
         await tx.executemany(
-            """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [(order_id, li.item_id, li.name, li.size, li.quantity, li.unit_price_cents, li.line_total_cents)
-             for li in lines],
+            """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents,
+               options_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(order_id, li.item_id, li.name, li.size, li.quantity, li.unit_price_cents, li.line_total_cents,
+              _options_json(li.options)) for li in lines],
         )
         await tx.execute(
             """INSERT INTO order_status_history(order_id, from_status, to_status, changed_by, changed_by_name,
@@ -173,8 +189,8 @@ class OrderRepository:
         if not rows:
             return None
         items = await fetch(
-            """SELECT item_id, name, size, quantity, unit_price_cents, line_total_cents FROM order_items
-               WHERE order_id = ? ORDER BY id""", (order_id,)
+            """SELECT item_id, name, size, quantity, unit_price_cents, line_total_cents, options_json
+               FROM order_items WHERE order_id = ? ORDER BY id""", (order_id,)
         )
         history = await fetch(
             """SELECT from_status, to_status, changed_by, changed_by_name, changed_at FROM order_status_history
@@ -182,7 +198,7 @@ class OrderRepository:
         )
         return _order(
             rows[0],
-            [OrderLine(**dict(r)) for r in items],
+            [_order_line(r) for r in items],
             [StatusChange(
                 from_status=OrderStatus(h["from_status"]) if h["from_status"] else None,
                 to_status=OrderStatus(h["to_status"]), changed_by=h["changed_by"],

@@ -59,6 +59,29 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+_YAML_KEYS = {"price_cents": "price", "min_choices": "min", "max_choices": "max"}
+
+
+def _subject(data: Any, loc: tuple[int | str, ...]) -> str:
+    """For an error inside an item's options: "item 'latte', group 'milk': " (unless the message names them).
+
+    The field path gives positions (items[4].options[0]); the operator thinks in ids.
+    """
+    if "options" not in loc:
+        return ""
+    node, names = data, []
+    for depth, key in enumerate(loc):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(key, int) and isinstance(node, dict) and isinstance(node.get("id"), str) and depth >= 3:
+            kind = "group" if loc[depth - 1] == "options" else "item" if loc[depth - 1] == "items" else ""
+            if kind:
+                names.append(f"{kind} {node['id']!r}")
+    return ", ".join(names) + ": " if names else ""
+
+
 def load_yaml_model(path: Path, model: type[Model]) -> tuple[Model, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -81,9 +104,9 @@ def load_yaml_model(path: Path, model: type[Model]) -> tuple[Model, dict[str, An
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal_"))))
-        # Pydantic reports the alias-resolved name; the YAML key for price_cents is "price".
-        loc = tuple("price" if p == "price_cents" else p for p in loc)
-        message = str(first["msg"]).removeprefix("Value error, ")
+        # Pydantic reports the alias-resolved name; the YAML keys are "price", "min" and "max".
+        loc = tuple(_YAML_KEYS.get(p, p) if isinstance(p, str) else p for p in loc)
+        message = _subject(data, loc) + str(first["msg"]).removeprefix("Value error, ")
         raise DataFileError(path, message, line=_node_line(root, loc), field=_field_path(loc) or None) from None
 
 

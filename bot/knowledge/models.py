@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DIETARY_TAGS = ("vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy")
 ALLERGENS = (
@@ -31,6 +31,10 @@ MAX_ID_CHARS = 32
 MAX_SIZE_CHARS = 16
 _ID_RE = re.compile(rf"^{ID_CHARS}$")
 _SIZE_RE = re.compile(rf"^{SIZE_CHARS}$")
+# An item's option choices travel as a bit mask (one bit per choice, in menu order) in the options page's
+# buttons (handlers/orders/callbacks.py OptionsCb), next to the item id: 32 choices are 8 hex digits.
+MAX_OPTION_CHOICES = 32
+MAX_SIZES_WITH_OPTIONS = 10  # the options page's buttons carry the size as one digit
 _HOURS = re.compile(r"^(closed|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$")
 
 DietaryTag = Literal["vegan", "vegetarian", "gluten-free", "dairy-free", "nut-free", "spicy"]
@@ -134,6 +138,102 @@ class Translated(_Strict):
         return self.names.get(language) or self.name
 
 
+def _id_list(value: object) -> object:
+    """`default: oat` or `default: [oat, soy]`: a group's default choices as a tuple of ids."""
+    if isinstance(value, str):
+        return (value,)
+    return value
+
+
+class OptionChoice(Translated):
+    """One choice of an option group: its id, its (translatable) name and what it adds to the price."""
+
+    id: str
+    price_cents: int = Field(default=0, alias="price")  # added to the item's (size's) price; 0 = free
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, ("name",))
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _button_id(value)
+
+    @field_validator("price_cents", mode="before")
+    @classmethod
+    def _price(cls, value: object) -> object:
+        return to_cents(value)
+
+
+class OptionGroup(Translated):
+    """A choice the customer makes for an item (milk, an extra shot): `min`..`max` of its choices.
+
+    `required: true` means at least one (`min: 1`). `default` names the choice(s) made when the
+    customer says nothing: the item as its description has it, so labels do not repeat them. A
+    required group without a default must be chosen by the customer before the item goes into the cart.
+    """
+
+    id: str
+    required: bool = False
+    min_choices: int = Field(default=0, ge=0, alias="min")
+    max_choices: int = Field(default=1, ge=1, alias="max")
+    choices: tuple[OptionChoice, ...] = Field(min_length=1)
+    default: tuple[str, ...] = ()  # after `choices`: checked against them
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        data = split_translations(data, ("name",))
+        if isinstance(data, dict) and data.get("required") is True and "min" not in data and "min_choices" not in data:
+            data = {**data, "min": 1}  # required: at least one
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _button_id(value)
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default(cls, value: object, info: ValidationInfo) -> object:
+        ids = [c.id for c in info.data.get("choices", ())]
+        defaults = _id_list(value)
+        unknown = [d for d in defaults if d not in ids] if isinstance(defaults, tuple) and ids else []
+        if unknown:
+            raise ValueError(f"default {unknown[0]!r} is not one of the choices ({', '.join(ids)})")
+        return defaults
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OptionGroup:
+        ids = [c.id for c in self.choices]
+        twice = next((i for i in ids if ids.count(i) > 1), None)
+        if twice is not None:
+            raise ValueError(f"choice {twice!r} appears twice")
+        if self.min_choices > self.max_choices:
+            raise ValueError(f"min {self.min_choices} is more than max {self.max_choices}")
+        if self.max_choices > len(ids):
+            raise ValueError(f"max {self.max_choices}, but only {len(ids)} choice(s)")
+        if self.required and self.min_choices == 0:
+            raise ValueError("required, but min is 0 (leave min out, or make it 1 or more)")
+        if self.default and not self.min_choices <= len(set(self.default)) <= self.max_choices:
+            raise ValueError(f"{len(set(self.default))} default choice(s), but the group takes "
+                             f"{self.min_choices} to {self.max_choices}")
+        return self
+
+    @property
+    def is_required(self) -> bool:
+        return self.min_choices > 0
+
+    def choice(self, choice_id: str) -> OptionChoice | None:
+        return next((c for c in self.choices if c.id == choice_id), None)
+
+
 class MenuItem(Translated):
     id: str
     name: str = Field(min_length=1, max_length=80)
@@ -145,6 +245,7 @@ class MenuItem(Translated):
     allergens: tuple[Allergen, ...] = ()
     available: bool = True
     aliases: tuple[str, ...] = ()
+    options: tuple[OptionGroup, ...] = ()  # choice groups (milk, extra shot) with their price deltas
     category_id: str = ""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -179,6 +280,30 @@ class MenuItem(Translated):
         if (self.price_cents is None) == (not self.sizes):
             raise ValueError("give either price or sizes (not both, not neither)")
         return self
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> MenuItem:
+        if not self.options:
+            return self
+        groups = [g.id for g in self.options]
+        twice = next((g for g in groups if groups.count(g) > 1), None)
+        if twice is not None:
+            raise ValueError(f"item {self.id!r}: option group {twice!r} appears twice")
+        count = len(self.option_choices())
+        if count > MAX_OPTION_CHOICES:
+            raise ValueError(f"item {self.id!r} has {count} option choices; at most {MAX_OPTION_CHOICES} fit in "
+                             "its buttons' data (Telegram allows 64 bytes)")
+        if len(self.sizes) > MAX_SIZES_WITH_OPTIONS:
+            raise ValueError(f"item {self.id!r} has options and {len(self.sizes)} sizes; at most "
+                             f"{MAX_SIZES_WITH_OPTIONS} sizes fit in its buttons' data")
+        return self
+
+    def option_choices(self) -> list[tuple[OptionGroup, OptionChoice]]:
+        """Every (group, choice) of the item in menu order: the order the options page's bit mask follows."""
+        return [(group, choice) for group in self.options for choice in group.choices]
+
+    def option_group(self, group_id: str) -> OptionGroup | None:
+        return next((g for g in self.options if g.id == group_id), None)
 
     @property
     def min_price_cents(self) -> int:

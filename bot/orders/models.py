@@ -45,14 +45,27 @@ class OrderError(Exception):
 
 
 @dataclass(frozen=True)
+class ChosenOption:
+    """One option of a cart line or an ordered item, as the menu had it when chosen (copied onto orders)."""
+
+    group: str  # the option group's id ("milk")
+    choice: str  # the choice's id ("oat")
+    name: str  # the choice's name in the default language ("Oat milk"), as the kitchen reads it
+    price_cents: int  # added to the unit price
+    default: bool = False  # the group's default: the item as described, so labels leave it out
+
+
+@dataclass(frozen=True)
 class CartLine:
     id: int
     item_id: str
     size: str
     quantity: int
     name: str  # the current menu name ('' if the item left the menu)
-    unit_price_cents: int | None  # None: the item or size is gone from the menu
+    unit_price_cents: int | None  # None: the item, size or an option is gone from the menu (options included)
     available: bool
+    options: tuple[ChosenOption, ...] = ()  # the complete choice, defaults included, in menu order
+    options_key: str = ""  # the choice as stored ("milk=oat;shot=extra-shot"): one cart line per key
 
     @property
     def orderable(self) -> bool:
@@ -107,8 +120,9 @@ class OrderLine:
     name: str
     size: str
     quantity: int
-    unit_price_cents: int
+    unit_price_cents: int  # options included
     line_total_cents: int
+    options: tuple[ChosenOption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,7 @@ class Skipped:
     size: str
     quantity: int
     reason: str
+    options: tuple[ChosenOption, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 
@@ -23,6 +24,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.i18n import N_, Catalogues, _, use_locale
 from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
+from bot.orders import options as item_options
 from bot.orders import texts
 from bot.orders.buttons import OrderButtons
 from bot.orders.models import (
@@ -35,6 +37,7 @@ from bot.orders.models import (
     Cart,
     CartLine,
     Checkout,
+    ChosenOption,
     Order,
     OrderError,
     OrderLine,
@@ -139,9 +142,19 @@ class OrderService:
     def _line(self, row: Row) -> CartLine:
         item = self.menu.item(row["item_id"])
         price = item.price_for(row["size"] or None) if item is not None else None
+        stored = row["options"] or ""
+        chosen: tuple[ChosenOption, ...] = ()
+        if item is not None and price is not None:
+            try:  # the options as the menu in force has them: one gone (or a new required group) blocks the line
+                chosen = item_options.choose(item, item_options.parse_key(stored), self.menu.currency)
+            except OrderError:
+                price = None
+            else:
+                price += item_options.extra_cents(chosen)
         return CartLine(
             id=int(row["id"]), item_id=row["item_id"], size=row["size"], quantity=int(row["quantity"]),
             name=item.name if item else "", unit_price_cents=price, available=bool(item and item.available),
+            options=chosen, options_key=stored,
         )
 
     # --- cart ------------------------------------------------------------------------------
@@ -149,14 +162,20 @@ class OrderService:
         rows = await self.repo.cart_rows(user_id, conn)
         return Cart(user_id=user_id, lines=[self._line(r) for r in rows], currency=self.menu.currency)
 
-    async def add_to_cart(self, user_id: int, item_id: str, size: str | None = None,
-                          quantity: int = 1) -> tuple[CartLine, Cart]:
+    async def add_to_cart(self, user_id: int, item_id: str, size: str | None = None, quantity: int = 1,
+                          options: Iterable[tuple[str, str]] = ()) -> tuple[CartLine, Cart]:
+        """Add `quantity` of the item in `size` with `options` ((group id, choice id) pairs, defaults filled in).
+
+        The same item with other options is another cart line.
+        """
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_LINE_QUANTITY:
             raise OrderError(_("You can add between 1 and {most} at a time.").format(most=MAX_LINE_QUANTITY))
         item, stored_size, _unit = self.resolve(item_id, size)
+        chosen_key = item_options.key(item_options.choose(item, options, self.menu.currency))
         async with self._db.transaction() as tx:
             current = await self.cart(user_id, tx)
-            same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size), None)
+            same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size
+                         and li.options_key == chosen_key), None)
             already = same.quantity if same else 0
             if already + quantity > MAX_LINE_QUANTITY:
                 raise OrderError(_("At most {most} × {item} per order (you have {already} in your cart).").format(
@@ -166,7 +185,7 @@ class OrderService:
                                    "cafe.").format(most=MAX_CART_ITEMS))
             if same is None and len(current.lines) >= MAX_CART_LINES:
                 raise OrderError(_("An order can hold at most {most} different items.").format(most=MAX_CART_LINES))
-            line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity)
+            line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity, chosen_key)
             cart = await self.cart(user_id, tx)
         line = next(li for li in cart.lines if li.id == line_id)
         return line, cart
@@ -274,7 +293,7 @@ class OrderService:
         await self.repo.delete_checkout(user_id)
 
     def _fingerprint(self, cart: Cart, pickup: str, note: str) -> str:
-        lines = [(li.item_id, li.size, li.quantity, li.unit_price_cents) for li in cart.lines]
+        lines = [(li.item_id, li.size, li.options_key, li.quantity, li.unit_price_cents) for li in cart.lines]
         raw = json.dumps([self.menu.version, lines, pickup, note], separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
@@ -304,7 +323,8 @@ class OrderService:
                 raise OrderError(_("The pickup time {time} has passed. Open /cart to choose another.").format(
                     time=moment[1]))
             lines = [OrderLine(item_id=li.item_id, name=li.name, size=li.size, quantity=li.quantity,
-                               unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents)
+                               unit_price_cents=li.unit_price_cents or 0, line_total_cents=li.line_total_cents,
+                               options=li.options)
                      for li in cart.lines]
             name = await self._customer_name(user_id)
             order_id = await self.repo.insert_order(
@@ -395,8 +415,9 @@ class OrderService:
         """Put the presser's own past order back into their cart, line by line, at today's menu prices.
 
         Each line goes through `add_to_cart` (the menu's Add button), so the same checks apply: an item
-        off the menu, sold out, in a size no longer offered or over the cart's limits is skipped with the
-        reason, and the rest is added. Nothing is ordered: the customer checks out as usual.
+        off the menu, sold out, in a size or with an option no longer offered (or a new required choice)
+        or over the cart's limits is skipped with the reason, and the rest is added. The options chosen
+        then are asked for again; the defaults are today's. Nothing is ordered: the customer checks out as usual.
         """
         order = await self.customer_order(user_id, order_id)
         added: list[CartLine] = []
@@ -404,15 +425,18 @@ class OrderService:
         for past in order.lines:
             item, name = self.menu.item(past.item_id), past.name
             if item is None:
-                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("no longer on the menu")))
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("no longer on the menu"),
+                                       past.options))
                 continue
             if not item.available:
-                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("sold out today")))
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, _("sold out today"),
+                                       past.options))
                 continue
             try:
-                line, _cart = await self.add_to_cart(user_id, past.item_id, past.size or None, past.quantity)
+                line, _cart = await self.add_to_cart(user_id, past.item_id, past.size or None, past.quantity,
+                                                     item_options.pairs_of(past.options, explicit_only=True))
             except OrderError as exc:
-                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, str(exc)))
+                skipped.append(Skipped(past.item_id, name, past.size, past.quantity, str(exc), past.options))
                 continue
             added.append(replace(line, quantity=past.quantity))
         log.info("order %s (id %s) repeated by %s: %d added, %d skipped", order.number, order.id, user_id,

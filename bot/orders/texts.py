@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from bot.i18n import N_, _, clock, current_locale, day, ngettext, price, short_day, short_weekday
 from bot.knowledge import Category, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
-from bot.orders.models import Cart, CartLine, Order, OrderLine, OrderStatus, Repeat, Summary
+from bot.orders.models import Cart, CartLine, ChosenOption, Order, OrderLine, OrderStatus, Repeat, Summary
+from bot.orders.options import choice_label, shown
 from bot.orders.pickup import describe
 from bot.text import escape
 
@@ -70,7 +71,9 @@ def category_page(menu: Menu, category: Category) -> str:
     return "\n".join(lines)
 
 
-def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
+def item_page(menu: Menu, item: MenuItem, size: str, quantity: int,
+              chosen: tuple[ChosenOption, ...] = ()) -> str:
+    """An item with its price, allergens and, for an item with options, each group and what is chosen so far."""
     lang = current_locale()
     lines = [f"<b>{escape(item.name_in(lang))}</b> — {item_price(menu, item)}"]
     if item.description_in(lang):
@@ -81,10 +84,21 @@ def item_page(menu: Menu, item: MenuItem, size: str, quantity: int) -> str:
     lines.append(_("⚠️ Allergens: {allergens}").format(allergens=allergens))
     if not item.available:
         lines += ["", "<b>{}</b>".format(_("Sold out today."))]
-    else:
-        unit = item.price_for(size) or 0
-        chosen = f" ({escape(size)})" if size else ""
-        lines += ["", f"{quantity} × {escape(item.name_in(lang))}{chosen} = {price(unit * quantity, menu.currency)}"]
+        return "\n".join(lines)
+    if item.options:
+        lines.append("")
+    for group in item.options:
+        picked = [choice_label(c, menu.currency) for c in group.choices if (group.id, c.id) in
+                  {(o.group, o.choice) for o in chosen}]
+        need = _("required") if group.is_required else _("optional")
+        if group.max_choices > 1:
+            need += ", " + _("up to {most}").format(most=group.max_choices)
+        what = escape(", ".join(picked)) if picked else ("<b>{}</b>".format(_("please choose"))
+                                                         if group.is_required else "—")
+        lines.append(f"{escape(group.name_in(lang))} ({need}): {what}")
+    unit = (item.price_for(size) or 0) + sum(o.price_cents for o in chosen)
+    label = line_label(item.name_in(lang), size) + options_suffix(menu.currency, chosen, item)
+    lines += ["", f"{quantity} × {label} = {price(unit * quantity, menu.currency)}"]
     return "\n".join(lines)
 
 
@@ -92,12 +106,28 @@ def line_label(name: str, size: str) -> str:
     return f"{escape(name)} ({escape(size)})" if size else escape(name)
 
 
+def options_suffix(currency: str, options: tuple[ChosenOption, ...], item: MenuItem | None = None) -> str:
+    """" · Oat milk +€0.40 · Extra shot +€0.60" after a line's name (defaults left out), escaped.
+
+    With the menu's `item`, names are the reader's language; without (order lines, the staff card), the
+    names copied onto the order.
+    """
+    parts = []
+    for option in shown(options):
+        group = item.option_group(option.group) if item is not None else None
+        choice = group.choice(option.choice) if group is not None else None
+        name = choice.name_in(current_locale()) if choice is not None else option.name
+        parts.append(escape(name) + (f" +{price(option.price_cents, currency)}" if option.price_cents else ""))
+    return "".join(f" · {part}" for part in parts)
+
+
 def cart_line(menu: Menu, line: CartLine) -> str:
     if line.unit_price_cents is None:
         return f"• {line.quantity} × {escape(line.item_id)} — <b>{_('no longer on the menu')}</b>"
     item = menu.item(line.item_id)
     name = item.name_in(current_locale()) if item is not None else line.name
-    text = f"• {line.quantity} × {line_label(name, line.size)} — {price(line.line_total_cents, menu.currency)}"
+    label = line_label(name, line.size) + options_suffix(menu.currency, line.options, item)
+    text = f"• {line.quantity} × {label} — {price(line.line_total_cents, menu.currency)}"
     return text if line.available else f"{text} — <b>{_('sold out, please remove')}</b>"
 
 
@@ -152,15 +182,23 @@ def order_price(order: Order, cents: int) -> str:
     return price(cents, order.currency)
 
 
+def order_label(order: Order, line: OrderLine) -> str:
+    """An ordered item as the kitchen reads it: name, size and the options chosen (with their prices)."""
+    return line_label(line.name, line.size) + options_suffix(order.currency, line.options)
+
+
 def order_line(order: Order, line: OrderLine) -> str:
-    return f"{line.quantity} × {line_label(line.name, line.size)} — {order_price(order, line.line_total_cents)}"
+    return f"{line.quantity} × {order_label(order, line)} — {order_price(order, line.line_total_cents)}"
 
 
 def placed(order: Order, today: date | None = None) -> str:
     text = _("✅ <b>Order {number} placed</b> — {total}, pickup {when}.\n"
              "We'll message you here when the cafe accepts it and when it's ready.").format(
         number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup, today))
-    return text + (" " + _("You can cancel it until then.") if order.status is OrderStatus.NEW else "")
+    if order.status is OrderStatus.NEW:
+        text += " " + _("You can cancel it until then.")
+    # what was ordered, options and their prices included, as the kitchen has it
+    return text + "\n\n" + "\n".join(f"• {order_line(order, line)}" for line in order.lines)
 
 
 def cancelled_by_customer(order: Order) -> str:
@@ -212,7 +250,7 @@ def open_orders(orders: list[Order], today: date | None = None) -> str:
         return _("No open orders. ☕")
     lines = [_("<b>Open orders ({count})</b>").format(count=len(orders)), ""]
     for order in orders:
-        items = ", ".join(f"{li.quantity}× {line_label(li.name, li.size)}" for li in order.lines)
+        items = ", ".join(f"{li.quantity}× {order_label(order, li)}" for li in order.lines)
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {status_name(order.status)} · "
                      f"{describe(order.pickup, today)} · {escape(order.customer_name)} · {items}")
     return "\n".join(lines)
@@ -247,22 +285,23 @@ def repeated(menu: Menu, repeat: Repeat) -> str:
     """Above the cart after "Repeat": what went in from the past order, and what was left out and why."""
     lang = current_locale()
 
-    def label(item_id: str, name: str, size: str) -> str:
+    def label(item_id: str, name: str, size: str, options: tuple[ChosenOption, ...]) -> str:
         item = menu.item(item_id)
-        return line_label(item.name_in(lang) if item is not None else name, size)
+        return (line_label(item.name_in(lang) if item is not None else name, size)
+                + options_suffix(menu.currency, options, item))
 
     number = repeat.order.number
     lines: list[str] = []
     if repeat.added:
         units = sum(li.quantity for li in repeat.added)
-        items = ", ".join(f"{li.quantity} × {label(li.item_id, li.name, li.size)}" for li in repeat.added)
+        items = ", ".join(f"{li.quantity} × {label(li.item_id, li.name, li.size, li.options)}" for li in repeat.added)
         lines.append(ngettext("🔁 From order {number}, added {units} item at today's prices: {items}.",
                               "🔁 From order {number}, added {units} items at today's prices: {items}.",
                               units).format(number=number, units=units, items=items))
     else:
         lines.append(_("🔁 Nothing from order {number} could be added.").format(number=number))
     if repeat.skipped:
-        skipped = "; ".join(f"{s.quantity} × {label(s.item_id, s.name, s.size)} ({escape(s.reason)})"
+        skipped = "; ".join(f"{s.quantity} × {label(s.item_id, s.name, s.size, s.options)} ({escape(s.reason)})"
                             for s in repeat.skipped)
         lines.append(_("Skipped: {items}.").format(items=skipped))
     return "\n".join(lines)

@@ -13,8 +13,9 @@ import re
 from typing import Any
 
 from bot.knowledge import MenuItem
+from bot.orders import options as item_options
 from bot.orders import texts
-from bot.orders.models import MAX_LINE_QUANTITY, MAX_NOTE_CHARS, Cart, OrderError
+from bot.orders.models import MAX_LINE_QUANTITY, MAX_NOTE_CHARS, Cart, ChosenOption, OrderError
 from bot.orders.pickup import describe
 from bot.orders.service import OrderService
 from bot.outbox import Outbox
@@ -59,7 +60,23 @@ def describe_item(orders: OrderService, item: MenuItem) -> dict[str, Any]:
     else:
         out["price"] = menu.price(item.price_cents or 0)
     out.update(tags=list(item.tags), allergens=list(item.allergens), available=item.available)
+    if item.options:
+        out["options"] = [{
+            "group": group.id, "name": group.name,
+            "choose": (f"{group.min_choices}" if group.min_choices == group.max_choices
+                       else f"{group.min_choices} to {group.max_choices}"),
+            **({"default": list(group.default)} if group.default else {}),
+            "choices": [{"id": c.id, "name": c.name, **({"price": "+" + menu.price(c.price_cents)}
+                                                       if c.price_cents else {})} for c in group.choices],
+        } for group in item.options]
     return out
+
+
+def options_view(orders: OrderService, options: tuple[ChosenOption, ...]) -> list[str]:
+    """A line's options for the model: the ones that differ from the item as described, with their prices."""
+    menu = orders.menu
+    return [o.name + (f" (+{menu.price(o.price_cents)})" if o.price_cents else "")
+            for o in item_options.shown(options)]
 
 
 def candidates(orders: OrderService, ref: str) -> list[MenuItem]:
@@ -104,6 +121,8 @@ def cart_view(orders: OrderService, cart: Cart) -> dict[str, Any]:
         entry: dict[str, Any] = {"item": line.name or line.item_id, "quantity": line.quantity}
         if line.size:
             entry["size"] = line.size
+        if item_options.shown(line.options):
+            entry["options"] = options_view(orders, line.options)
         if line.orderable:
             entry["price"] = menu.price(line.line_total_cents)
         else:
@@ -136,10 +155,23 @@ class OrderTools:
             if not isinstance(quantity, int) or isinstance(quantity, bool):
                 raise OrderError(f"The quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}.")
             item = resolve_item(self.orders, str(args.get("item") or ""))
-            line, cart = await self.orders.add_to_cart(user_id, item.id, args.get("size") or None, quantity)
+            wanted = args.get("options") or []
+            if isinstance(wanted, str):
+                wanted = [wanted]
+            if not isinstance(wanted, list):
+                raise OrderError("options must be a list of choices, e.g. [\"oat\", \"extra-shot\"].")
+            if wanted and not item.options:
+                raise OrderError(item_options.offered(item, self.orders.menu.currency))
+            line, cart = await self.orders.add_to_cart(
+                user_id, item.id, args.get("size") or None, quantity,
+                item_options.match(item, [str(w) for w in wanted], self.orders.menu.currency))
         except OrderError as exc:
             return {"error": str(exc)}
-        added = {"item": line.name, "quantity": quantity, **({"size": line.size} if line.size else {})}
+        added: dict[str, Any] = {"item": line.name, "quantity": quantity, **({"size": line.size} if line.size else {})}
+        if item_options.shown(line.options):
+            added["options"] = options_view(self.orders, line.options)
+        if line.unit_price_cents is not None:
+            added["price_each"] = self.orders.menu.price(line.unit_price_cents)
         return {"added": added, "cart": cart_view(self.orders, cart)}
 
     async def show_cart(self, user_id: int, args: dict[str, Any]) -> dict[str, Any]:
@@ -170,18 +202,25 @@ class OrderTools:
         """Add the four tools to the agent's registry (`agent.tools`)."""
         registry.register(
             "search_menu", "Find menu items by name, ingredient, category or dietary need. Returns ids, prices "
-            "(per size where sizes exist), tags, allergens and whether the item is available today.",
+            "(per size where sizes exist), tags, allergens, whether the item is available today and its options "
+            "(choice groups such as milk or an extra shot, with what each choice adds to the price, how many to "
+            "choose and the default when the customer says nothing).",
             {"type": "object", "properties": {"query": {"type": "string", "description": "what to look for"}},
              "required": ["query"]},
             self.search_menu,
         )
         registry.register(
             "add_to_cart", "Add an item to the customer's cart when they ask to order it. Use the item id from "
-            "search_menu (a name works too). Sizes only for items that have them.",
+            "search_menu (a name works too). Sizes only for items that have them. Options only from the item's "
+            "options in search_menu; a required option without a default must be asked for. The same item "
+            "with other options is a separate cart line.",
             {"type": "object", "properties": {
                 "item": {"type": "string", "description": "menu item id or name"},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_LINE_QUANTITY, "default": 1},
                 "size": {"type": "string", "description": "e.g. small or large, for items with sizes"},
+                "options": {"type": "array", "items": {"type": "string"},
+                            "description": "choice ids (or names) from the item's options, e.g. [\"oat\", "
+                                           "\"extra-shot\"]; leave out for the defaults"},
             }, "required": ["item"]},
             self.add_to_cart,
         )

@@ -13,8 +13,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import _, current_locale, price
-from bot.knowledge import Category, Menu, MenuItem
+from bot.knowledge import Category, Menu, MenuItem, OptionGroup
 from bot.orders.models import MAX_LINE_QUANTITY, TRANSITIONS, Cart, Order, OrderStatus
+from bot.orders.options import choice_label, shown
 from bot.orders.texts import slot_label, status_button
 from handlers.orders.callbacks import (
     AddCb,
@@ -23,10 +24,15 @@ from handlers.orders.callbacks import (
     CheckoutCb,
     CustomerOrderCb,
     MenuCb,
+    OptionsCb,
     RepeatCb,
     StaffBackCb,
     StaffCb,
+    menu_tag,
+    pack_choices,
 )
+
+Pairs = set[tuple[str, str]]
 
 
 def menu_home(menu: Menu) -> InlineKeyboardMarkup:
@@ -55,7 +61,10 @@ def category(menu: Menu, cat: Category) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMarkup:
+def item(menu: Menu, it: MenuItem, size: str, quantity: int, picked: Pairs | None = None) -> InlineKeyboardMarkup:
+    """Sizes, quantity and Add; an item with options gets its options page (`picked`: chosen so far)."""
+    if it.options:
+        return item_options(menu, it, size, quantity, picked)
     kb = InlineKeyboardBuilder()
     rows: list[int] = []
     if it.available:
@@ -80,6 +89,56 @@ def item(menu: Menu, it: MenuItem, size: str, quantity: int) -> InlineKeyboardMa
     return kb.as_markup()
 
 
+def _toggled(group: OptionGroup, choice_id: str, picked: Pairs) -> Pairs:
+    """The choices after pressing one: one-of groups swap, others toggle; a required one-of stays chosen."""
+    pair = (group.id, choice_id)
+    if pair in picked:
+        return picked if group.max_choices == 1 and group.is_required else picked - {pair}
+    if group.max_choices == 1:
+        return {p for p in picked if p[0] != group.id} | {pair}
+    return picked | {pair}  # over the group's max: the press is refused with the reason
+
+
+def item_options(menu: Menu, it: MenuItem, size: str, quantity: int,
+                 picked: Pairs | None = None) -> InlineKeyboardMarkup:
+    """An item with options: sizes, quantity, each group's choices (• chosen), Add; every button carries its state."""
+    if picked is None:
+        picked = {(g.id, d) for g in it.options for d in g.default}
+    sizes = list(it.sizes)
+    size_at = sizes.index(size) if size in sizes else 0
+    ver = menu_tag(menu)
+
+    def state(*, size_index: int = size_at, qty: int = quantity, chosen: Pairs = picked,
+              add: bool = False) -> OptionsCb:
+        return OptionsCb(item=it.id, size=size_index, qty=qty, sel=pack_choices(it, chosen), ver=ver, add=add)
+
+    kb = InlineKeyboardBuilder()
+    rows: list[int] = []
+    if it.available:
+        if sizes:
+            for n, (name, cents) in enumerate(it.sizes.items()):
+                mark = "• " if n == size_at else ""
+                kb.button(text=f"{mark}{name} {price(cents, menu.currency)}", callback_data=state(size_index=n))
+            rows.append(len(sizes))
+        kb.button(text="−", callback_data=state(qty=max(1, quantity - 1)))
+        kb.button(text=str(quantity), callback_data=state())
+        kb.button(text="+", callback_data=state(qty=min(MAX_LINE_QUANTITY, quantity + 1)))
+        rows.append(3)
+        for group in it.options:
+            for choice in group.choices:
+                mark = "• " if (group.id, choice.id) in picked else ""
+                kb.button(text=mark + choice_label(choice, menu.currency),
+                          callback_data=state(chosen=_toggled(group, choice.id, picked)))
+            rows += [2] * (len(group.choices) // 2) + [1] * (len(group.choices) % 2)
+        kb.button(text=_("🛒 Add {quantity} to cart").format(quantity=quantity), callback_data=state(add=True))
+        rows.append(1)
+    kb.button(text=_("« Back"), callback_data=MenuCb(view="cat", ref=it.category_id))
+    kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
+    rows.append(2)
+    kb.adjust(*rows)
+    return kb.as_markup()
+
+
 def after_add() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("📋 Add more"), callback_data=MenuCb(view="cats"))
@@ -94,6 +153,7 @@ def cart(c: Cart) -> InlineKeyboardMarkup:
     rows: list[int] = []
     for line in c.lines:
         label = f"{line.name or line.item_id}{f' ({line.size})' if line.size else ''}"
+        label += "".join(f" + {o.name}" for o in shown(line.options))
         kb.button(text="−", callback_data=CartCb(action="dec", line=line.id))
         kb.button(text=f"{line.quantity} × {label}"[:40], callback_data=CartCb(action="view"))
         kb.button(text="+", callback_data=CartCb(action="inc", line=line.id))
