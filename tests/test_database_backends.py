@@ -18,7 +18,7 @@ from bot.config import ConfigError
 from bot.knowledge.loader import load_menu
 from bot.orders.models import OrderLine, OrderStatus
 from storage.agent_events import AgentEvent, AgentEventRepository
-from storage.db import Database, Transaction, migration_files
+from storage.db import Database, Transaction, migration_files, now
 from storage.dialogs import DialogRepository
 from storage.knowledge import KnowledgeRepository
 from storage.orders import OrderRepository
@@ -240,6 +240,36 @@ async def test_two_replicas_claiming_the_outbox_deliver_every_row_exactly_once(d
     assert len(ids) == len(set(ids)) == rows  # every row claimed, never one twice
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'delivered' AND attempts = 1") == rows
     assert {name for name, _ in claimed} == {1, 2}  # both replicas took part
+
+
+async def test_a_row_kept_back_until_later_holds_up_nothing_in_its_chat(db: Database) -> None:
+    """`not_before` is on the calendar clock (here a day in 2027, whatever the wall clock says)."""
+    outbox, calendar = OutboxRepository(db), 1_800_000_000.0
+    async with db.transaction() as tx:  # the oldest row, and urgent: the chat's head, were it not kept back
+        later = await outbox.add(tx, kind="order_reminder", chat_id=GROUP, payload={}, order_id=7, priority=URGENT,
+                                 not_before=calendar + 3600)
+        first = await outbox.add(tx, kind="message", chat_id=GROUP, payload={"text": "first"})
+        second = await outbox.add(tx, kind="message", chat_id=GROUP, payload={"text": "second"})
+    assert [r.id for r in await outbox.due(10, calendar=calendar)] == [first]  # in order behind it, not blocked
+    assert not await outbox.claim(later, 60, calendar=calendar)
+    stats = await outbox.stats(calendar=calendar)
+    assert (stats.pending, stats.scheduled) == (2, 1)
+    assert (await outbox.next_due_at(calendar=calendar) or 0) <= now()
+    for row_id in (first, second):
+        assert await outbox.claim(row_id, 60, calendar=calendar)
+        await outbox.mark_delivered(row_id, 1)
+    assert await outbox.due(10, calendar=calendar) == []
+    assert now() + 3590 < (await outbox.next_due_at(calendar=calendar) or 0) <= now() + 3600
+    [row] = await outbox.due(10, calendar=calendar + 3600)
+    assert row.id == later and row.not_before == calendar + 3600
+    assert await outbox.claim(later, 60, calendar=calendar + 3600)
+    async with db.transaction() as tx:  # an order finished before its reminder: the row is dropped
+        dropped = await outbox.add(tx, kind="order_reminder", chat_id=GROUP, payload={}, order_id=8,
+                                   not_before=calendar + 7200)
+        assert await outbox.skip_pending(tx, 8, "order_reminder") == 1
+    skipped = await outbox.get(dropped)
+    assert skipped is not None and skipped.status == "skipped"
+    assert (await outbox.stats(calendar=calendar)).scheduled == 0
 
 
 async def test_concurrent_orders_get_distinct_numbers_of_the_day(db: Database) -> None:

@@ -259,6 +259,18 @@ def pickup_moment(pickup: str, placed_on: date) -> tuple[date, str] | None:
     return placed_on, pickup
 
 
+def preorder_at(pickup: str, cafe: CafeInfo) -> datetime | None:
+    """The instant of a pre-order's pickup ('YYYY-MM-DD HH:MM', the cafe's local time); None for asap or today's.
+
+    Aware, in the cafe's zone, so its `timestamp()` is the true instant across a DST change.
+    """
+    if pickup == ASAP or " " not in pickup:
+        return None
+    day_iso, hhmm = pickup.split(" ", 1)
+    return datetime.combine(date.fromisoformat(day_iso), datetime.strptime(hhmm, "%H:%M").time(),
+                            tzinfo=cafe_zone(cafe))
+
+
 def is_open_now(cafe: CafeInfo, now: datetime | None = None) -> bool:
     current = local_now(cafe, now)
     window = today_window(cafe, current)

@@ -18,12 +18,12 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.i18n import N_, Catalogues, _, use_locale
-from bot.knowledge import CafeInfo, KnowledgeBase, Menu, MenuItem
+from bot.knowledge import CafeInfo, Closure, KnowledgeBase, Menu, MenuItem
 from bot.orders import options as item_options
 from bot.orders import texts
 from bot.orders.buttons import OrderButtons
@@ -55,6 +55,7 @@ from bot.orders.pickup import (
     is_open_now,
     local_now,
     pickup_moment,
+    preorder_at,
     preorder_slots,
     suggested_times,
     validate_pickup,
@@ -69,6 +70,10 @@ log = logging.getLogger(__name__)
 
 ORDER_CARD = "order_card"  # outbox kind: the staff message of one order, rendered at delivery time
 ORDER_STATUS = "order_status"  # outbox kind: "your order is ready", rendered at delivery in the customer's language
+ORDER_REMINDER = "order_reminder"  # outbox kind: a pre-order announced to staff again shortly before its pickup
+# A reminder is worth sending while the kitchen still has the order to make; reaching any other status drops it.
+REMIND_STATUSES = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PREPARING)
+STAFF_CLOSURES_AHEAD_DAYS = 14  # /orders in the staff group names closures and special days this far ahead
 STALE_CHECKOUT = N_("This checkout is out of date. Open /cart to check out again.")
 
 
@@ -91,6 +96,7 @@ class OrderService:
         self.repo = OrderRepository(db)
         self.catalogues = catalogues or Catalogues()  # outbox deliveries speak the reader's language
         self.customer_status = CustomerStatus(self)  # the outbox's renderer of ORDER_STATUS rows
+        self.staff_reminder = StaffReminder(self, settings.staff_language)  # renders ORDER_REMINDER rows
 
     @property
     def menu(self) -> Menu:
@@ -119,6 +125,12 @@ class OrderService:
     def today(self) -> date:
         """The cafe's local date now: what "today" and "tomorrow" in a pickup are relative to."""
         return local_now(self.cafe, self._clock.now()).date()
+
+    def closures_ahead(self) -> list[Closure]:
+        """Closures and special hours from today on, as far as staff plan (and at least the pre-order horizon)."""
+        today = self.today()
+        days = max(STAFF_CLOSURES_AHEAD_DAYS, self.pickup_rules.days_ahead)
+        return self.cafe.closures_between(today, today + timedelta(days=days))
 
     # --- menu lookups --------------------------------------------------------------------
     def resolve(self, item_id: str, size: str | None) -> tuple[MenuItem, str, int]:
@@ -335,6 +347,7 @@ class OrderService:
             )
             await self.repo.clear_cart(tx, user_id)
             await self._notify_staff(tx, order_id, new=True)
+            await self._schedule_reminder(tx, order_id, pickup)
             order = await self.repo.get(order_id, tx)
         assert order is not None
         log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents", order.number, order.id, user_id,
@@ -363,6 +376,24 @@ class OrderService:
         await self._outbox.add(tx, kind=ORDER_CARD, chat_id=staff_chat, payload={"order_id": order_id},
                                order_id=order_id, dedupe_key=f"card:{order_id}", priority=URGENT if new else NORMAL)
 
+    async def _schedule_reminder(self, tx: Transaction, order_id: int, pickup: str) -> None:
+        """A pre-order's second announcement to staff, PREORDER_REMIND_MINUTES before its pickup.
+
+        Written now, with the order, so it survives restarts and is sent once by whichever process
+        claims it when the calendar clock reaches it; the outbox keeps it out of the staff chat's
+        queue until then. Dropped when the order is ready, picked up or cancelled before (`transition`).
+        """
+        staff_chat, minutes = self._settings.staff_chat_id, self._settings.preorder_remind_minutes
+        at = preorder_at(pickup, self.cafe)
+        if staff_chat is None or minutes == 0 or at is None:
+            return
+        remind_at = at.timestamp() - minutes * 60
+        if remind_at <= self._clock.now().timestamp():
+            return  # the pickup is that close already: the new order's card is the announcement
+        await self._outbox.add(tx, kind=ORDER_REMINDER, chat_id=staff_chat, payload={"order_id": order_id},
+                               order_id=order_id, dedupe_key=f"reminder:{order_id}", priority=URGENT,
+                               not_before=remind_at)
+
     # --- staff -------------------------------------------------------------------------------
     async def get(self, order_id: int) -> Order | None:
         return await self.repo.get(order_id)
@@ -384,6 +415,8 @@ class OrderService:
                 raise OrderError(_("Order {number} was just changed by someone else. Look at the card again.").format(
                     number=order.number))
             await self._notify_staff(tx, order_id)
+            if target not in REMIND_STATUSES:
+                await self._outbox.skip_pending(tx, order_id=order_id, kind=ORDER_REMINDER)
             changed = await self.repo.get(order_id, tx)
             assert changed is not None
             if tell_customer:
@@ -497,6 +530,28 @@ class CustomerStatus:
         with use_locale(self._orders.catalogues, await self._orders.language_of(order.user_id)):
             text = texts.customer_status(order, OrderStatus(row.payload["status"]))
         return Outgoing(chat_id=row.chat_id, text=text)
+
+    def after_delivery(self, row: OutboxRow, outgoing: Outgoing, message_id: int) -> AfterDelivery | None:
+        return None
+
+
+class StaffReminder:
+    """Renders ORDER_REMINDER rows: "pre-order #001, pickup today 08:15", in the staff language, at delivery.
+
+    Rendered from the order as it is then: one the kitchen no longer has to make (ready, picked up,
+    cancelled) says nothing, in case its row was not dropped with the change.
+    """
+
+    def __init__(self, orders: OrderService, language: str) -> None:
+        self._orders = orders
+        self._language = language  # STAFF_LANGUAGE
+
+    async def render(self, row: OutboxRow) -> Outgoing | None:
+        order = await self._orders.repo.get(int(row.payload["order_id"]))
+        if order is None or order.status not in REMIND_STATUSES:
+            return None
+        with use_locale(self._orders.catalogues, self._language):
+            return Outgoing(chat_id=row.chat_id, text=texts.staff_reminder(order, self._orders.today()))
 
     def after_delivery(self, row: OutboxRow, outgoing: Outgoing, message_id: int) -> AfterDelivery | None:
         return None

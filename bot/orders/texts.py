@@ -10,7 +10,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.i18n import N_, _, clock, current_locale, day, ngettext, price, short_day, short_weekday
-from bot.knowledge import Category, Menu, MenuItem
+from bot.knowledge import Category, Closure, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
 from bot.orders.models import Cart, CartLine, ChosenOption, Order, OrderLine, OrderStatus, Repeat, Summary
 from bot.orders.options import choice_label, shown
@@ -245,14 +245,44 @@ def staff_card(order: Order, zone: ZoneInfo, today: date | None = None) -> str:
     return "\n".join(lines)
 
 
-def open_orders(orders: list[Order], today: date | None = None) -> str:
+def open_orders(orders: list[Order], today: date | None = None, coming: list[Closure] | None = None) -> str:
+    """The staff group's /orders: the open orders, then the closures and special days `coming` up."""
     if not orders:
-        return _("No open orders. ☕")
-    lines = [_("<b>Open orders ({count})</b>").format(count=len(orders)), ""]
-    for order in orders:
-        items = ", ".join(f"{li.quantity}× {order_label(order, li)}" for li in order.lines)
-        lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {status_name(order.status)} · "
-                     f"{describe(order.pickup, today)} · {escape(order.customer_name)} · {items}")
+        text = _("No open orders. ☕")
+    else:
+        lines = [_("<b>Open orders ({count})</b>").format(count=len(orders)), ""]
+        for order in orders:
+            items = ", ".join(f"{li.quantity}× {order_label(order, li)}" for li in order.lines)
+            lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> {status_name(order.status)} · "
+                         f"{describe(order.pickup, today)} · {escape(order.customer_name)} · {items}")
+        text = "\n".join(lines)
+    return text + ("\n\n" + special_days(coming) if coming else "")
+
+
+def special_days(closures: list[Closure]) -> str:
+    """Closures and special hours ahead, each with its reason: what staff plan pre-orders and rotas around."""
+    lines = [_("<b>Special days ahead</b>")]
+    for closure in closures:
+        days = short_day(closure.date)
+        if closure.last != closure.date:
+            days = f"{days} – {short_day(closure.last)}"
+        if closure.hours == "closed":
+            line = _("{days}: closed, no pickups ({reason})")
+        else:
+            line = _("{days}: open {hours} ({reason})")
+        lines.append("📅 " + line.format(days=days, hours=closure.hours.replace("-", "–"),
+                                         reason=escape(closure.reason_in(current_locale()))))
+    return "\n".join(lines)
+
+
+def staff_reminder(order: Order, today: date | None = None) -> str:
+    """A pre-order announced to staff again shortly before its pickup: number, day and time first, then what."""
+    lines = [_("⏰ <b>Reminder: pre-order {number}</b>, pickup {when}").format(
+        number=order.number, when=describe(order.pickup, today)), f"👤 {escape(order.customer_name)}"]
+    lines += [order_line(order, line) for line in order.lines]
+    if order.note:
+        lines.append(f"📝 {escape(order.note)}")
+    lines.append(_("Status now: {status}").format(status=status_name(order.status)))
     return "\n".join(lines)
 
 

@@ -17,6 +17,10 @@ orders must never be lost.
 
 The outbox knows no Telegram: the calls go through a `Sender` (bot/telegram/gateway.py
 makes them with the bot), which says what a failure means in a `DeliveryError`.
+
+A row may wait for a moment on the calendar (`not_before`, a pre-order's reminder to staff):
+the worker asks the injected calendar clock whether it has come, so it is sent when the cafe's
+day says so, once, by whichever process claims it first, and never holds up its chat meanwhile.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from bot.clock import Clock, clock_from_settings
 from bot.config import Settings
 from bot.outbox.errors import DeliveryError, Outcome, Verdict, unexpected
 from bot.outbox.ratelimit import ChatRateLimiter
@@ -95,8 +100,10 @@ class Outbox:
         self, settings: Settings, db: Database, sender: Sender, *,
         limiter: ChatRateLimiter | None = None, backoff_base: float = 1.0, backoff_max: float = 300.0,
         lease_seconds: float = 60.0, poll_seconds: float = 2.0, request_timeout: int = 20, concurrency: int = 8,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
+        self._clock = clock or clock_from_settings(settings)  # decides when a `not_before` has come
         self._db = db
         self.repo = OutboxRepository(db)
         self._sender = sender
@@ -119,24 +126,35 @@ class Outbox:
     def register(self, kind: str, renderer: Renderer) -> None:
         self._renderers[kind] = renderer
 
+    def _calendar_now(self) -> float:
+        """The calendar clock's now in epoch seconds: what a row's `not_before` is compared with."""
+        return self._clock.now().timestamp()
+
     # --- producing -------------------------------------------------------------------------
     async def add(
         self, tx: Transaction, *, kind: str, chat_id: int, payload: dict[str, Any],
         order_id: int | None = None, dedupe_key: str | None = None, priority: int = NORMAL,
+        not_before: float | None = None,
     ) -> int:
         """Write a notification inside the caller's transaction; the worker delivers it after commit.
 
-        `priority=URGENT` puts it ahead of the chat's normal rows (see OutboxRepository.due).
+        `priority=URGENT` puts it ahead of the chat's normal rows (see OutboxRepository.due);
+        `not_before` (calendar epoch seconds) keeps it back until then, without holding up the chat.
         """
         status = "pending" if self.enabled else "skipped"
         row_id = await self.repo.add(tx, kind=kind, chat_id=chat_id, payload=payload, order_id=order_id,
-                                     dedupe_key=dedupe_key, status=status, priority=priority)
+                                     dedupe_key=dedupe_key, status=status, priority=priority,
+                                     not_before=not_before)
         if status == "skipped":
             log.info("telegram disabled (BOT_MODE=off or TELEGRAM_BOT_TOKEN unset): notification #%s to chat %s "
                      "skipped", row_id, chat_id)
         else:
             tx.after_commit(self._wake.set)  # woken now, the worker might look before the row is visible
         return row_id
+
+    async def skip_pending(self, tx: Transaction, *, order_id: int, kind: str) -> int:
+        """Drop the order's unsent rows of one kind that have nothing left to say (a reminder of a finished order)."""
+        return await self.repo.skip_pending(tx, order_id, kind)
 
     async def send_message(self, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int:
         """A one-off message (HTML) through the outbox, in a transaction of its own."""
@@ -149,7 +167,7 @@ class Outbox:
     # --- reading ---------------------------------------------------------------------------
     async def stats(self) -> OutboxStats:
         """For metrics and the side server: pending, delivered, failed, oldest pending age."""
-        return await self.repo.stats()
+        return await self.repo.stats(calendar=self._calendar_now())
 
     async def get(self, row_id: int) -> OutboxRow | None:
         return await self.repo.get(row_id)
@@ -201,7 +219,7 @@ class Outbox:
         if not self._sender.ready() or not self._settings.telegram_enabled:
             return self._poll  # Telegram not (yet) available: rows stay pending, nothing is lost
         sleep = self._poll
-        for row in await self.repo.due(limit=50):
+        for row in await self.repo.due(limit=50, calendar=self._calendar_now()):
             if len(self._tasks) >= self._concurrency:
                 break
             if row.chat_id in self._busy_chats:
@@ -213,7 +231,7 @@ class Outbox:
             self._busy_chats.add(row.chat_id)
             task = asyncio.create_task(self._deliver_task(row), name=f"outbox-{row.id}")
             self._tasks.add(task)
-        next_due = await self.repo.next_due_at()
+        next_due = await self.repo.next_due_at(calendar=self._calendar_now())
         if next_due is not None:
             sleep = min(sleep, max(0.0, next_due - time.time()))
         return max(sleep, 0.01)
@@ -231,7 +249,7 @@ class Outbox:
     # --- delivering ------------------------------------------------------------------------
     async def deliver(self, row: OutboxRow) -> DeliveryResult:
         """One attempt at one row: claim it, send, record the outcome. Also used by `notify-test`."""
-        if not await self.repo.claim(row.id, self._lease):
+        if not await self.repo.claim(row.id, self._lease, calendar=self._calendar_now()):
             return DeliveryResult("pending")  # someone else has it, or it is not due
         if row.status == "sending":
             log.warning("outbox #%s: the previous attempt was cut off mid-send (process stopped); sending again, "

@@ -69,7 +69,7 @@ async def on_stale_button(callback: CallbackQuery) -> None:
 
 
 async def on_open_orders(message: Message, orders: OrderService) -> None:
-    await message.answer(texts.open_orders(await orders.open_orders(), orders.today()))
+    await message.answer(texts.open_orders(await orders.open_orders(), orders.today(), orders.closures_ahead()))
 
 
 async def on_pause(message: Message, command: CommandObject, orders: OrderService) -> None:
