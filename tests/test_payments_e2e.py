@@ -201,14 +201,15 @@ async def test_an_invoice_of_a_sold_out_item_or_of_an_order_paid_or_cancelled_is
 
 
 async def test_with_payments_off_the_order_is_paid_at_pickup(telegram: FakeTelegram, tmp_path: Path) -> None:
-    async with running_app(order_settings(tmp_path, telegram.url)) as app:
+    """The customer reads English, the staff group German (STAFF_LANGUAGE): each gets the line in theirs."""
+    async with running_app(order_settings(tmp_path, telegram.url, staff_language="de")) as app:
         placed = await _checkout(telegram, app, [("espresso", None, 2)])
-        card = await _latest(telegram, STAFF_CHAT, "Order #001")
+        card = await _latest(telegram, STAFF_CHAT, "Bestellung #001")
         [order] = await app.services.orders.orders_of(CUSTOMER_ID)
 
     assert "You pay at pickup." in summary_shown(placed)
     assert "Order #001 placed" in placed.text and "💶 Pay at pickup." in placed.text
-    assert "💶 Pay at pickup." in card.text and "NEW" in card.text
+    assert "💶 Bezahlung bei Abholung." in card.text and "2 × Espresso" in card.text
     assert order.payment is Payment.PICKUP and telegram.invoices == []
 
 
@@ -288,3 +289,27 @@ async def test_payments_are_never_dropped_by_the_rate_limit(telegram: FakeTelegr
         await _latest(telegram, STAFF_CHAT, "Order #001")
         [order] = await app.services.orders.orders_of(CUSTOMER_ID)
     assert query.ok and order.payment is Payment.PAID
+
+
+async def test_a_payment_arriving_after_the_customer_cancelled_reaches_staff_as_refund_due(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """Cancelled between Telegram's pre-checkout and its charge: the money was taken, so staff must see it."""
+    settings = order_settings(tmp_path, telegram.url, payment_provider_token=PROVIDER_TOKEN)
+    async with running_app(settings) as app:
+        placed = await _checkout(telegram, app, [("espresso", None, 2)])
+        query = await telegram.wait_pre_checkout_answer(
+            telegram.send_pre_checkout(CUSTOMER_ID, await _invoice(telegram)))
+        await press(telegram, CUSTOMER_ID, placed, "Cancel order")
+        await press(telegram, CUSTOMER_ID, placed, "Yes, cancel #001")
+        await telegram.wait_for(lambda: "cancelled at your request" in placed.text)
+        staff_before_payment = await _staff_rows(app)
+        telegram.send_successful_payment(CUSTOMER_ID, query, provider_charge_id="PROV-LATE")
+        told = await _latest(telegram, CUSTOMER_ID, "received, but order #001 was cancelled")
+        card = await _latest(telegram, STAFF_CHAT, "Order #001")
+        [order] = await app.services.orders.orders_of(CUSTOMER_ID)
+
+    assert query.ok and staff_before_payment == 0
+    assert order.status is OrderStatus.CANCELLED and order.payment is Payment.PAID and order.refund_due
+    assert "CANCELLED" in card.text and "REFUND DUE: €4.80 was paid in the chat (PROV-LATE)." in card.text
+    assert "a refund of €4.80 will follow" in told.text
