@@ -53,10 +53,6 @@ class Invoice:
     currency: str
     lines: list[InvoiceLine]
 
-    @property
-    def total(self) -> int:
-        return sum(line.amount for line in self.lines)
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -149,10 +145,10 @@ class Payments:
         try:
             await self._orders.transition(order.id, OrderStatus.CANCELLED, None, CHECKED_BY, expect=order,
                                           tell_customer=False)
+            log.info("order %s (id %s): invoice refused at pre-checkout, order cancelled", order.number, order.id)
         except OrderError:  # cancelled or paid meanwhile: the cart is still refilled, nothing else changes
-            log.info("order %s (id %s): not cancelled after a refused pre-checkout, it changed meanwhile",
+            log.info("order %s (id %s): invoice refused at pre-checkout; the order changed meanwhile, left as is",
                      order.number, order.id)
-        log.info("order %s (id %s): invoice refused at pre-checkout and cancelled", order.number, order.id)
         return await self._orders.repeat_order(order.user_id, order.id)
 
     async def record(self, user_id: int, payload: str, currency: str, total_amount: int, telegram_charge_id: str,

@@ -1,8 +1,8 @@
 """Paying in the chat: the invoice after the confirm, Telegram's pre-checkout query, and successful_payment.
 
-Registered only in effect when PAYMENT_PROVIDER_TOKEN is set (without it no order awaits payment, so no
-invoice is ever sent and no query comes). The rules are the domain's (bot/orders/payments.py); here they
-meet the Bot API: `sendInvoice` with one labelled price per order line, `answerPreCheckoutQuery` within
+Always registered, in effect with PAYMENT_PROVIDER_TOKEN set: without it no order awaits payment, so no
+invoice is sent (and a query for an old one is refused). The rules are the domain's (bot/orders/payments.py);
+here they meet the Bot API: `sendInvoice` with one labelled price per order line, `answerPreCheckoutQuery` within
 Telegram's 10 seconds, and the payment message that makes the order reach staff.
 """
 
