@@ -179,6 +179,8 @@ async def test_an_invoice_of_a_sold_out_item_or_of_an_order_paid_or_cancelled_is
         third = await _invoice(telegram, 3)
         await app.services.availability.mark("croissant", False, STAFF_MEMBER)
         sold_out = await telegram.wait_pre_checkout_answer(telegram.send_pre_checkout(CUSTOMER_ID, third))
+        # The refusal is answered first (Telegram's 10 s), then the order is dropped and the cart refilled.
+        await _latest(telegram, CUSTOMER_ID, "wasn't paid")
 
         # Another amount than the order's (a forged or mangled query), and someone else's invoice.
         await app.services.availability.mark("croissant", True, STAFF_MEMBER)
@@ -187,6 +189,7 @@ async def test_an_invoice_of_a_sold_out_item_or_of_an_order_paid_or_cancelled_is
         stranger = await telegram.wait_pre_checkout_answer(telegram.send_pre_checkout(7007, fourth))
         cheaper = await telegram.wait_pre_checkout_answer(
             telegram.send_pre_checkout(CUSTOMER_ID, fourth, total_amount=1))
+        await telegram.wait_for(lambda: len([t for t in telegram.texts_to(CUSTOMER_ID) if "wasn't paid" in t]) == 2)
         await _latest(telegram, STAFF_CHAT, "Order #001")
         staff_cards = [m.text.split("\n")[0] for m in telegram.sent_to(STAFF_CHAT)]
 
