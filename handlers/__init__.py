@@ -24,7 +24,7 @@ def all_routers() -> list[Router]:
         unsupported,
         voice,
     )
-    from handlers.orders import cart, menu, staff
+    from handlers.orders import cart, menu, payments, staff
 
     # Order matters: command routers before the catch-all chat router.
     return [
@@ -33,6 +33,7 @@ def all_routers() -> list[Router]:
         admin_knowledge.create_router(),
         admin_cache.create_router(),
         menu.create_router(),
+        payments.create_router(),  # before cart: a payment message must never be read as a checkout answer
         cart.create_router(),  # before voice/chat: its checkout answers are plain text
         staff.create_router(),
         voice.create_router(),

@@ -18,6 +18,7 @@ from bot.orders.models import (
     Order,
     OrderLine,
     OrderStatus,
+    Payment,
     StatusChange,
 )
 from storage.db import Database, Row, Transaction, now
@@ -27,6 +28,7 @@ def _order(row: Row, lines: list[OrderLine] | None = None, history: list[StatusC
     data = dict(row)
     data.pop("checkout_token", None)
     data["status"] = OrderStatus(data["status"])
+    data["payment"] = Payment(data.get("payment") or Payment.PICKUP)
     return Order(**data, lines=lines or [], history=history or [])
 
 
@@ -129,7 +131,7 @@ class OrderRepository:
     async def insert_order(
         self, tx: Transaction, *, business_day: str, user_id: int, chat_id: int, customer_name: str,
         pickup: str, note: str, currency: str, menu_version: str, source: str, checkout_token: str,
-        staff_chat_id: int | None, lines: list[OrderLine], changed_by_name: str,
+        staff_chat_id: int | None, lines: list[OrderLine], changed_by_name: str, payment: Payment = Payment.PICKUP,
     ) -> int:
         """The order, its items and its first history row; the day's next number is taken in the same write."""
         ts = now()
@@ -139,11 +141,11 @@ class OrderRepository:
         order_id = int(await tx.insert(
             """INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note,
                currency, total_cents, menu_version, source, checkout_token, staff_chat_id, staff_message_id,
-               created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+               created_at, updated_at, payment) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
                RETURNING id""",
             (business_day, day_seq, user_id, chat_id, customer_name, pickup, note, currency,
              sum(line.line_total_cents for line in lines), menu_version, source, checkout_token, staff_chat_id,
-             ts, ts),
+             ts, ts, payment.value),
         ) or 0)
         await tx.executemany(
             """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents,
@@ -177,6 +179,17 @@ class OrderRepository:
         )
         return True
 
+    async def mark_paid(self, tx: Transaction, order_id: int, telegram_charge_id: str,
+                        provider_charge_id: str) -> bool:
+        """Record Telegram's successful_payment once: False if the order was not awaiting it (a redelivery)."""
+        ts = now()
+        changed = await tx.execute(
+            """UPDATE orders SET payment = 'paid', telegram_payment_charge_id = ?, provider_payment_charge_id = ?,
+               paid_at = ?, updated_at = ? WHERE id = ? AND payment = 'awaiting'""",
+            (telegram_charge_id, provider_charge_id, ts, ts, order_id),
+        )
+        return changed > 0
+
     async def set_staff_message(self, tx: Transaction, order_id: int, chat_id: int, message_id: int) -> None:
         await tx.execute(
             "UPDATE orders SET staff_chat_id = ?, staff_message_id = ? WHERE id = ?", (chat_id, message_id, order_id)
@@ -207,10 +220,13 @@ class OrderRepository:
         )
 
     async def list_ids(self, *, statuses: tuple[OrderStatus, ...] = OPEN_STATUSES, user_id: int | None = None,
-                       limit: int = 50) -> list[int]:
+                       limit: int = 50, unpaid: bool = True) -> list[int]:
+        """`unpaid=False`: without the orders still awaiting their payment (which staff never see)."""
         marks = ",".join("?" for _ in statuses)
         sql = f"SELECT id FROM orders WHERE status IN ({marks})"
         params: list[Any] = [s.value for s in statuses]
+        if not unpaid:
+            sql += " AND payment != 'awaiting'"
         if user_id is not None:
             sql += " AND user_id = ?"
             params.append(user_id)

@@ -93,3 +93,12 @@ def test_redacting_filter_blanks_secrets_in_messages_and_tracebacks() -> None:
     assert "pw-secret" not in record.getMessage()
     assert "123456:TOKEN-abc" not in (record.exc_text or "")
     assert "***" in record.getMessage()
+
+
+def test_the_payment_provider_token_is_a_secret_and_empty_means_pay_at_pickup() -> None:
+    token = "284685063:TEST:provider-secret-value"
+    settings = load_settings(_env_file=None, payment_provider_token=token)
+    assert settings.payments_enabled and token in settings.secret_values()  # blanked wherever it is logged
+    assert token not in repr(settings) and token not in str(settings.model_dump())
+    assert not load_settings(_env_file=None, payment_provider_token=" ").payments_enabled
+    assert not load_settings(_env_file=None).payments_enabled

@@ -29,6 +29,14 @@ TRANSITIONS: dict[OrderStatus, tuple[OrderStatus, ...]] = {
 }
 OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
 
+
+class Payment(StrEnum):
+    """How an order is paid (orders.payment, migration 0011)."""
+
+    PICKUP = "pickup"  # at the counter: payments off (PAYMENT_PROVIDER_TOKEN unset)
+    AWAITING = "awaiting"  # invoice sent, not paid: the order does not exist for staff yet
+    PAID = "paid"  # Telegram reported successful_payment; cancelled after that, a refund is due
+
 MAX_LINE_QUANTITY = 20  # of one item in one size
 MAX_CART_ITEMS = 50  # units across the whole cart
 MAX_CART_LINES = 25
@@ -155,11 +163,25 @@ class Order:
     updated_at: float
     lines: list[OrderLine] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
+    payment: Payment = Payment.PICKUP
+    telegram_payment_charge_id: str | None = None  # Telegram's id of the payment (a refund names it)
+    provider_payment_charge_id: str | None = None  # the provider's id of the charge: what staff refund
+    paid_at: float | None = None
 
     @property
     def number(self) -> str:
         """What staff call out at the counter: the day's running number."""
         return f"#{self.day_seq:03d}"
+
+    @property
+    def awaiting_payment(self) -> bool:
+        """Invoiced and not paid: kept from staff (no card, not in /orders, no moves but the customer's cancel)."""
+        return self.payment is Payment.AWAITING
+
+    @property
+    def refund_due(self) -> bool:
+        """Paid in the chat and then cancelled: the money goes back to the customer."""
+        return self.payment is Payment.PAID and self.status is OrderStatus.CANCELLED
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,7 @@ class Summary:
     currency: str
     pickup: str
     note: str
+    pay_in_chat: bool = False  # PAYMENT_PROVIDER_TOKEN set: an invoice follows the confirm, else pay at pickup
 
 
 @dataclass(frozen=True)

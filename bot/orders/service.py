@@ -42,6 +42,7 @@ from bot.orders.models import (
     OrderError,
     OrderLine,
     OrderStatus,
+    Payment,
     Repeat,
     Skipped,
     Summary,
@@ -94,6 +95,7 @@ class OrderService:
         self.pickup_rules = PickupRules(days_ahead=settings.preorder_days, slot_minutes=settings.pickup_slot_minutes,
                                         lead_minutes=settings.pickup_lead_minutes)
         self.repo = OrderRepository(db)
+        self.pay_in_chat = settings.payments_enabled  # an invoice after the confirm; the order reaches staff once paid
         self.catalogues = catalogues or Catalogues()  # outbox deliveries speak the reader's language
         self.customer_status = CustomerStatus(self)  # the outbox's renderer of ORDER_STATUS rows
         self.staff_reminder = StaffReminder(self, settings.staff_language)  # renders ORDER_REMINDER rows
@@ -290,7 +292,7 @@ class OrderService:
                                                pickup=pickup, note=note):
             raise OrderError(_(STALE_CHECKOUT))
         return Summary(user_id=user_id, token=token, lines=cart.lines, total_cents=cart.total_cents,
-                       currency=cart.currency, pickup=pickup, note=note)
+                       currency=cart.currency, pickup=pickup, note=note, pay_in_chat=self.pay_in_chat)
 
     async def place_order(self, user_id: int, chat_id: int, pickup: str = ASAP, note: str = "",
                           source: str = "agent") -> Summary:
@@ -344,14 +346,16 @@ class OrderService:
                 chat_id=checkout.chat_id, customer_name=name, pickup=pickup, note=note, currency=cart.currency,
                 menu_version=self.menu.version, source=checkout.source, checkout_token=token,
                 staff_chat_id=self._settings.staff_chat_id, lines=lines, changed_by_name=name,
+                payment=Payment.AWAITING if self.pay_in_chat else Payment.PICKUP,
             )
             await self.repo.clear_cart(tx, user_id)
-            await self._notify_staff(tx, order_id, new=True)
-            await self._schedule_reminder(tx, order_id, pickup)
+            if not self.pay_in_chat:  # paying in the chat: staff hear of it once paid (bot/orders/payments.py)
+                await self._notify_staff(tx, order_id, new=True)
+                await self._schedule_reminder(tx, order_id, pickup)
             order = await self.repo.get(order_id, tx)
         assert order is not None
-        log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents", order.number, order.id, user_id,
-                 order.source, sum(li.quantity for li in order.lines), order.total_cents)
+        log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents, payment %s", order.number, order.id,
+                 user_id, order.source, sum(li.quantity for li in order.lines), order.total_cents, order.payment.value)
         return order, True
 
     async def _customer_name(self, user_id: int) -> str:
@@ -360,6 +364,13 @@ class OrderService:
             return f"user {user_id}"
         name = user.first_name or f"user {user_id}"
         return f"{name} (@{user.username})" if user.username else name
+
+    async def announce_paid(self, tx: Transaction, order_id: int) -> None:
+        """A paid order's first staff card (paying in the chat: the order reaches staff only now), and its reminder."""
+        await self._notify_staff(tx, order_id, new=True)
+        order = await self.repo.get(order_id, tx)
+        if order is not None and order.status in REMIND_STATUSES:  # not one cancelled while the payment ran
+            await self._schedule_reminder(tx, order_id, order.pickup)
 
     async def _notify_staff(self, tx: Transaction, order_id: int, *, new: bool = False) -> None:
         """Queue the order's staff card: a new order's first card goes ahead of edits of older cards.
@@ -410,15 +421,18 @@ class OrderService:
         if not can_transition(order.status, target):
             raise OrderError(_("Order {number} is {status}; it can't be marked {target}.").format(
                 number=order.number, status=texts.status_name(order.status), target=texts.status_name(target)))
+        if order.awaiting_payment and target is not OrderStatus.CANCELLED:  # staff never saw it: a forged press
+            raise OrderError(_("Order {number} isn't paid yet.").format(number=order.number))
         async with self._db.transaction() as tx:
             if not await self.repo.change_status(tx, order_id, order.status, target, by, by_name):
                 raise OrderError(_("Order {number} was just changed by someone else. Look at the card again.").format(
                     number=order.number))
-            await self._notify_staff(tx, order_id)
-            if target not in REMIND_STATUSES:
-                await self._outbox.skip_pending(tx, order_id=order_id, kind=ORDER_REMINDER)
             changed = await self.repo.get(order_id, tx)
             assert changed is not None
+            if not changed.awaiting_payment:  # an unpaid order has no staff card: staff hear of it once paid
+                await self._notify_staff(tx, order_id)
+            if target not in REMIND_STATUSES:
+                await self._outbox.skip_pending(tx, order_id=order_id, kind=ORDER_REMINDER)
             if tell_customer:
                 await self._outbox.add(tx, kind=ORDER_STATUS, chat_id=changed.chat_id,
                                        payload={"order_id": order_id, "status": target.value}, order_id=order_id)
@@ -477,7 +491,7 @@ class OrderService:
         return Repeat(order=order, added=added, skipped=skipped, cart=await self.cart(user_id))
 
     async def open_orders(self) -> list[Order]:
-        ids = await self.repo.list_ids(statuses=OPEN_STATUSES)
+        ids = await self.repo.list_ids(statuses=OPEN_STATUSES, unpaid=False)  # staff's list: no unpaid invoices
         return [o for o in [await self.repo.get(i) for i in ids] if o is not None]
 
     async def orders_of(self, user_id: int, limit: int = 5) -> list[Order]:

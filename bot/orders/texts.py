@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.i18n import N_, _, clock, current_locale, day, ngettext, price, short_day, short_weekday
 from bot.knowledge import Category, Closure, Menu, MenuItem
 from bot.knowledge.labels import tag_labels
-from bot.orders.models import Cart, CartLine, ChosenOption, Order, OrderLine, OrderStatus, Repeat, Summary
+from bot.orders.models import Cart, CartLine, ChosenOption, Order, OrderLine, OrderStatus, Payment, Repeat, Summary
 from bot.orders.options import choice_label, shown
 from bot.orders.pickup import describe
 from bot.text import escape
@@ -174,6 +174,10 @@ def summary_page(menu: Menu, summary: Summary, today: date | None = None) -> str
     lines += ["", total(price(summary.total_cents, menu.currency)), pickup_line(summary.pickup, today)]
     if summary.note:
         lines.append(_("📝 Note: {note}").format(note=escape(summary.note)))
+    if summary.pay_in_chat:
+        lines.append(_("💳 You pay here in the chat: an invoice follows your confirmation."))
+    else:
+        lines.append(_("💶 You pay at pickup."))
     lines += ["", _("Press <b>Confirm order</b> to send it to the cafe.")]
     return "\n".join(lines)
 
@@ -192,16 +196,37 @@ def order_line(order: Order, line: OrderLine) -> str:
 
 
 def placed(order: Order, today: date | None = None) -> str:
+    if order.awaiting_payment:
+        text = _("🧾 <b>Order {number}</b> — {total}, pickup {when}.\n"
+                 "Please pay with the invoice below: the cafe gets your order once it's paid.").format(
+            number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup, today))
+        return text + (" " + _("You can cancel it until then.") if order.status is OrderStatus.NEW else "")
     text = _("✅ <b>Order {number} placed</b> — {total}, pickup {when}.\n"
              "We'll message you here when the cafe accepts it and when it's ready.").format(
         number=order.number, total=order_price(order, order.total_cents), when=describe(order.pickup, today))
-    if order.status is OrderStatus.NEW:
-        text += " " + _("You can cancel it until then.")
+    text += (" " + _("You can cancel it until then.") if order.status is OrderStatus.NEW else "")
+    text += "\n" + payment_line(order)
     # what was ordered, options and their prices included, as the kitchen has it
     return text + "\n\n" + "\n".join(f"• {order_line(order, line)}" for line in order.lines)
 
 
+def payment_line(order: Order) -> str:
+    """How the order is paid, on the staff card and the customer's "placed" page."""
+    if order.refund_due:
+        charge = f" ({escape(order.provider_payment_charge_id)})" if order.provider_payment_charge_id else ""
+        return _("💸 <b>REFUND DUE</b>: {total} was paid in the chat{charge}.").format(
+            total=order_price(order, order.total_cents), charge=charge)
+    if order.payment is Payment.PAID:
+        return _("💳 Paid in the chat.")
+    if order.awaiting_payment:
+        return _("⏳ Awaiting payment.")
+    return _("💶 Pay at pickup.")
+
+
 def cancelled_by_customer(order: Order) -> str:
+    if order.refund_due:
+        return _("❌ <b>Order {number} cancelled</b> at your request. You paid {total} in the chat: a refund will "
+                 "follow.").format(number=order.number, total=order_price(order, order.total_cents))
     return _("❌ <b>Order {number} cancelled</b> at your request — nothing to pay. "
              "Order again any time with /menu.").format(number=order.number)
 
@@ -220,7 +245,11 @@ def too_late_to_cancel(order: Order, phone: str) -> str:
 
 def customer_status(order: Order, status: OrderStatus | None = None) -> str:
     """What the customer is told when the order reaches `status` (default: its current one)."""
-    return _(CUSTOMER_STATUS[status or order.status]).format(number=order.number)
+    text = _(CUSTOMER_STATUS[status or order.status]).format(number=order.number)
+    if (status or order.status) is OrderStatus.CANCELLED and order.payment is Payment.PAID:
+        text += " " + _("You paid {total} in the chat: a refund will follow.").format(
+            total=order_price(order, order.total_cents))
+    return text
 
 
 def staff_card(order: Order, zone: ZoneInfo, today: date | None = None) -> str:
@@ -230,7 +259,7 @@ def staff_card(order: Order, zone: ZoneInfo, today: date | None = None) -> str:
 
     head = _("{icon} <b>Order {number}</b> · {status}").format(
         icon=STATUS_ICON[order.status], number=order.number, status=status_name(order.status).upper())
-    lines = [head, f"👤 {escape(order.customer_name)}", pickup_line(order.pickup, today)]
+    lines = [head, f"👤 {escape(order.customer_name)}", pickup_line(order.pickup, today), payment_line(order)]
     if order.note:
         lines.append(f"📝 {escape(order.note)}")
     lines.append("")
@@ -241,6 +270,8 @@ def staff_card(order: Order, zone: ZoneInfo, today: date | None = None) -> str:
         verb = _("placed") if change.from_status is None else status_name(change.to_status)
         steps.append(_("{time} {what} by {who}").format(time=at(change.changed_at), what=verb,
                                                       who=escape(change.changed_by_name)))
+    if order.paid_at is not None:
+        steps.insert(1, _("{time} paid in the chat").format(time=at(order.paid_at)))
     lines.append(" · ".join(steps))
     return "\n".join(lines)
 
@@ -306,8 +337,10 @@ def my_orders(orders: list[Order]) -> str:
         return _("You have no orders yet. Browse the /menu to place one.")
     lines = [_("<b>Your recent orders</b>"), ""]
     for order in orders:
+        state = _("awaiting payment") if order.awaiting_payment and order.status is OrderStatus.NEW \
+            else status_name(order.status)
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
-                     f"{status_name(order.status)} · {order_price(order, order.total_cents)}")
+                     f"{state} · {order_price(order, order.total_cents)}")
     return "\n".join(lines)
 
 

@@ -193,7 +193,9 @@ class OrderTools:
         return {
             "status": "awaiting_confirmation",
             "summary": {**cart_view(self.orders, await self.orders.cart(user_id)),
-                        "pickup": describe(summary.pickup, self.orders.today()), "note": summary.note},
+                        "pickup": describe(summary.pickup, self.orders.today()), "note": summary.note,
+                        "payment": "in the chat: an invoice follows the confirmation" if summary.pay_in_chat
+                        else "at pickup"},
             "instruction": "The order is NOT placed yet. A summary with a 'Confirm order' button was sent to the "
                            "customer: ask them to check it and press Confirm order.",
         }

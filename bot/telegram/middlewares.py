@@ -142,7 +142,7 @@ class RateLimitMiddleware(BaseMiddleware):
         assert isinstance(event, Update)
         user = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        if user is None or self.exempt(user.id, chat):
+        if user is None or self.exempt(user.id, chat) or is_payment(event):
             return await handler(event, data)
         query = event.callback_query
         limiter = self.buttons if query is not None else self.messages
@@ -172,6 +172,12 @@ class RateLimitMiddleware(BaseMiddleware):
         except TelegramAPIError as exc:  # the update is dropped either way; an error reply would add to the flood
             log.warning("rate limit notice to user %s failed: %s", user.id, exc)
         return None
+
+
+def is_payment(update: Update) -> bool:
+    """Telegram's pre-checkout query or payment message: never dropped (money is on its way or was taken)."""
+    return update.pre_checkout_query is not None or (
+        update.message is not None and update.message.successful_payment is not None)
 
 
 class ProfileMiddleware(BaseMiddleware):

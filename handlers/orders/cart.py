@@ -8,17 +8,20 @@ order that summary showed.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from bot.config import Settings
 from bot.i18n import _
 from bot.orders import Cart, Checkout, OrderService, OrderStatus, texts
+from bot.orders.payments import Payments
 from bot.telegram.middlewares import ActiveCheckoutMiddleware, reply_to_order_errors
 from handlers.orders import keyboards
 from handlers.orders.callbacks import CartCb, CheckoutCb, CustomerOrderCb, RepeatCb
 from handlers.orders.filters import CheckoutStep
+from handlers.orders.payments import send_invoice
 from handlers.orders.views import person, show
 
 
@@ -69,7 +72,8 @@ async def _ask_pickup(callback: CallbackQuery, orders: OrderService, token: str,
     await show(callback, texts.ask_pickup(orders.menu, cart, later), keyboards.pickup(token, times, open_now, later))
 
 
-async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb, orders: OrderService) -> None:
+async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb, orders: OrderService,
+                             payments: Payments, settings: Settings, bot: Bot) -> None:
     user_id, token, action = callback.from_user.id, callback_data.token, callback_data.action
     if action == "time":
         value = callback_data.value
@@ -86,6 +90,8 @@ async def on_checkout_button(callback: CallbackQuery, callback_data: CheckoutCb,
         order, created = await orders.confirm(user_id, token)
         await show(callback, texts.placed(order, orders.today()), keyboards.customer_order(order),
                    notice=None if created else _("Order {number} was already placed.").format(number=order.number))
+        if order.awaiting_payment and order.status is OrderStatus.NEW:  # paying in the chat: the invoice follows
+            await send_invoice(bot, order, payments, settings)
     elif action == "edit":
         await orders.cancel_checkout(user_id, token)
         cart = await orders.cart(user_id)

@@ -42,14 +42,16 @@ BOT_USER = {"id": 999000111, "is_bot": True, "first_name": "CafeBot", "username"
 
 JSON_FIELDS = {
     "reply_markup", "entities", "caption_entities", "commands", "scope", "allowed_updates",
-    "link_preview_options", "reply_parameters", "media",
+    "link_preview_options", "reply_parameters", "media", "prices", "suggested_tip_amounts",
 }
 INT_FIELDS = {
     "chat_id", "message_id", "draft_id", "offset", "limit", "timeout", "user_id", "cache_time",
-    "max_connections", "from_chat_id", "message_thread_id",
+    "max_connections", "from_chat_id", "message_thread_id", "max_tip_amount", "photo_size", "photo_width",
+    "photo_height",
 }
 BOOL_FIELDS = {"show_alert", "drop_pending_updates", "disable_notification", "protect_content", "can_stop",
-               "keep_on_stop"}
+               "keep_on_stop", "ok", "need_name", "need_phone_number", "need_email", "need_shipping_address",
+               "send_phone_number_to_provider", "send_email_to_provider", "is_flexible"}
 ALLOWED_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
     "a", "code", "pre", "blockquote", "tg-emoji",
@@ -143,6 +145,46 @@ class Draft:
 
 
 @dataclass
+class SentInvoice:
+    """A sendInvoice the bot made (the Bot API's fields as sent; the message Telegram shows carries `invoice`)."""
+
+    chat_id: int
+    message_id: int
+    title: str
+    description: str
+    payload: str
+    provider_token: str
+    currency: str
+    prices: list[dict[str, Any]]  # LabeledPrice: {"label", "amount"} in the currency's minor units
+    date: float
+
+    @property
+    def total_amount(self) -> int:
+        return sum(int(p["amount"]) for p in self.prices)
+
+    def labels(self) -> list[str]:
+        return [str(p["label"]) for p in self.prices]
+
+
+@dataclass
+class PreCheckout:
+    """A pre_checkout_query the test delivered, and the bot's answerPreCheckoutQuery (None until it answers)."""
+
+    id: str
+    user_id: int
+    invoice: SentInvoice
+    currency: str
+    total_amount: int
+    answer: dict[str, Any] | None = None  # {"ok": bool, "error_message": str | None}
+    asked_at: float = 0.0  # time.monotonic()
+    answered_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.answer and self.answer.get("ok"))
+
+
+@dataclass
 class FailureRule:
     method: str
     status: int
@@ -191,6 +233,9 @@ class FakeTelegram:
         self.drafts: list[Draft] = []  # sendMessageDraft calls accepted, in order
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
+        self.invoices: list[SentInvoice] = []  # sendInvoice calls accepted, in order
+        self.pre_checkouts: dict[str, PreCheckout] = {}  # pre_checkout_query id -> the query and its answer
+        self._charge_ids = itertools.count(1)
         self.commands: list[dict[str, Any]] = []
         self.files: dict[str, FakeFile] = {}
         self.downloads: list[str] = []
@@ -435,6 +480,49 @@ class FakeTelegram:
             "chat_instance": str(chat_id), "data": data, "message": msg,
         }
         return self.push_update({"callback_query": query})
+
+    # --- payments ------------------------------------------------------------------------
+    def invoices_to(self, chat_id: int) -> list[SentInvoice]:
+        return [i for i in self.invoices if i.chat_id == chat_id]
+
+    def send_pre_checkout(self, user_id: int, invoice: SentInvoice, *, total_amount: int | None = None,
+                          currency: str | None = None) -> PreCheckout:
+        """The customer pressed Pay under `invoice`: Telegram asks the bot (update `pre_checkout_query`).
+
+        `total_amount` / `currency` default to the invoice's (what Telegram sends; a tip would add to it).
+        """
+        query = PreCheckout(id=str(next(self._update_ids) * 104729), user_id=user_id, invoice=invoice,
+                            currency=currency or invoice.currency,
+                            total_amount=invoice.total_amount if total_amount is None else total_amount,
+                            asked_at=time.monotonic())
+        self.pre_checkouts[query.id] = query
+        self.push_update({"pre_checkout_query": {
+            "id": query.id, "from": self._user(user_id), "currency": query.currency,
+            "total_amount": query.total_amount, "invoice_payload": invoice.payload,
+        }})
+        return query
+
+    async def wait_pre_checkout_answer(self, query: PreCheckout, timeout: float = 10.0) -> PreCheckout:
+        """Until the bot answered the query (Telegram gives it 10 seconds)."""
+        await self.wait_for(lambda: query.answer is not None, timeout)
+        return query
+
+    def send_successful_payment(self, user_id: int, query: PreCheckout, *, telegram_charge_id: str | None = None,
+                                provider_charge_id: str | None = None) -> dict[str, Any]:
+        """Telegram charged the customer: a service message with `successful_payment` in the invoice's chat.
+
+        Like Telegram, only after the bot answered the pre-checkout query with ok=True.
+        """
+        if not query.ok:
+            raise AssertionError(f"Telegram charges only after answerPreCheckoutQuery ok=True (got {query.answer})")
+        n = next(self._charge_ids)
+        payment = {
+            "currency": query.currency, "total_amount": query.total_amount,
+            "invoice_payload": query.invoice.payload,
+            "telegram_payment_charge_id": telegram_charge_id or f"TG-CHARGE-{n:06d}",
+            "provider_payment_charge_id": provider_charge_id or f"PROVIDER-CHARGE-{n:06d}",
+        }
+        return self.push_update({"message": self._message(user_id, query.invoice.chat_id, successful_payment=payment)})
 
     def set_chat_member(self, chat_id: int, user_id: int, status: str) -> None:
         self.chat_members[(chat_id, user_id)] = status
@@ -712,6 +800,55 @@ class FakeTelegram:
 
     async def _m_sendchataction(self, p: dict[str, Any]) -> Any:
         self.chat_actions.append((p.get("chat_id"), p.get("action")))  # type: ignore[arg-type]
+        return True
+
+    async def _m_sendinvoice(self, p: dict[str, Any]) -> Any:
+        """Checked as the Bot API does: title 1-32 and description 1-255 characters, payload 1-128 bytes, a
+        three-letter currency, at least one LabeledPrice of integer minor units, a provider token (empty only
+        for Telegram Stars, XTR)."""
+        chat_id = p.get("chat_id")
+        if not isinstance(chat_id, int):
+            raise _BadRequest("chat not found")
+        title, description = str(p.get("title") or ""), str(p.get("description") or "")
+        payload, currency = str(p.get("payload") or ""), str(p.get("currency") or "")
+        provider_token, prices = str(p.get("provider_token") or ""), p.get("prices")
+        if not 1 <= len(title) <= 32:
+            raise _BadRequest("INVOICE_TITLE_INVALID" if title else "title is empty")
+        if not 1 <= len(description) <= 255:
+            raise _BadRequest("INVOICE_DESCRIPTION_INVALID" if description else "description is empty")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise _BadRequest("INVOICE_PAYLOAD_INVALID")
+        if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+            raise _BadRequest("CURRENCY_INVALID")
+        if not isinstance(prices, list) or not prices or not all(
+                isinstance(x, dict) and isinstance(x.get("label"), str) and isinstance(x.get("amount"), int)
+                for x in prices):
+            raise _BadRequest("can't parse prices JSON object")
+        if sum(x["amount"] for x in prices) <= 0:
+            raise _BadRequest("CURRENCY_TOTAL_AMOUNT_INVALID")
+        if (currency == "XTR") == bool(provider_token):
+            raise _BadRequest("PAYMENT_PROVIDER_INVALID")
+        invoice = SentInvoice(chat_id=chat_id, message_id=next(self._message_ids), title=title,
+                              description=description, payload=payload, provider_token=provider_token,
+                              currency=currency, prices=[dict(x) for x in prices], date=time.time())
+        self.invoices.append(invoice)
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        return {"message_id": invoice.message_id, "date": int(invoice.date), "chat": chat, "from": BOT_USER,
+                "invoice": {"title": title, "description": description,
+                            "start_parameter": str(p.get("start_parameter") or ""), "currency": currency,
+                            "total_amount": invoice.total_amount}}
+
+    async def _m_answerprecheckoutquery(self, p: dict[str, Any]) -> Any:
+        query = self.pre_checkouts.get(str(p.get("pre_checkout_query_id")))
+        if query is None or query.answer is not None:
+            raise _BadRequest("query is too old and response timeout expired or query ID is invalid")
+        ok = p.get("ok")
+        if not isinstance(ok, bool):
+            raise _BadRequest("parameter \"ok\" is required")
+        error = p.get("error_message")
+        if not ok and not error:
+            raise _BadRequest("ERROR_MESSAGE_EMPTY")
+        query.answer, query.answered_at = {"ok": ok, "error_message": error}, time.monotonic()
         return True
 
     async def _m_answercallbackquery(self, p: dict[str, Any]) -> Any:
