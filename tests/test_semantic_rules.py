@@ -186,6 +186,20 @@ def matchers() -> dict[str, Lexicon]:
         ("cafe2", "how do i find you", "What's your address?", None),
         ("cafe2", "is the falafel made without wheat", "Is the falafel gluten-free?", None),
         ("bundled", "what can i eat if i am gluten intolerant", "What gluten-free options do you have?", None),
+        # Chat spellings, time phrases and price/ingredient wording read generically.
+        ("cafe2", "wot r ur hrs on sunday", "What are your opening hours on Sunday?", None),
+        ("cafe2", "can i book a table 4 us", "Can I book a table?", None),
+        ("cafe2", "what time do you open on saturday morning", "What time do you open on Saturday?", None),
+        ("cafe2", "from what time are you open on saturday", "What time do you open on Saturday?", None),
+        ("bundled", "are you open monday to friday", "Are you open on weekdays?", None),
+        ("bundled", "how much are you charging for a flat white", "How much is a flat white?", None),
+        ("bundled", "what does the full breakfast consist of", "What comes with the full breakfast?", None),
+        ("cafe2", "can i book a table for 4", "Can I book a table?", Reason.ENTITIES),  # a number stays a number
+        ("bundled", "are you open monday and friday", "Are you open on weekdays?", Reason.ENTITIES),
+        ("bundled", "are you open tuesday to thursday", "Are you open on weekdays?", Reason.ENTITIES),
+        ("cafe2", "what time do you close on saturday morning", "What time do you close on Saturday?",
+         Reason.ENTITIES),
+        ("bundled", "can i charge my phone", "How much is a flat white?", Reason.ENTITIES),
         # ...and every distinction that changes the answer.
         ("cafe2", "do you take american express", "do you accept visa", Reason.ENTITIES),
         ("cafe2", "do you have a gift card", "Do you have a loyalty card?", Reason.ENTITIES),
