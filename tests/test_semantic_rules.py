@@ -230,3 +230,29 @@ def test_the_matcher_layer_leaves_the_sharing_dictionary_alone(lexicon: Lexicon)
     assert entities(lexicon, "where's the loo") == set()
     assert entities(lexicon, "do you have a stamp card") == {"attr:pay-card"}
     assert lexicon.analyse("what time do you finish on friday").aspects == frozenset()
+
+
+def test_the_soft_unknown_word_rule_lets_a_near_synonym_through() -> None:
+    """An unknown word the other question says in other words is no unknown thing; one it does not say still is."""
+    import numpy as np
+
+    from bot.semantic.entities import Analysis
+    from bot.semantic.guards import unknown_word
+    from bot.semantic.words import WordSimilarity, family
+
+    assert family("closed") == family("close") == family("closing")
+    assert family("booking") == family("book")
+
+    def analysis(*words: str) -> Analysis:
+        return Analysis(text=" ".join(words), tokens=words, entities=frozenset(), aspects=frozenset(), negated=False,
+                        time_relative=False, unknown=words[-1:], content=words[-1:])
+
+    vocabulary = {"washstand": 0, "sink": 1, "salford": 2, "sinks": 1}
+    table = np.array([[1.0, 0.1], [0.9, 0.2], [0.0, 1.0]], dtype=np.float32)
+    words = WordSimilarity(lambda w: [vocabulary[w]] if w in vocabulary else [], table, threshold=0.4)
+    sink, washstand, salford = analysis("is", "there", "a", "sink"), analysis("a", "washstand"), analysis("salford")
+    assert not unknown_word(washstand, sink, words)  # a near-synonym: the soft rule lets it through
+    assert unknown_word(washstand, sink, None)  # the hard rule does not
+    assert unknown_word(salford, sink, words)  # a word the other question does not say still refuses
+    assert not unknown_word(analysis("the", "sinks"), sink, words)  # another form of the same word
+

@@ -125,6 +125,7 @@ class Analysis:
     negated: bool
     time_relative: bool
     unknown: tuple[str, ...] = field(default=())  # content words the dictionary does not know
+    content: tuple[str, ...] = field(default=())  # every word but function and question-frame words
     # The matcher's form of the question, what is embedded: every dictionary phrase replaced by its
     # entity's name ("where's the loo" → "where toilet", "cilbir" → "turkish eggs"). Empty: the text.
     key_text: str = ""
@@ -330,6 +331,7 @@ class Lexicon:
             negated=negated,
             time_relative=any(_contains(words, phrase) for phrase in self.static.time_relative),
             unknown=unknown,
+            content=tuple(w for w in words if w not in stop),
             key_text=key_text,
         )
 
