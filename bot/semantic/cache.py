@@ -217,7 +217,10 @@ class SemanticCache:
         self._index = VectorIndex(self.embedder.dim)
         word_table = getattr(self.embedder, "word_table", None)
         table = word_table() if callable(word_table) and self.word_threshold is not None else None
-        self.words = WordSimilarity(*table, threshold=self.word_threshold) if table and self.word_threshold else None
+        self.words = None
+        if table is not None and self.word_threshold is not None:
+            pieces, matrix = table
+            self.words = WordSimilarity(pieces, matrix, threshold=self.word_threshold)
         await self._load()
         self._ready.set()
         log.info("semantic cache ready: %d entries (%s)", len(self._entries), self._generation.label())

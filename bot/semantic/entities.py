@@ -18,6 +18,7 @@ unknown variant never borrows a known answer.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -250,7 +251,7 @@ class Lexicon:
 
     # --- extraction -----------------------------------------------------------------------
     def _tokens(self, text: str) -> list[str]:
-        """The question's tokens; for the matcher with chat spellings read as words ("wot r ur hrs" → "what are your hours")."""
+        """The question's tokens; the matcher reads chat spellings as words ("wot r ur hrs" → "what are your hours")."""
         raw = tokens(text)
         if not self.matching:
             return raw
@@ -417,14 +418,14 @@ _BOTH_WORDS = frozenset({"and"})
 
 
 def _day_ranges(words: list[str], spans: list[tuple[int, int, Entity]], entities: set[Entity]) -> set[Entity]:
-    """"monday to friday", "mon-fri" are the weekdays, "saturday and sunday" the weekend; another range is one day entity.
+    """"monday to friday", "mon-fri" are the weekdays, "saturday and sunday" the weekend; another range is one entity.
 
     A range names one answer (the hours on those days), not the two days at its ends: "are you open
     monday to friday" asks what "are you open on weekdays" asks, and "tuesday to thursday" is neither
     Tuesday nor Thursday alone.
     """
     days = [(start, end, e) for start, end, e in spans if e.kind == "day" and e.value in _WEEK]
-    for (_, e1, first), (s2, _, last) in zip(days, days[1:], strict=False):
+    for (_, e1, first), (s2, _, last) in itertools.pairwise(days):
         between = words[e1:s2]
         a, b = _WEEK.index(first.value), _WEEK.index(last.value)
         if b <= a or len(between) > 1 or (between and between[0] not in _RANGE_WORDS | _BOTH_WORDS):
