@@ -66,6 +66,7 @@ from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
 from bot.semantic.entities import Analysis  # noqa: E402
 from bot.semantic.guards import PAIR_REASONS, PAIR_RULES, Reason  # noqa: E402
 from bot.semantic.text import normalise_question  # noqa: E402
+from bot.semantic.words import DEFAULT_WORD_THRESHOLD  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.semantic import SemanticCacheRepository  # noqa: E402
 
@@ -254,8 +255,11 @@ class MemoEmbedder:
     async def aencode(self, texts: list[str]) -> np.ndarray:
         return self.encode(texts)
 
+    def word_table(self) -> Any:
+        return self.inner.word_table()
 
-Rules = tuple[tuple[Reason, Callable[[Analysis, Analysis], bool]], ...]
+
+Rules = tuple[tuple[Reason, Callable[[Analysis, Analysis, Any], bool]], ...]
 
 
 def without(rule: Reason) -> Rules:
@@ -282,7 +286,7 @@ class BenchCache(SemanticCache):
     def _pair_reason(self, question: Analysis, cached: Analysis) -> Reason | None:
         if self.rules is None:
             return super()._pair_reason(question, cached)
-        return next((reason for reason, broken in self.rules if broken(question, cached)), None)
+        return next((reason for reason, broken in self.rules if broken(question, cached, self.words)), None)
 
     def _may_match(self, analysis: Analysis) -> bool:
         return self.rules is not None or super()._may_match(analysis)
@@ -310,10 +314,14 @@ def load_cafes() -> dict[str, Cafe]:
     return {name: Cafe(load_menu(menu)[0], load_cafe(info)[0]) for name, (menu, info) in CAFES.items()}
 
 
+# The soft unknown-word rule's word threshold (`--word-threshold`; None: the hard rule).
+WORD_THRESHOLD: dict[str, float | None] = {"value": DEFAULT_WORD_THRESHOLD}
+
+
 async def make_cache(db: Database, embedder: Any, cafe: Cafe, threshold: float, rules: Rules | None = None,
                      max_entries: int = 50_000, anchored: float | None = None) -> BenchCache:
     await db.execute("DELETE FROM semantic_cache")
-    cache = BenchCache(
+    cache = BenchCache(word_threshold=WORD_THRESHOLD["value"],
         embedder=embedder, repo=SemanticCacheRepository(db), threshold=threshold, anchored_threshold=anchored,
         ttl_seconds=86400, max_entries=max_entries, prompt_version=lambda: "bench", llm_model="bench",
         menu=lambda: cafe.menu, cafe=lambda: cafe.info, rules=rules,
@@ -509,7 +517,12 @@ async def main() -> None:
     parser.add_argument("--model", default="", help="EMBEDDING_MODEL to measure (default: the bundled MiniLM)")
     parser.add_argument("--int8", action="store_true", help="the model with int8 linear layers (EMBEDDING_INT8)")
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one CPU core")
+    parser.add_argument("--word-threshold", default=str(DEFAULT_WORD_THRESHOLD),
+                        help="the soft unknown-word rule's word similarity ('off': the hard rule)")
     args = parser.parse_args()
+    WORD_THRESHOLD["value"] = None if args.word_threshold == "off" else float(args.word_threshold)
+    print(f"unknown-word rule: {'hard' if WORD_THRESHOLD['value'] is None else 'soft'}, word threshold "
+          f"{args.word_threshold}")
     if not args.all_cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 

@@ -250,6 +250,20 @@ async def test_ci_subset_of_the_development_sets(db: Database, embedder: Sentenc
     assert right / paraphrases >= 0.75, (right, paraphrases)
 
 
+def test_the_model_word_table_tells_synonyms_from_words_that_change_the_answer(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """The bundled model's input embeddings: the threshold sits between the two kinds (development figures)."""
+    from bot.semantic.words import WordSimilarity
+
+    table = embedder.word_table()
+    assert table is not None
+    words = WordSimilarity(*table)
+    for a, b in [("restroom", "toilet"), ("children", "kids"), ("pricing", "price"), ("beverage", "drink")]:
+        assert words.similarity(a, b) >= words.threshold, (a, b)
+    for a, b in [("heated", "outdoor"), ("deposit", "cash"), ("salford", "deliver"), ("bread", "gluten")]:
+        assert words.similarity(a, b) < words.threshold, (a, b)
+
+
 async def test_entries_are_shared_through_redis_and_lookups_survive_a_redis_outage(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
 ) -> None:

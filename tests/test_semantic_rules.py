@@ -186,6 +186,20 @@ def matchers() -> dict[str, Lexicon]:
         ("cafe2", "how do i find you", "What's your address?", None),
         ("cafe2", "is the falafel made without wheat", "Is the falafel gluten-free?", None),
         ("bundled", "what can i eat if i am gluten intolerant", "What gluten-free options do you have?", None),
+        # Chat spellings, time phrases and price/ingredient wording read generically.
+        ("cafe2", "wot r ur hrs on sunday", "What are your opening hours on Sunday?", None),
+        ("cafe2", "can i book a table 4 us", "Can I book a table?", None),
+        ("cafe2", "what time do you open on saturday morning", "What time do you open on Saturday?", None),
+        ("cafe2", "from what time are you open on saturday", "What time do you open on Saturday?", None),
+        ("bundled", "are you open monday to friday", "Are you open on weekdays?", None),
+        ("bundled", "how much are you charging for a flat white", "How much is a flat white?", None),
+        ("bundled", "what does the full breakfast consist of", "What comes with the full breakfast?", None),
+        ("cafe2", "can i book a table for 4", "Can I book a table?", Reason.ENTITIES),  # a number stays a number
+        ("bundled", "are you open monday and friday", "Are you open on weekdays?", Reason.ENTITIES),
+        ("bundled", "are you open tuesday to thursday", "Are you open on weekdays?", Reason.ENTITIES),
+        ("cafe2", "what time do you close on saturday morning", "What time do you close on Saturday?",
+         Reason.ENTITIES),
+        ("bundled", "can i charge my phone", "How much is a flat white?", Reason.ENTITIES),
         # ...and every distinction that changes the answer.
         ("cafe2", "do you take american express", "do you accept visa", Reason.ENTITIES),
         ("cafe2", "do you have a gift card", "Do you have a loyalty card?", Reason.ENTITIES),
@@ -216,3 +230,29 @@ def test_the_matcher_layer_leaves_the_sharing_dictionary_alone(lexicon: Lexicon)
     assert entities(lexicon, "where's the loo") == set()
     assert entities(lexicon, "do you have a stamp card") == {"attr:pay-card"}
     assert lexicon.analyse("what time do you finish on friday").aspects == frozenset()
+
+
+def test_the_soft_unknown_word_rule_lets_a_near_synonym_through() -> None:
+    """An unknown word the other question says in other words is no unknown thing; one it does not say still is."""
+    import numpy as np
+
+    from bot.semantic.entities import Analysis
+    from bot.semantic.guards import unknown_word
+    from bot.semantic.words import WordSimilarity, family
+
+    assert family("closed") == family("close") == family("closing")
+    assert family("booking") == family("book")
+
+    def analysis(*words: str) -> Analysis:
+        return Analysis(text=" ".join(words), tokens=words, entities=frozenset(), aspects=frozenset(), negated=False,
+                        time_relative=False, unknown=words[-1:], content=words[-1:])
+
+    vocabulary = {"washstand": 0, "sink": 1, "salford": 2, "sinks": 1}
+    table = np.array([[1.0, 0.1], [0.9, 0.2], [0.0, 1.0]], dtype=np.float32)
+    words = WordSimilarity(lambda w: [vocabulary[w]] if w in vocabulary else [], table, threshold=0.4)
+    sink, washstand, salford = analysis("is", "there", "a", "sink"), analysis("a", "washstand"), analysis("salford")
+    assert not unknown_word(washstand, sink, words)  # a near-synonym: the soft rule lets it through
+    assert unknown_word(washstand, sink, None)  # the hard rule does not
+    assert unknown_word(salford, sink, words)  # a word the other question does not say still refuses
+    assert not unknown_word(analysis("the", "sinks"), sink, words)  # another form of the same word
+

@@ -38,6 +38,7 @@ from bot.semantic.index import VectorIndex
 from bot.semantic.sharing import CacheKind, Provenance, Shareability, assess
 from bot.semantic.stats import SemanticStats
 from bot.semantic.text import normalise_question
+from bot.semantic.words import DEFAULT_WORD_THRESHOLD, WordSimilarity
 from storage.semantic import Generation, SemanticCacheRepository, StoredEntry
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ FLUSH_INTERVAL_SECONDS = 30.0
 LOAD_RETRY_FIRST_SECONDS = 2.0  # an embedding model that failed to load is tried again after this, doubling
 LOAD_RETRY_MAX_SECONDS = 300.0
 WARM_TIMEOUT_SECONDS = 180.0  # the warmer gives up if the embedding model never loads
-KEY_FORM = "key2"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
+KEY_FORM = "key3"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
 
 
 class SharedEntries(Protocol):
@@ -94,8 +95,12 @@ class SemanticCache:
         menu: Callable[[], Any] | None = None,
         cafe: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        word_threshold: float | None = DEFAULT_WORD_THRESHOLD,
     ) -> None:
         self.embedder = embedder
+        # The soft unknown-word rule's word table (`words.py`), from the model once it is loaded; None: the hard rule.
+        self.word_threshold = word_threshold
+        self.words: WordSimilarity | None = None
         self.threshold = threshold
         # Both questions name the same menu item (and pass every rule): the entity match already
         # carries most of the meaning, so less similarity is needed. Not for categories or cafe
@@ -210,6 +215,12 @@ class SemanticCache:
 
     async def _become_ready(self) -> None:
         self._index = VectorIndex(self.embedder.dim)
+        word_table = getattr(self.embedder, "word_table", None)
+        table = word_table() if callable(word_table) and self.word_threshold is not None else None
+        self.words = None
+        if table is not None and self.word_threshold is not None:
+            pieces, matrix = table
+            self.words = WordSimilarity(pieces, matrix, threshold=self.word_threshold)
         await self._load()
         self._ready.set()
         log.info("semantic cache ready: %d entries (%s)", len(self._entries), self._generation.label())
@@ -293,7 +304,7 @@ class SemanticCache:
         key = entry_key(question, generation)
         if key not in self._entries:
             for other_key, score in self._index.search(vector, DUPLICATE_SIMILARITY, self._clock(), limit=4):
-                if pair_rule(analysis, self._entries[other_key].analysis) is None:
+                if pair_rule(analysis, self._entries[other_key].analysis, self.words) is None:
                     self.stats.store_skipped["duplicate"] += 1
                     log.debug("semantic cache: %r duplicates %r (%.3f)", question, other_key, score)
                     return False
@@ -477,7 +488,7 @@ class SemanticCache:
 
     def _pair_reason(self, question: Analysis, cached: Analysis) -> Reason | None:
         """Why this stored question's answer does not answer the question: the pair rules (`guards.py`)."""
-        return pair_rule(question, cached)
+        return pair_rule(question, cached, self.words)
 
     def _may_match(self, analysis: Analysis) -> bool:
         """Whether any entry could answer this question at all, before it is embedded.

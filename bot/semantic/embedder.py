@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -202,6 +203,19 @@ class SentenceTransformerEmbedder:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             vectors = torch.nn.functional.normalize(pooled, dim=1)
         return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
+    def word_table(self) -> tuple[Callable[[str], list[int]], np.ndarray] | None:
+        """The model's word pieces of a word and its input embedding table (the soft unknown-word rule,
+        `bot/semantic/words.py`); None before the model is loaded or for a model without the direct path."""
+        if self._direct is None:
+            return None
+        tokenizer, transformer, _ = self._direct
+        table = transformer.get_input_embeddings().weight.detach().float().numpy()
+
+        def pieces(word: str) -> list[int]:
+            return list(tokenizer(word, add_special_tokens=False)["input_ids"])
+
+        return pieces, np.ascontiguousarray(table, dtype=np.float32)
 
     async def aencode(self, texts: list[str]) -> np.ndarray:
         self._ensure_loading()

@@ -18,6 +18,7 @@ unknown variant never borrows a known answer.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -59,6 +60,10 @@ class StaticLexicon:
     hours: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     frame: frozenset[str] = frozenset()
     avoid: frozenset[str] = frozenset()
+    # General chat spellings ("ppl", "wot", "ur") → the words they stand for; "4"/"2" → "for"/"to" before `chat_before`.
+    chat: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    chat_numbers: dict[str, str] = field(default_factory=dict)
+    chat_before: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +96,9 @@ def static_lexicon() -> StaticLexicon:
         hours={k: tuple(tuple(tokens(p)) for p in v) for k, v in (matching.get("hours") or {}).items()},
         frame=frozenset(stem(t) for t in tokens(matching.get("frame", ""))),
         avoid=frozenset(stem(t) for t in tokens(matching.get("avoid", ""))),
+        chat={str(k): tuple(tokens(str(v))) for k, v in (matching.get("chat") or {}).items()},
+        chat_numbers={str(k): str(v) for k, v in (matching.get("chat_numbers") or {}).items()},
+        chat_before=frozenset(str(matching.get("chat_number_before", "")).split()),
     )
 
 
@@ -118,6 +126,7 @@ class Analysis:
     negated: bool
     time_relative: bool
     unknown: tuple[str, ...] = field(default=())  # content words the dictionary does not know
+    content: tuple[str, ...] = field(default=())  # every word but function and question-frame words
     # The matcher's form of the question, what is embedded: every dictionary phrase replaced by its
     # entity's name ("where's the loo" → "where toilet", "cilbir" → "turkish eggs"). Empty: the text.
     key_text: str = ""
@@ -241,8 +250,24 @@ class Lexicon:
         return self.correct(base)
 
     # --- extraction -----------------------------------------------------------------------
+    def _tokens(self, text: str) -> list[str]:
+        """The question's tokens; the matcher reads chat spellings as words ("wot r ur hrs" → "what are your hours")."""
+        raw = tokens(text)
+        if not self.matching:
+            return raw
+        static = self.static
+        out: list[str] = []
+        for i, token in enumerate(raw):
+            following = raw[i + 1] if i + 1 < len(raw) else ""
+            if token in static.chat_numbers and following in static.chat_before:
+                out.append(static.chat_numbers[token])
+            else:
+                out.extend(static.chat.get(token, (token,)))
+        return out
+
     def analyse(self, text: str) -> Analysis:
-        words = [self._word(t) for t in tokens(text)]
+        raw = self._tokens(text)
+        words = [self._word(t) for t in raw]
         entities: set[Entity] = set()
         aspects: set[str] = set()
         consumed = [False] * len(words)
@@ -289,10 +314,12 @@ class Lexicon:
                           for i, w in enumerate(words))
         key_text = ""
         if self.matching:
-            aspects = (aspects - {"open", "close"}) | self._hours_aspect(tokens(text), aspects)
+            aspects = (aspects - {"open", "close"}) | self._hours_aspect(raw, aspects)
             negated, entities = _free_from(negated, entities, avoided=bool(self.static.avoid & set(words)))
             entities = self._without_implied(entities)
             entities = _without_context(words, spans, entities)
+            entities = _day_ranges(words, spans, entities)
+            entities = _without_implied_part_of_day(aspects, entities)
             # "I am coeliac" is not 5 am: am/pm only after a number.
             entities = {e for e in entities if not (e.kind == "day" and e.value in ("am", "pm")
                                                     and not _after_number(words, e.value))}
@@ -305,6 +332,7 @@ class Lexicon:
             negated=negated,
             time_relative=any(_contains(words, phrase) for phrase in self.static.time_relative),
             unknown=unknown,
+            content=tuple(w for w in words if w not in stop),
             key_text=key_text,
         )
 
@@ -382,6 +410,46 @@ def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], ent
             if entity.kind == "category" and before and before[-1] in ("in", "into", "for", "with"):
                 dropped |= {e for e in entities if e.kind == "category" and e.value.split("+")[0] == entity.value}
     return entities - dropped
+
+
+_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RANGE_WORDS = frozenset({"to", "through", "till", "til", "until"})
+_BOTH_WORDS = frozenset({"and"})
+
+
+def _day_ranges(words: list[str], spans: list[tuple[int, int, Entity]], entities: set[Entity]) -> set[Entity]:
+    """"monday to friday", "mon-fri" are the weekdays, "saturday and sunday" the weekend; another range is one entity.
+
+    A range names one answer (the hours on those days), not the two days at its ends: "are you open
+    monday to friday" asks what "are you open on weekdays" asks, and "tuesday to thursday" is neither
+    Tuesday nor Thursday alone.
+    """
+    days = [(start, end, e) for start, end, e in spans if e.kind == "day" and e.value in _WEEK]
+    for (_, e1, first), (s2, _, last) in itertools.pairwise(days):
+        between = words[e1:s2]
+        a, b = _WEEK.index(first.value), _WEEK.index(last.value)
+        if b <= a or len(between) > 1 or (between and between[0] not in _RANGE_WORDS | _BOTH_WORDS):
+            continue
+        if between and between[0] in _BOTH_WORDS and (a, b) != (5, 6):
+            continue  # "monday and friday" are two days
+        if (a, b) == (0, 4):
+            joined = Entity("day", "weekday")
+        elif (a, b) == (5, 6):
+            joined = Entity("day", "weekend")
+        else:
+            joined = Entity("day", f"{first.value}-{last.value}")
+        entities = (entities - {first, last}) | {joined}
+    return entities
+
+
+def _without_implied_part_of_day(aspects: set[str], entities: set[Entity]) -> set[Entity]:
+    """"what time do you open on saturday morning" asks the opening time on Saturday: an opening is in the morning,
+    a closing in the evening, so that part of the day adds nothing to those two questions."""
+    if aspects & {"open", "close", "hours"} == {"open"}:
+        return entities - {Entity("day", "morning")}
+    if aspects & {"open", "close", "hours"} == {"close"}:
+        return entities - {Entity("day", "evening")}
+    return entities
 
 
 def _ing_base(word: str) -> str:

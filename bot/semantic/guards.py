@@ -18,6 +18,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from bot.semantic.entities import Analysis
+from bot.semantic.words import WordSimilarity
 
 
 class Reason(StrEnum):
@@ -54,21 +55,36 @@ def asks_more(question: frozenset[str], cached: frozenset[str]) -> bool:
     return bool(question - cached) or bool((cached - question) & SYMMETRIC_ASPECTS)
 
 
-def unknown_word(question: Analysis, cached: Analysis) -> bool:
-    """A content word outside the dictionary that only one of them has: "gluten free bread", "extra shot"."""
-    return not set(question.unknown) <= set(cached.tokens) or not set(cached.unknown) <= set(question.tokens)
+def unknown_word(question: Analysis, cached: Analysis, words: WordSimilarity | None = None) -> bool:
+    """A content word outside the dictionary that only one of them has: "gluten free bread", "extra shot".
 
+    With `words` (the model's word table) a word the other question says in another form or
+    with a near-synonym among its content words is no unknown thing: "can i bring my pup" /
+    "can i bring my dog", "are you closed on mondays" / "are you open on mondays" (the aspect
+    rule already tells opening from closing).
+    """
+    return _uncovered(question, cached, words) or _uncovered(cached, question, words)
+
+
+def _uncovered(one: Analysis, other: Analysis, words: WordSimilarity | None) -> bool:
+    extra = [w for w in one.unknown if w not in other.tokens]
+    if not extra or words is None:
+        return bool(extra)
+    return not all(words.covered(w, other.content) for w in extra)
+
+
+Rule = Callable[[Analysis, Analysis, "WordSimilarity | None"], bool]
 
 # Each rule: the reason it gives, and whether the pair breaks it; tried in this order, the first broken one counts.
-PAIR_RULES: tuple[tuple[Reason, Callable[[Analysis, Analysis], bool]], ...] = (
-    (Reason.ENTITIES, lambda question, cached: question.entities != cached.entities),
+PAIR_RULES: tuple[tuple[Reason, Rule], ...] = (
+    (Reason.ENTITIES, lambda question, cached, _: question.entities != cached.entities),
     # asks for the price (or closing time...) the cached question did not
-    (Reason.ASPECT, lambda question, cached: asks_more(question.aspects, cached.aspects)),
-    (Reason.NEGATION, lambda question, cached: question.negated != cached.negated),
+    (Reason.ASPECT, lambda question, cached, _: asks_more(question.aspects, cached.aspects)),
+    (Reason.NEGATION, lambda question, cached, _: question.negated != cached.negated),
     (Reason.UNKNOWN_WORD, unknown_word),
 )
 
 
-def pair_rule(question: Analysis, cached: Analysis) -> Reason | None:
+def pair_rule(question: Analysis, cached: Analysis, words: WordSimilarity | None = None) -> Reason | None:
     """Why the cached question's answer does not answer this one (None: it does, given similarity)."""
-    return next((reason for reason, broken in PAIR_RULES if broken(question, cached)), None)
+    return next((reason for reason, broken in PAIR_RULES if broken(question, cached, words)), None)
