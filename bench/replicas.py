@@ -1,14 +1,15 @@
 """One replica or three, and PostgreSQL vs SQLite per turn: `python -m bench.replicas`.
 
 Part 1, replicas (`--replicas 1,3`): real `python main.py` processes in webhook mode on one
-PostgreSQL schema and one private Redis, the fake Bot API and the fake model server (a fixed
-`--model-delay`) in this process. This process is also Telegram's side of the webhook: it POSTs
-each update to the replicas round robin (with the secret header), as a load balancer would, and
-times each question from its POST to the answer arriving at the fake Bot API. `--customers`
-new customers at a time (each asks one question, then the next customer comes), half of them
-the question already in the exact cache, half a new question for the model. Printed per
-replica count: answers per second, p50/p95, and the CPU seconds the replica processes used per
-answer (/proc; the fakes, PostgreSQL and Redis not included: their share is printed apart).
+PostgreSQL schema and one private Redis (plus one replica on a SQLite file, today's default),
+the fake Bot API and the fake model server (a fixed `--model-delay`) in this process. This
+process is also Telegram's side of the webhook: it POSTs each update to the replicas round
+robin (with the secret header), as a load balancer would, and times each question from its
+POST to the answer arriving at the fake Bot API. `--customers` new customers at a time (each
+asks one question, then the next customer comes), half of them the question already in the
+exact cache, half a new question for the model. Printed per run: answers per second,
+p50/p95, and the CPU seconds the replica processes used per answer (/proc; the fakes and
+PostgreSQL are printed apart; Redis is not counted).
 
 Part 2, engines (`--engines sqlite,postgresql`): the real application in this process on each
 engine, one customer at a time (no contention), a cached answer and a model answer (model
@@ -126,18 +127,20 @@ def postgres_cpu() -> float:
 
 
 async def run_replicas(count: int, answers: int, customers: int, model_delay: float, workdir: Path,
-                       postgres: str) -> dict[str, Any]:
-    users = itertools.count(1_000_000 * count + 1)
+                       postgres: str, engine: str = "postgresql") -> dict[str, Any]:
+    users = itertools.count(1_000_000 * count + (500_000 if engine == "sqlite" else 0) + 1)
     async with FakeTelegram() as telegram, FakeOpenAI() as model, aiohttp.ClientSession() as http:
         model.latency = model_delay
-        redis = RedisServer(workdir / f"redis-{count}")
-        (workdir / f"redis-{count}").mkdir()
+        run = f"{count}-{engine}"
+        redis = RedisServer(workdir / f"redis-{run}")
+        (workdir / f"redis-{run}").mkdir()
         redis.start()
         bots: list[BotProcess] = []
         try:
-            with postgres_schema(postgres) as database_url:
+            with _database(engine, workdir / run, postgres) as overrides:
+                database_url = overrides["database_url"]
                 for n in range(count):
-                    folder = workdir / f"r{count}-{n}"
+                    folder = workdir / f"r{run}-{n}"
                     folder.mkdir()
                     bot = BotProcess(folder, replica_env(telegram, model, redis, database_url, f"bot-{n + 1}"),
                                      free_port())
@@ -168,7 +171,6 @@ async def run_replicas(count: int, answers: int, customers: int, model_delay: fl
                 await asyncio.gather(*(customer() for _ in range(customers)))
                 elapsed = time.monotonic() - started
                 cpu, pg, own = cpu_of(pids) - cpu0, postgres_cpu() - pg0, _own_cpu() - own0
-                slo = await bots[0].get_json(http, "/api/slo")
         finally:
             for bot in bots:
                 await bot.stop()
@@ -176,13 +178,13 @@ async def run_replicas(count: int, answers: int, customers: int, model_delay: fl
             redis.stop()
     every = sorted(latencies["cache"] + latencies["model"])
     return {
-        "replicas": count, "answers": len(every), "seconds": elapsed, "per_second": len(every) / elapsed,
+        "replicas": count, "engine": engine, "answers": len(every), "seconds": elapsed,
+        "per_second": len(every) / elapsed,
         "p50": percentile(every, 50), "p95": percentile(every, 95),
         "cache_p95": percentile(sorted(latencies["cache"]), 95),
         "model_p95": percentile(sorted(latencies["model"]), 95),
         "cpu_per_answer": cpu / len(every), "pg_cpu_per_answer": pg / len(every),
         "harness_cpu_per_answer": own / len(every), "load_before": load0,
-        "fleet_replicas": len((slo or {}).get("replicas") or []),
     }
 
 
@@ -296,6 +298,7 @@ class _database:
 
     def __enter__(self) -> dict[str, Any]:
         if self.engine == "sqlite":
+            self.workdir.mkdir(parents=True, exist_ok=True)
             return {"database_url": f"sqlite:///{self.workdir / 'engine.db'}"}
         self._schema = postgres_schema(self.postgres)
         return {"database_url": self._schema.__enter__()}
@@ -307,11 +310,12 @@ class _database:
 
 # --- printing ------------------------------------------------------------------------------------------
 def print_replicas(rows: list[dict[str, Any]]) -> None:
-    print("\n| replicas | answers | answers/s | p50 ms | p95 ms | p95 cached / model ms | CPU s per answer "
+    print("\n| replicas | database | answers | answers/s | p50 ms | p95 ms | p95 cached / model ms | CPU s per answer "
           "(replicas) | + PostgreSQL | + harness (fakes) | load avg before |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['replicas']} | {r['answers']} | {r['per_second']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | "
+        print(f"| {r['replicas']} | {r['engine']} | {r['answers']} | {r['per_second']:.1f} | {r['p50']:.0f} | "
+              f"{r['p95']:.0f} | "
               f"{r['cache_p95']:.0f} / {r['model_p95']:.0f} | {r['cpu_per_answer']:.3f} | "
               f"{r['pg_cpu_per_answer']:.3f} | {r['harness_cpu_per_answer']:.3f} | {r['load_before']:.1f} |")
 
@@ -334,11 +338,14 @@ async def main_async(args: argparse.Namespace) -> None:
         for repeat in range(args.repeat):
             if args.replicas:
                 rows = []
-                for count in [int(c) for c in args.replicas.split(",")]:
+                runs = [(int(c), "postgresql") for c in args.replicas.split(",")]
+                if args.sqlite_replica:
+                    runs.insert(0, (1, "sqlite"))  # today's default: one process on its SQLite file
+                for count, engine in runs:
                     run = workdir / f"run{repeat}"
                     run.mkdir(exist_ok=True)
                     rows.append(await run_replicas(count, args.answers, args.customers, args.model_delay, run,
-                                                   args.postgres))
+                                                   args.postgres, engine))
                 print(f"\nrun {repeat + 1}: {args.answers} answers, {args.customers} customers at a time, "
                       f"model delay {args.model_delay:.2f} s")
                 print_replicas(rows)
@@ -355,6 +362,8 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.replicas", description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", default="1,3", help="replica counts to compare ('' skips part 1)")
+    parser.add_argument("--no-sqlite-replica", dest="sqlite_replica", action="store_false",
+                        help="part 1 without the row of one replica on SQLite")
     parser.add_argument("--answers", type=int, default=240)
     parser.add_argument("--customers", type=int, default=24, help="customers waiting for an answer at once")
     parser.add_argument("--model-delay", type=float, default=0.5, help="the fake model's seconds per answer")
