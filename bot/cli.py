@@ -67,6 +67,9 @@ COMMANDS: dict[str, Command] = {
                    "bot.ops.cli:run_slo", "bot.ops.cli:configure_slo"),
     "purge": Command("apply the data retention policy once (--dry-run: only count)",
                      "bot.ops.cli:run_purge", "bot.ops.cli:configure_purge"),
+    "migrate-to-postgres": Command("copy a SQLite database's rows into an empty PostgreSQL database "
+                                   "(--from sqlite:///data/bot.db --to postgresql://...), counts checked",
+                                   "bot.ops.cli:run_migrate", "bot.ops.cli:configure_migrate"),
     "chat": Command("talk to the agent in this terminal (no Telegram needed)", _chat, _chat_args),
     "webhook-info": Command("check the token, getWebhookInfo and the bot's admin rights in the staff group",
                             "bot.telegram.checks:webhook_info", "bot.telegram.checks:configure_webhook_info"),

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     redis_probe_seconds: float = Field(default=1.0, gt=0, le=60)  # how often a down Redis is pinged
     # Several replicas: a `replica` label with this value on every /metrics series (empty: no label).
     replica_name: str = ""
+    # Several replicas: how often each writes its SLO figures to Redis for the fleet's /api/slo (kept 5 periods).
+    slo_publish_seconds: float = Field(default=2.0, gt=0, le=60)
     cache_local_ttl_seconds: float = Field(default=300.0, gt=0)  # how long memory copies are trusted
 
     # --- cafe knowledge ------------------------------------------------------

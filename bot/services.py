@@ -32,6 +32,7 @@ from bot.inflight import InflightTracker
 from bot.knowledge import KnowledgeBase
 from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
+from bot.ops.measure import local_figures
 from bot.ops.retention import RetentionJob
 from bot.orders import ORDER_CARD, ORDER_REMINDER, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.availability import Availability
@@ -49,7 +50,9 @@ from bot.replicas import (
     RedisTurnLocks,
     RedisWindowLimiter,
     SharedRedis,
+    SloBoard,
     TurnLocks,
+    replica_id,
 )
 from bot.semantic import Embedder, SemanticCache, build_semantic_cache
 from bot.semantic.answers import FaqWarmer, SemanticAnswerCache
@@ -112,6 +115,8 @@ class Services:
     retention: RetentionJob
     leases: JobLeases  # the retention job and the webhook check on one replica at a time (with Redis)
     knowledge_sync: KnowledgeSync | None  # /reload_menu and /soldout reach every replica (Redis or PostgreSQL)
+    replica: str  # this process among the replicas: REPLICA_NAME, else made up at start
+    slo_board: SloBoard | None  # every replica's SLO figures in Redis, for the fleet's /api/slo (None: no Redis)
     outbox: Outbox
     staff: StaffDirectory
     orders: OrderService
@@ -206,6 +211,10 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     if knowledge_sync is not None:
         knowledge.on_own_change(knowledge_sync.announce)
     retention = RetentionJob(db, settings, leases=leases)
+    # The fleet's SLO: this replica's figures published to Redis every few seconds, read by any replica's /api/slo.
+    replica = replica_id(settings.replica_name)
+    slo_board = SloBoard(shared, replica, lambda: local_figures(services),
+                         period=settings.slo_publish_seconds) if shared is not None else None
     services = Services(
         settings=settings, clock=clock, db=db, metrics=metrics, inflight=InflightTracker(), catalogues=catalogues,
         telegram=telegram,
@@ -214,7 +223,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         conversation=Conversation(agent, settings, turns), rate_limits=rate_limits,
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
         voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, leases=leases,
-        knowledge_sync=knowledge_sync, outbox=outbox, staff=staff,
+        knowledge_sync=knowledge_sync, replica=replica, slo_board=slo_board, outbox=outbox, staff=staff,
         orders=orders, availability=availability, payments=Payments(orders, db, clock), bot=bot,
         components=(
             knowledge,
@@ -227,6 +236,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             *((redis_leases,) if redis_leases is not None else ()),  # stopped after the jobs: hands them over
             retention,
             outbox,
+            *((slo_board,) if slo_board is not None else ()),
             *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last
         ),
         after_start=(cache.after_start,),  # the startup warmup, in the background

@@ -97,6 +97,8 @@ ops_cli.configure_slo
 ops_cli.run_slo
 ops_cli.configure_purge
 ops_cli.run_purge
+ops_cli.configure_migrate
+ops_cli.run_migrate
 telegram_checks.configure_webhook_info
 telegram_checks.webhook_info
 telegram_checks.configure_notify_test

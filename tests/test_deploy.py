@@ -168,3 +168,77 @@ def test_compose_starts_the_bot_once_redis_is_healthy() -> None:
     assert services["bot"]["environment"]["REDIS_URL"].startswith("redis://redis:")
     assert services["bot"]["env_file"] == ".env"
     assert services["bot"].get("stop_grace_period"), "SIGTERM has time to finish in-flight handlers"
+
+
+# --- docker-compose.scale.yml: three replicas behind a proxy, on PostgreSQL and Redis ------------------
+REPLICAS = ("bot-1", "bot-2", "bot-3")
+
+
+def scale() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.scale.yml").read_text(encoding="utf-8"))
+
+
+def caddy_upstreams() -> tuple[list[str], dict[str, list[str]]]:
+    """The paths the Caddyfile proxies to the bots, and the upstreams and options of its reverse_proxy."""
+    text = (ROOT / "deploy" / "Caddyfile").read_text(encoding="utf-8")
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    paths = [line.split()[1] for line in lines if line.startswith("handle /")]
+    [proxy] = [line for line in lines if line.startswith("reverse_proxy ")]
+    options = {line.split()[0]: line.split()[1:] for line in lines[lines.index(proxy) + 1:] if line and line != "}"}
+    return paths, {"upstreams": proxy.removesuffix("{").split()[1:], **options}
+
+
+def test_scale_compose_has_postgres_redis_a_proxy_and_three_bot_replicas() -> None:
+    services = scale()["services"]
+    assert set(services) == {*REPLICAS, "proxy", "postgres", "redis"}
+    for name in REPLICAS:
+        bot = services[name]
+        assert bot["build"] == ".", name
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert bot["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert bot.get("stop_grace_period") and bot["env_file"] == ".env"
+        assert any(m.split(":")[:2] == ["./data", str(IMAGE_ROOT / "data")] and m.endswith(":ro")
+                   for m in bot["volumes"])
+    assert services["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert services["redis"]["healthcheck"]["test"][:2] == ["CMD", "redis-cli"]
+    assert "ports" not in services["postgres"] and "ports" not in services["redis"]
+
+
+def test_scale_replicas_share_one_postgres_one_redis_and_one_webhook_secret_under_their_own_names() -> None:
+    services = scale()["services"]
+    envs = {name: services[name]["environment"] for name in REPLICAS}
+    assert [envs[name]["REPLICA_NAME"] for name in REPLICAS] == list(REPLICAS)  # each its own, for /metrics, /api/slo
+    for shared in ("DATABASE_URL", "REDIS_URL", "WEBHOOK_SECRET", "WEBHOOK_BASE_URL", "BOT_MODE"):
+        assert len({env[shared] for env in envs.values()}) == 1, f"{shared} differs between replicas"
+    env = envs["bot-1"]
+    assert env["BOT_MODE"] == "webhook"
+    assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
+    assert env["REDIS_URL"].startswith("redis://redis:")
+    assert env["WEBHOOK_SECRET"].startswith("${WEBHOOK_SECRET"), "the secret comes from the environment, not the file"
+    assert "${POSTGRES_PASSWORD" in env["DATABASE_URL"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+    assert env["WEBHOOK_BASE_URL"].startswith("https://${DOMAIN")
+    assert str(env["HTTP_PORT"]) == str(Settings.model_fields["http_port"].default)
+
+
+def test_scale_publishes_only_the_proxy_beyond_this_host() -> None:
+    services = scale()["services"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if name == "proxy":
+                assert port in ("80:80", "443:443")
+            else:
+                assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
+
+
+def test_the_proxy_spreads_the_webhook_round_robin_over_the_three_ready_replicas() -> None:
+    from bot.telegram.health import WEBHOOK_PATH
+
+    proxy = scale()["services"]["proxy"]
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    paths, options = caddy_upstreams()
+    assert paths == [WEBHOOK_PATH], "only the webhook is public"
+    port = Settings.model_fields["http_port"].default
+    assert sorted(options["upstreams"]) == [f"{name}:{port}" for name in REPLICAS]
+    assert options["lb_policy"] == ["round_robin"]
+    assert options["health_uri"] == ["/readyz"]

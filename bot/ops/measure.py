@@ -1,7 +1,8 @@
 """Where the SLO numbers come from: the running process, or what it left behind.
 
 Live: the chat window of `Metrics` (p95, error rate over 5 minutes) and the hit counters
-the cache and the semantic cache keep. Stored (the bot is not running): the
+the cache and the semantic cache keep, this replica's merged with what the other replicas
+published to Redis (bot/ops/fleet.py). Stored (the bot is not running): the
 `agent_events` rows of the last window of activity, and the Redis server's own
 keyspace counters.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from bot.metrics import is_error
-from bot.ops.slo import Measurement
+from bot.ops.fleet import ReplicaFigures, fleet_report, replica_figures
+from bot.ops.slo import WINDOW_NOTE, Measurement
 from bot.ops.window import WindowSnapshot, summarise
 from storage.db import Database
 
@@ -31,31 +34,27 @@ def window_measurements(snapshot: WindowSnapshot, basis: str) -> dict[str, Measu
     }
 
 
-def live_measurements(services: Services) -> dict[str, Measurement]:
-    snapshot = services.metrics.chat_window()
-    out = window_measurements(snapshot, f"chat turns in the last {snapshot.seconds / 60:.0f} minutes")
-    out["redis_hit_rate"] = redis_tier_measurement(services.cache)
-    out["semantic_hit_rate"] = semantic_measurement(services.semantic)
-    return out
+def local_figures(services: Services, now: float | None = None) -> ReplicaFigures:
+    """This process's SLO figures: its 5-minute window of turns and its caches' counters since start."""
+    window = services.metrics.window
+    return replica_figures(
+        services.replica, time.time() if now is None else now, window.turns(), window.seconds,
+        services.cache.stats() if services.cache is not None else None,
+        services.semantic.stats.as_dict() if services.semantic is not None else None,
+    )
 
 
-def redis_tier_measurement(cache: Any) -> Measurement:
-    if cache is None:
-        return Measurement(None, 0, "no cache service")
-    stats = cache.stats()
-    if not stats.get("redis", {}).get("configured"):
-        return Measurement(None, 0, "Redis not configured (REDIS_URL is empty)")
-    tier = stats["tiers"]["redis"]
-    lookups = tier["hits"] + tier["misses"]
-    return Measurement(tier["hit_rate"], lookups, "Redis lookups that found the key, since start")
-
-
-def semantic_measurement(semantic: Any) -> Measurement:
-    if semantic is None:
-        return Measurement(None, 0, "semantic cache disabled")
-    stats = semantic.stats.as_dict()
-    return Measurement(stats["hit_rate"], stats["lookups"],
-                       "semantic lookups of shareable questions that found a cached answer, since start")
+async def live_report(services: Services) -> dict[str, Any]:
+    """`GET /api/slo`: the fleet's figures from Redis (this replica's fresh ones among them), else its own."""
+    local = local_figures(services)
+    board = services.slo_board
+    if board is None:
+        return fleet_report(local, None, "live", WINDOW_NOTE, "Redis not configured (REDIS_URL is empty)")
+    fleet = await board.read() if await board.publish(local) else None
+    if fleet is None:
+        return fleet_report(local, None, "live", WINDOW_NOTE,
+                            "Redis unavailable, the other replicas' figures are not included")
+    return fleet_report(local, fleet, "live", WINDOW_NOTE)
 
 
 async def stored_measurements(db: Database, window_seconds: float, redis_url: str) -> tuple[dict[str, Measurement],

@@ -75,10 +75,40 @@ def render_text(report: Mapping[str, Any]) -> str:
     if report.get("window"):
         head += f", {report['window']}"
     lines = [head + ")"]
+    if report.get("fleet_note"):
+        lines.append(("Fleet: " if report.get("scope") == "fleet" else "NOT the fleet's figures: ")
+                     + report["fleet_note"])
     width = max(len(r["target"]) for r in report["targets"])
     for r in report["targets"]:
         verdict = {True: "met", False: "NOT MET", None: "no data"}[r["met"]]
         measured = r["display"] + (f" (n={r['samples']})" if r["value"] is not None else "")
         lines.append(f"  {r['target']:<{width}}  {measured:<20}  {verdict}")
         lines.append(f"  {'':<{width}}  ↳ {r['basis']}")
+    if len(report.get("replicas") or ()) > 1:
+        lines += ["Per replica:", *replica_table(report)]
     return "\n".join(lines)
+
+
+def replica_table(report: Mapping[str, Any]) -> list[str]:
+    """The per-replica lines of the text report (empty for a report without them)."""
+    rows = report.get("replicas") or []
+    if not rows:
+        return []
+    keys = [t["key"] for t in report["targets"]]
+    headers = {"chat_p95_ms": "p95", "error_rate": "errors", "redis_hit_rate": "redis hits",
+               "semantic_hit_rate": "semantic hits"}
+    width = max(7, *(len(r["replica"]) for r in rows))
+    head = f"  {'replica':<{width}}  {'turns':>6}  " + "  ".join(f"{headers.get(k, k):>13}" for k in keys) + "  age"
+    lines = [head]
+    for r in rows:
+        cells = "  ".join(f"{_cell(r['targets'].get(k)):>13}" for k in keys)
+        lines.append(f"  {r['replica']:<{width}}  {r['turns']:>6}  {cells}  {r['age_s']:g} s")
+    return lines
+
+
+def _cell(target: Mapping[str, Any] | None) -> str:
+    if target is None or target["value"] is None:
+        return "—"
+    mark = "" if target["met"] is not False else " ✗"
+    return f"{target['display']}{mark}"
+

@@ -101,6 +101,11 @@ class TurnWindow:
         self._cached = (self._version, snapshot)
         return snapshot
 
+    def turns(self) -> list[tuple[float, str, bool]]:
+        """The window's turns as (latency seconds, source, error), oldest first (published for the fleet's SLO)."""
+        self._expire(self._clock())
+        return [(s.latency_s, s.source, s.error) for s in self._samples]
+
     def __len__(self) -> int:
         self._expire(self._clock())
         return len(self._samples)
