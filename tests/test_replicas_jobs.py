@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ from storage.db import Database
 from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import RedisServer, free_port
 from testkit.settings import make_settings
+from tests.helpers import poll_until
+
+
+def _async(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return predicate()
+    return check
 
 
 def shared(url: str, prefix: str) -> SharedRedis:
@@ -48,16 +56,16 @@ async def test_two_retention_jobs_sharing_the_lease_purge_once_per_period_and_ha
         jobs = [RetentionJob(db, settings, first_delay=0, interval=0.3, leases=lease) for lease in leases]
         for job in jobs:
             await job.start()
-        await asyncio.sleep(1.4)  # ticks at about 0, 0.3, 0.6, 0.9 and 1.2 s on each replica
+        # Poll with a deadline (no fixed sleep: a busy machine ticks late): four purges between the two.
+        await poll_until(_async(lambda: sum(job.runs for job in jobs) >= 4 and
+                                sum(lease.skipped for lease in leases) >= 3), timeout=20)
         runs = sorted(job.runs for job in jobs)
-        assert runs[0] == 0 and 3 <= runs[1] <= 6  # one replica purges each period, the other never
-        assert sum(lease.skipped for lease in leases) >= 3
+        assert runs[0] == 0 and runs[1] >= 4  # one replica purges each period, the other never
         runner = 0 if jobs[0].runs else 1
         other = 1 - runner
         await jobs[runner].stop()
         await leases[runner].stop()  # releases the lease: the other replica takes the job at its next tick
-        await asyncio.sleep(0.7)
-        assert jobs[other].runs >= 1
+        await poll_until(_async(lambda: jobs[other].runs >= 1), timeout=20)
         await jobs[other].stop()
     for r in redis:
         await r.stop()
