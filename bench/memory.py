@@ -50,6 +50,9 @@ def main() -> None:
     rows.append(("interpreter", last, last, rss_mb()[1]))
 
     def bot_code() -> None:
+        from bot.telegram.aiogram_import import import_aiogram
+
+        import_aiogram()  # as `python main.py run` does: aiogram's models built when first used
         import bot.app  # noqa: F401  (aiogram, openai, aiohttp, redis, pydantic, prometheus, the bot's modules)
 
     step("bot code (aiogram, openai, aiohttp, redis, pydantic)", bot_code)

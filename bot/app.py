@@ -24,6 +24,7 @@ from bot.commands import ADMIN_COMMANDS, CUSTOMER_COMMANDS, STAFF_COMMANDS, Comm
 from bot.config import Settings
 from bot.i18n import _, use_locale
 from bot.services import Component, Seams, Services, build_services
+from bot.tasks import cancel_and_wait
 from bot.telegram.middlewares import (
     LocaleMiddleware,
     ProfileMiddleware,
@@ -50,6 +51,10 @@ MIN_COMPONENT_STOP_SECONDS = 0.2
 # The confirm's last half second, the side server, the services (each at least MIN_...), closing the session and db.
 STOP_AFTER_DRAIN_SECONDS = 8.0
 TELEGRAM_START_WAIT_SECONDS = 5.0
+# The models start loading this long after the start, once the handlers then running finish (at most the second
+# figure more): the updates that waited for a restart are answered first. A voice note starts its model at once.
+AFTER_START_DELAY_SECONDS = 1.0
+AFTER_START_IDLE_WAIT_SECONDS = 3.0
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -79,6 +84,7 @@ class Application:
         self._supervisor: TelegramSupervisor | None = None
         self._started_components: list[Component] = []
         self._stop_requested = asyncio.Event()
+        self._after_start: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
@@ -123,11 +129,17 @@ class Application:
             )
             # A healthy start is fully up when start() returns; a sick Telegram never holds it longer than this.
             await self._supervisor.start(wait_seconds=TELEGRAM_START_WAIT_SECONDS)
-        # The startup warmup (the embedding model, the semantic index, the FAQ seeds) once updates are taken:
-        # its model import would otherwise compete with the start for the GIL (docs/BENCHMARKS.md "Fast start").
+        # The speech model's load and the startup warmup (the embedding model, the semantic index, the FAQ seeds)
+        # once the updates that waited for the start are answered: their imports would compete with those
+        # answers for the GIL (docs/BENCHMARKS.md "Launch and restart").
+        self._after_start = asyncio.create_task(self._run_after_start(services), name="after-start")
+        self.status.ready = True
+
+    async def _run_after_start(self, services: Services) -> None:
+        await asyncio.sleep(AFTER_START_DELAY_SECONDS)
+        await services.inflight.wait_idle(AFTER_START_IDLE_WAIT_SECONDS)
         for after_start in services.after_start:
             await after_start()
-        self.status.ready = True
 
     async def _set_commands(self) -> None:
         """The command menus per scope; the supervisor calls it after getMe and retries it on a later connect."""
@@ -179,6 +191,7 @@ class Application:
         drain_deadline = loop.time() + self.settings.shutdown_timeout_seconds
         self.status.stopping = True
         self.status.ready = False
+        await cancel_and_wait(self._after_start)
         if self._supervisor is not None:
             await self._supervisor.stop(timeout=min(POLLING_STOP_SECONDS, self.settings.shutdown_timeout_seconds))
         if self.services is not None:
@@ -233,7 +246,8 @@ class Application:
                 loop.add_signal_handler(sig, self.request_stop)
         try:
             await self.start()
-            log.info("ready")
+            # CPU seconds, not wall: the start's own cost, whatever else the machine runs (docs/BENCHMARKS.md)
+            log.info("ready: taking updates, %.2f CPU s after launch", time.process_time())
             await self._stop_requested.wait()
             log.info("stop requested; finishing in-flight work")
         finally:

@@ -198,8 +198,15 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     voice_limiter = limiter("voice", SlidingWindowLimiter(settings.voice_rate_limit_notes,
                                                           settings.voice_rate_limit_window_seconds))
 
-    # Voice: the transcriber (shared by tests through seams) is told the words of the menu in force.
-    transcriber = seams.transcriber or build_transcriber(settings)
+    # Voice: the transcriber (shared by tests through seams) is told the words of the menu in force. One built
+    # here loads its model after the start (`after_start`), or when the first voice note asks for it.
+    after_start: list[Callable[[], Awaitable[None]]] = []
+    transcriber: Transcriber
+    if seams.transcriber is not None:
+        transcriber = seams.transcriber
+    else:
+        transcriber = whisper = build_transcriber(settings)
+        after_start.append(whisper.load_in_background)
     vocabulary = MenuVocabulary(knowledge)
     knowledge.on_change(vocabulary.on_knowledge_change)
     # The periodic jobs on one replica at a time, and a menu reload or sold-out mark on one replica taken by the
@@ -239,7 +246,9 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             *((slo_board,) if slo_board is not None else ()),
             *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last
         ),
-        after_start=(cache.after_start,),  # the startup warmup, in the background
+        # Once the first updates are answered (bot/app.py): the speech model's load, the startup warmup
+        # (the embedding model, the semantic index, the FAQ seeds), in the background.
+        after_start=(*after_start, cache.after_start),
     )
     install_exporters(metrics, services)
     return services

@@ -3,8 +3,8 @@
 Registered last in `all_routers()`. A slash command nobody handles gets a pointer to
 /help instead of being sent to the model. A question is admitted first (the length limit,
 one answer in flight per user: `TextAdmissionMiddleware`); while the agent works the chat
-shows "typing…" (aiogram's ChatActionSender). Voice notes' transcripts take the same
-`answer()` (handlers/voice.py).
+shows "typing…" (aiogram's ChatActionSender) once it takes longer than TYPING_AFTER. Voice notes'
+transcripts take the same `answer()` (handlers/voice.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from bot.telegram.replies import send_text
 
 UNKNOWN_COMMAND = N_("I don't know that command. Send /help to see what I can do, or just ask me a question.")
 TYPING_INTERVAL = 4.0  # Telegram shows "typing" for about 5 s per action
+# "typing…" only for an answer that takes longer than this: a cached answer (tens of ms) needs no indicator, and
+# under a rush every skipped sendChatAction is one call less for Telegram and the event loop (bench/rush.py).
+TYPING_AFTER = 0.3
 
 
 async def answer(message: Message, bot: Bot, conversation: Conversation, text: str, kind: str,
@@ -33,7 +36,8 @@ async def answer(message: Message, bot: Bot, conversation: Conversation, text: s
     is cosmetic: a failing sendChatAction only stops it, never the answer.
     """
     user_id = message.from_user.id if message.from_user else message.chat.id
-    async with QuietChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL):
+    async with QuietChatActionSender.typing(bot=bot, chat_id=message.chat.id, interval=TYPING_INTERVAL,
+                                            initial_sleep=TYPING_AFTER):
         if drafts is not None and drafts.allowed(message.chat):
             async with drafts.open(bot, message.chat.id, message.message_thread_id) as draft:
                 reply = await conversation.answer(user_id, text, kind, on_text=draft)

@@ -35,6 +35,17 @@ async def insert_event(tx: Transaction, event: AgentEvent) -> int:
     ) or 0
 
 
+async def insert_events(tx: Transaction, events: list[AgentEvent]) -> None:
+    """Write several `agent_events` rows in one statement inside the caller's transaction (a group commit)."""
+    if events:
+        await tx.executemany(
+            """INSERT INTO agent_events(user_id, kind, latency_ms, source, model, prompt_version, tokens_in,
+               tokens_out, error_class, tool_calls, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(e.user_id, e.kind, round(e.latency_ms, 1), e.source, e.model, e.prompt_version, e.tokens_in,
+              e.tokens_out, e.error_class, e.tool_calls, e.created_at or now()) for e in events],
+        )
+
+
 class AgentEventRepository:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.agent_events import AgentEvent, insert_event
+from storage.agent_events import AgentEvent, insert_events
 from storage.db import Database, now
+from storage.dialect import Transaction
+from storage.group_commit import GroupCommit
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class DialogMessage:
 class DialogRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._group = GroupCommit("dialog-group-commit", self._write)
 
     async def active_id(self, user_id: int, idle_seconds: float) -> int | None:
         return await self._db.fetchval(
@@ -53,36 +56,27 @@ class DialogRepository:
 
         `known=(dialog_id,)` is what the caller's `active_id` found at the start of the turn (None: no active
         dialog): the turn then skips looking it up again, and only checks that the dialog was not ended (/reset)
-        meanwhile. `event` is the turn's `agent_events` row, written in the same transaction. One turn of a
-        customer is one transaction: the statements a rush pays for (docs/BENCHMARKS.md, "A rush").
+        meanwhile. `event` is the turn's `agent_events` row, written in the same transaction.
+
+        Group commit (storage/group_commit.py): the turns that arrive while a transaction is being written go
+        together in the next one, their messages and events each in one statement. The caller still returns
+        only once its turn is committed.
         """
-        ts = now()
+        return await self._group.submit(_PendingTurn(user_id, idle_seconds, question, answer, known, event, now()))
+
+    async def _write(self, batch: list[_PendingTurn]) -> list[int]:
+        ids: list[int] = []
         async with self._db.transaction() as tx:
-            dialog_id: int | None = None
-            if known is None:
-                found = await tx.fetchval(
-                    """SELECT id FROM dialogs WHERE user_id = ? AND ended_at IS NULL AND last_message_at >= ?
-                       ORDER BY id DESC LIMIT 1""",
-                    (user_id, ts - idle_seconds),
-                )
-                if found is not None:
-                    dialog_id = int(found)
-                    await tx.execute("UPDATE dialogs SET last_message_at = ? WHERE id = ?", (ts, dialog_id))
-            elif known[0] is not None and await tx.execute(
-                    "UPDATE dialogs SET last_message_at = ? WHERE id = ? AND ended_at IS NULL", (ts, known[0])):
-                dialog_id = known[0]
-            if dialog_id is None:
-                dialog_id = int(await tx.insert(
-                    "INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?) RETURNING id",
-                    (user_id, ts, ts),
-                ) or 0)
+            for turn in batch:
+                ids.append(await _dialog_for(tx, turn))
             await tx.executemany(
                 "INSERT INTO dialog_messages(dialog_id, user_id, role, content, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(dialog_id, user_id, "user", question, ts), (dialog_id, user_id, "assistant", answer, ts)],
+                [row for turn, dialog_id in zip(batch, ids, strict=True)
+                 for row in ((dialog_id, turn.user_id, "user", turn.question, turn.ts),
+                             (dialog_id, turn.user_id, "assistant", turn.answer, turn.ts))],
             )
-            if event is not None:
-                await insert_event(tx, event)
-        return dialog_id
+            await insert_events(tx, [turn.event for turn in batch if turn.event is not None])
+        return ids
 
     async def reset(self, user_id: int) -> bool:
         """End the user's open dialogs; True if there was one."""
@@ -90,3 +84,38 @@ class DialogRepository:
             "UPDATE dialogs SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL", (now(), user_id)
         )
         return changed > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingTurn:
+    user_id: int
+    idle_seconds: float
+    question: str
+    answer: str
+    known: tuple[int | None] | None
+    event: AgentEvent | None
+    ts: float
+
+
+async def _dialog_for(tx: Transaction, turn: _PendingTurn) -> int:
+    """The turn's dialog inside the batch's transaction: the known one if no /reset ended it, else the active
+    one, else a new one."""
+    dialog_id: int | None = None
+    if turn.known is None:
+        found = await tx.fetchval(
+            """SELECT id FROM dialogs WHERE user_id = ? AND ended_at IS NULL AND last_message_at >= ?
+               ORDER BY id DESC LIMIT 1""",
+            (turn.user_id, turn.ts - turn.idle_seconds),
+        )
+        if found is not None:
+            dialog_id = int(found)
+            await tx.execute("UPDATE dialogs SET last_message_at = ? WHERE id = ?", (turn.ts, dialog_id))
+    elif turn.known[0] is not None and await tx.execute(
+            "UPDATE dialogs SET last_message_at = ? WHERE id = ? AND ended_at IS NULL", (turn.ts, turn.known[0])):
+        dialog_id = turn.known[0]
+    if dialog_id is None:
+        dialog_id = int(await tx.insert(
+            "INSERT INTO dialogs(user_id, started_at, last_message_at) VALUES (?, ?, ?) RETURNING id",
+            (turn.user_id, turn.ts, turn.ts),
+        ) or 0)
+    return dialog_id

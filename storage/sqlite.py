@@ -32,12 +32,10 @@ class SqliteTransaction(Transaction):
         await self._conn.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return _first(await self._conn.execute_fetchall(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
 
 class SqliteBackend(Backend):
@@ -74,13 +72,14 @@ class SqliteBackend(Backend):
                 await self._conn.close()
             self._conn = None
 
+    # One trip to the connection's thread per read (`execute_fetchall`), not three (execute, fetch, close): each
+    # trip hands the GIL back and forth, and under a rush of cached answers those trips were the biggest cost of
+    # the turn's reads (bench/rush.py). A read through fetchone returns one row (a key, a LIMIT or an aggregate).
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return _first(await self.conn.execute_fetchall(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.transaction() as tx:
@@ -106,3 +105,7 @@ class SqliteBackend(Backend):
 
     def describe(self) -> str:
         return f"sqlite:///{self.path}"
+
+
+def _first(rows: Iterable[Row]) -> Row | None:
+    return next(iter(rows), None)

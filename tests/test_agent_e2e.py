@@ -31,6 +31,7 @@ async def events_of(app, user_id: int):  # type: ignore[no-untyped-def]
 async def test_a_question_gets_a_model_answer_grounded_in_the_menu(
     seams: Seams, telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
+    openai_server.latency = 0.6  # long enough for "typing…" (handlers/chat.py TYPING_AFTER)
     async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams) as app:
         telegram.send_text(CUSTOMER_ID, "What's in the club sandwich?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID)
@@ -162,6 +163,7 @@ async def test_telegram_trouble_while_answering_loses_no_answer(
     still arrives."""
     telegram.fail("sendChatAction", status=500, times=5)
     telegram.fail("sendMessage", status=429, retry_after=1)
+    openai_server.latency = 0.6  # long enough for "typing…" (handlers/chat.py TYPING_AFTER)
     async with running_app(make_settings(tmp_path, telegram.url, **with_openai(openai_server)), seams):
         telegram.send_text(CUSTOMER_ID, "Do you have lemonade?")
         [reply] = await telegram.wait_for_messages(CUSTOMER_ID, timeout=15)

@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,6 +97,34 @@ async def test_a_turn_whose_dialog_is_known_is_one_transaction_with_its_event(db
     second = await dialogs.append_turn(BIG_ID, 1800, "Hi", "Hello", known=(first,), event=event)
     assert second != first and await dialogs.active_id(BIG_ID, 1800) == second
     assert len(await events.recent(user_id=BIG_ID)) == 3
+
+
+async def test_turns_written_at_the_same_moment_commit_together_and_a_bad_one_fails_alone(db: Database) -> None:
+    """Group commit (storage/group_commit.py): thirty customers' turns at once each get their own dialog and
+    event, every caller returns with its turn committed, and a turn the database refuses (an event without
+    its kind) fails only its own caller, not the others written in the same transaction."""
+    dialogs, events, users = DialogRepository(db), AgentEventRepository(db), UserRepository(db)
+    customers = [BIG_ID + n for n in range(30)]
+    bad = customers[7]
+
+    async def turn(user_id: int) -> int:
+        await users.touch(user_id, None, f"User{user_id}", "en")
+        kind: Any = None if user_id == bad else "text"  # NOT NULL in the table: the database refuses it
+        event = AgentEvent(user_id, kind, 5.0, "cache", "m", "v1")
+        return await dialogs.append_turn(user_id, 1800, "Oat milk?", "Yes.", known=(None,), event=event)
+
+    results = await asyncio.gather(*(turn(c) for c in customers), return_exceptions=True)
+    failed = [c for c, r in zip(customers, results, strict=True) if isinstance(r, BaseException)]
+    assert failed == [bad]
+    ids = [r for r in results if isinstance(r, int)]
+    assert len(set(ids)) == 29
+    for user_id, dialog_id in zip(customers, results, strict=True):
+        if user_id != bad:
+            assert await dialogs.active_id(user_id, 1800) == dialog_id
+            assert [m.content for m in await dialogs.history(user_id, 1800, 10)] == ["Oat milk?", "Yes."]
+            assert [e.kind for e in await events.recent(user_id=user_id)] == ["text"]
+    assert await dialogs.history(bad, 1800, 10) == [] and await events.recent(user_id=bad) == []
+    assert await users.count() == 30
 
 
 async def test_dialogs_events_and_runtime_settings(db: Database) -> None:

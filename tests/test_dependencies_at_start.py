@@ -98,7 +98,7 @@ async def test_whisper_failing_to_load_at_start_asks_to_type_then_listens_once_t
     transcriber = WhisperTranscriber(make_settings(tmp_path, whisper_model=str(folder)))
     try:
         async with running_app(make_settings(tmp_path, telegram.url), Seams(transcriber=transcriber)):
-            await transcriber.start()
+            await transcriber.load_in_background()  # what the composition root does after the start
             await poll_until(lambda: _whisper_is(transcriber, "error"), timeout=30)
             telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
             [sorry] = await telegram.wait_for_messages(CUSTOMER_ID)

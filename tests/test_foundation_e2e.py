@@ -39,7 +39,9 @@ async def test_help_lists_customer_commands_and_admin_commands_only_for_admins(
 
 async def test_commands_are_registered_with_set_my_commands(telegram: FakeTelegram, tmp_path: Path) -> None:
     async with running_app(make_settings(tmp_path, telegram.url)):
-        pass
+        # Set beside the first updates, not before them (bot/telegram/supervisor.py): wait for the last scope.
+        await telegram.wait_for(lambda: any(c.get("scope", {}).get("chat_id") == ADMIN_ID for c in telegram.commands),
+                                timeout=30)
     default = [c for c in telegram.commands if c.get("scope", {}).get("type") == "default"]
     assert default, telegram.commands
     assert {"start", "help"} <= {c["command"] for c in default[0]["commands"]}

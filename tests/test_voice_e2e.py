@@ -31,6 +31,7 @@ async def test_a_voice_note_is_downloaded_transcribed_and_answered_by_the_agent_
     telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path, whisper: WhisperTranscriber
 ) -> None:
     openai_server.script("Yes! Oat milk goes in any coffee for +€0.40.")
+    openai_server.latency = 0.6  # long enough for "typing…" (handlers/chat.py TYPING_AFTER)
     settings = make_settings(tmp_path, telegram.url, **with_openai(openai_server))
     async with running_app(settings, Seams(transcriber=whisper)) as app:
         update = telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)

@@ -5,7 +5,7 @@ API blip at start (DNS not ready in a fresh container, a 502 during a deploy) en
 polling task for good and the bot stayed deaf while `/readyz` said 200. Now one task owns
 the link:
 
-    getMe → setMyCommands (best effort) → polling: deleteWebhook, then aiogram's polling
+    getMe → polling: deleteWebhook, then aiogram's polling (setMyCommands beside it, best effort)
                                         → webhook: setWebhook, then a getWebhookInfo check
                                           every WEBHOOK_CHECK_SECONDS that sets it again
                                           when Telegram lost it or holds another URL
@@ -35,6 +35,7 @@ from aiogram.utils.backoff import BackoffConfig
 
 from bot.config import Settings
 from bot.replicas.leases import JobLeases, LocalLeases
+from bot.tasks import cancel_and_wait
 from bot.telegram.health import TelegramHealth
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class TelegramSupervisor:
         self._rand = rand
         self._task: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
+        self._menus: asyncio.Task[None] | None = None
         self._stopping = False
 
     def backoff(self) -> Backoff:
@@ -116,6 +118,7 @@ class TelegramSupervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        await cancel_and_wait(self._menus)
 
     @property
     def polled(self) -> bool:
@@ -163,14 +166,18 @@ class TelegramSupervisor:
         self.health.record_unauthorized_cleared()
         self.health.bot_username = me.username
         log.info("bot @%s (id %s) connected in %s mode", me.username, me.id, self.settings.bot_mode)
-        if self._after_connect is not None and not self._after_connect_done:
-            try:
-                await self._after_connect()
-                self._after_connect_done = True
-            except TelegramUnauthorizedError:
-                raise Unauthorized from None
-            except Exception as exc:  # menus are a nicety, never a reason not to serve; tried on the next connect
-                log.warning("setting the command menus failed: %s", exc)
+        if self._after_connect is not None and not self._after_connect_done and (
+                self._menus is None or self._menus.done()):
+            # Beside the updates, not before them: a restart takes its waiting updates at once (several calls
+            # to Telegram, each a round trip, would otherwise come first).
+            self._menus = asyncio.create_task(self._set_menus(self._after_connect), name="telegram-menus")
+
+    async def _set_menus(self, after_connect: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await after_connect()
+            self._after_connect_done = True
+        except Exception as exc:  # menus are a nicety, never a reason not to serve; tried on the next connect
+            log.warning("setting the command menus failed: %s", exc)
 
     async def _poll(self) -> None:
         # A webhook left behind (a previous deployment, or set by hand) makes getUpdates fail.

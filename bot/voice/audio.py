@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from bot.voice.transcriber import AudioDecodeError, AudioTooLong
+
+if TYPE_CHECKING:
+    import av
 
 SAMPLE_RATE = 16_000  # what Whisper's feature extractor expects
 _SLACK_SECONDS = 1.0  # declared durations are rounded; don't refuse a note for a fraction of a second
@@ -25,6 +28,8 @@ def decode(data: bytes, max_seconds: float, sample_rate: int = SAMPLE_RATE) -> n
     Raises AudioDecodeError for anything that is not decodable audio and
     AudioTooLong once more than `max_seconds` (plus a second of slack) is decoded.
     """
+    import av  # here, not at the top: PyAV's import is not worth making the bot's start wait for
+
     if not data:
         raise AudioDecodeError("empty file")
     limit = int((max_seconds + _SLACK_SECONDS) * sample_rate)
@@ -58,6 +63,7 @@ def decode(data: bytes, max_seconds: float, sample_rate: int = SAMPLE_RATE) -> n
 
 def _frames(container: av.container.InputContainer) -> Iterator[av.AudioFrame]:
     """Audio frames, skipping single undecodable frames (a glitch mid-file is not a reason to give up)."""
+    import av
     frames = container.decode(audio=0)
     skipped = 0
     while True:

@@ -179,6 +179,11 @@ class WhisperTranscriber:
         return self._model
 
     async def start(self) -> None:
+        """Nothing yet: the composition root calls `load_in_background` once the bot has answered its first
+        updates (importing faster-whisper holds the GIL for seconds); a voice note before that starts it."""
+
+    async def load_in_background(self) -> None:
+        """Start loading the model on its worker thread (the first job of the pool) and return at once."""
         self._ensure_loading()
 
     async def wait_loaded(self) -> None:
