@@ -40,6 +40,7 @@ from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
 from bot.replicas import (
+    AdvisoryLeases,
     JobLeases,
     KnowledgeSync,
     LocalLeases,
@@ -109,7 +110,7 @@ class Services:
     vocabulary: MenuVocabulary  # the menu's words told to the speech decoder, rebuilt on a menu change
     voice_gate: VoiceGate
     retention: RetentionJob
-    leases: JobLeases  # the retention job and the webhook check on one replica at a time (with Redis)
+    leases: JobLeases  # the retention job and the webhook check on one replica at a time (Redis, else PostgreSQL)
     knowledge_sync: KnowledgeSync | None  # /reload_menu and /soldout reach every replica (Redis or PostgreSQL)
     outbox: Outbox
     staff: StaffDirectory
@@ -197,8 +198,11 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # The periodic jobs on one replica at a time, and a menu reload or sold-out mark on one replica taken by the
     # others (announced in Redis, checked in the shared database anyway every 30 s). One process on SQLite
     # without Redis: nobody to share with.
-    redis_leases = RedisLeases(shared) if shared is not None else None
-    leases: JobLeases = redis_leases or LocalLeases()
+    # On PostgreSQL an advisory lock per job decides while Redis is absent or down.
+    advisory_locks = db.advisory_locks()
+    pg_leases = AdvisoryLeases(advisory_locks) if advisory_locks is not None else None
+    redis_leases = RedisLeases(shared, fallback=pg_leases) if shared is not None else None
+    leases: JobLeases = redis_leases or pg_leases or LocalLeases()
     knowledge_sync = KnowledgeSync(knowledge, shared) if shared is not None or db.dialect == "postgresql" else None
     if knowledge_sync is not None:
         knowledge.on_own_change(knowledge_sync.announce)
@@ -221,7 +225,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             *semantic_parts,  # the embedding model, the semantic cache, its Redis sharing
             cache,
             agent,
-            *((redis_leases,) if redis_leases is not None else ()),  # stopped after the jobs: hands them over
+            *((pg_leases,) if pg_leases is not None else ()),  # stopped after the jobs: hands them over
+            *((redis_leases,) if redis_leases is not None else ()),  # likewise
             retention,
             outbox,
             *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last
