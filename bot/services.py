@@ -45,6 +45,7 @@ from bot.replicas import (
     KnowledgeSync,
     LocalLeases,
     LocalTurns,
+    RedisChatPacer,
     RedisLeases,
     RedisTurnLocks,
     RedisWindowLimiter,
@@ -149,8 +150,12 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # Ordering: the outbox delivers what the order service writes, staff cards included. The messenger comes
     # in through seams: the gateway makes the outbox's calls and answers who is in the staff group (nothing is
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
+    # Several replicas behind one webhook share Redis (when configured) for what must hold across them: here
+    # Telegram's per-chat send limits, counted once for all replicas' outboxes (each falls back to its own count
+    # while Redis fails); below, the turns, the rate limits, the job leases and the knowledge announcements.
+    shared = SharedRedis.from_settings(settings)
     gateway = BotGateway(lambda: bot)
-    outbox = Outbox(settings, db, gateway)
+    outbox = Outbox(settings, db, gateway, limiter=RedisChatPacer(shared) if shared is not None else None)
     pause = OrderingPause(runtime_settings, knowledge, clock)  # /pause, /resume: a row all processes read
     orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), pause, clock, catalogues)
     outbox.register(ORDER_CARD, orders)
@@ -178,7 +183,6 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
 
     # Several replicas behind one webhook: one turn at a time per customer and the rate limits, kept in Redis
     # when it is configured (each falls back to this process's memory while Redis fails).
-    shared = SharedRedis.from_settings(settings)
     turns: TurnLocks = RedisTurnLocks(shared) if shared is not None else LocalTurns()
     window = settings.rate_limit_window_seconds
 
