@@ -97,6 +97,8 @@ class Run:
     replicas: list[Replica]
     markers: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # customer -> markers sent
     counter: int = 0
+    started: float = field(default_factory=time.monotonic)
+    killed: list[tuple[float, str, str]] = field(default_factory=list)  # (time.monotonic(), replica, its message)
 
     def say(self, user_id: int, text: str) -> str:
         """Send a customer's message carrying a fresh marker; the marker."""
@@ -147,21 +149,28 @@ async def three_replicas(tmp_path: Path, redis: RedisServer) -> AsyncIterator[Ru
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             await asyncio.gather(*(ready(http, r) for r in replicas))
         run = Run(telegram, openai, proxy, replicas)
-        started = time.monotonic()
         try:
             yield run
         except BaseException:
-            print(f"pending updates {[u['update_id'] for u in telegram.pending_updates()]}; webhook failures "
-                  f"{telegram.webhook_failures}; proxy forwarded {dict(proxy.forwarded)} refused {dict(proxy.refused)} "
-                  f"cut {dict(proxy.cut)}")
-            t0 = started
-            print("deliveries", [(round(t - t0, 2), u) for t, u in telegram.webhook_deliveries])
-            print("spans", [(s.key[-1], MARKER.search(str(s.body["messages"][-1].get("content"))),
-                             round(s.start - t0, 2), s.end and round(s.end - t0, 2)) for s in openai.spans])
-            print("kill", KILLED)
-            for replica in replicas:
-                print(f"--- {replica.name} ---\n" + replica.log.read_text(errors="replace")[-6000:])
+            print(diagnosis(run))
             raise
+
+
+def diagnosis(run: Run) -> str:
+    """What happened, for a failure: the deliveries, the model's calls by replica, the kill, the replicas' logs."""
+    t0 = run.started
+    lines = [
+        f"pending updates {[u['update_id'] for u in run.telegram.pending_updates()]}; webhook failures "
+        f"{run.telegram.webhook_failures}; proxy forwarded {dict(run.proxy.forwarded)} refused "
+        f"{dict(run.proxy.refused)} cut {dict(run.proxy.cut)}; killed {run.killed}",
+        f"delivered (s, update) {[(round(t - t0, 2), u) for t, u in run.telegram.webhook_deliveries]}",
+        "model calls (replica key, message, start s, end s) " + str([
+            (s.key, str(s.body["messages"][-1].get("content"))[:12], round(s.start - t0, 2),
+             s.end and round(s.end - t0, 2)) for s in run.openai.spans]),
+    ]
+    for replica in run.replicas:
+        lines.append(f"--- {replica.name} ---\n" + replica.log.read_text(errors="replace")[-6000:])
+    return "\n".join(lines)
 
 
 async def ready(http: aiohttp.ClientSession, replica: Replica, timeout: float = 90) -> None:
@@ -268,15 +277,12 @@ async def kill_one_mid_answer(run: Run) -> tuple[Replica, str]:
     span = await run.openai.wait_for(answering, timeout=40)
     victim = by_key[span.key]
     assert victim.proc is not None
-    KILLED.append((time.monotonic(), victim.name, span.body["messages"][-1]["content"]))
+    run.killed.append((time.monotonic(), victim.name, span.body["messages"][-1]["content"]))
     victim.proc.kill()  # SIGKILL: no shutdown, no answer, its turn lock left to expire
     victim.proc.wait()
     marker = MARKER.search(span.body["messages"][-1]["content"])
     assert marker is not None
     return victim, marker.group(0)
-
-
-KILLED: list = []
 
 
 def turns_per_customer(spans: list[Span], owner: dict[str, int]) -> dict[int, list[tuple[float, float, str]]]:
@@ -319,6 +325,8 @@ async def test_three_replicas_behind_a_proxy_one_killed_mid_answer_lose_nothing_
 
     # The kill happened mid-answer and the cut update was delivered again, elsewhere.
     assert victim.url in refused and any(error.startswith(("Wrong response", "Connection")) for _, _, error in failures)
+    assert any(s.key != victim.key and s.end is not None and cut_question in str(s.body["messages"][-1]["content"])
+               for s in spans)  # the cut question was asked again, by another replica
     # Every message answered (the one cut by the kill included).
     for user_id, sent in markers.items():
         for marker in sent:
