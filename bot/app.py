@@ -103,9 +103,13 @@ class Application:
         self.bot = services.bot
         if self.bot is not None:
             if self.settings.bot_mode == "webhook":
+                # Answered once handled (aiogram answers anyway after 55 s and lets the handler go on), not at
+                # once: a replica killed mid-update leaves it unanswered, and Telegram delivers it again, to
+                # another replica behind the load balancer. Answering first would lose it with the process.
                 handler = SimpleRequestHandler(
                     dispatcher=self.dp,
                     bot=self.bot,
+                    handle_in_background=False,
                     secret_token=self.settings.webhook_secret_value,
                 )
                 handler.register(web_app, path=WEBHOOK_PATH)

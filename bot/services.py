@@ -42,10 +42,12 @@ from bot.orders.tools import OrderTools
 from bot.outbox import Outbox
 from bot.ratelimit import RateLimiter, RateLimits, SlidingWindowLimiter
 from bot.replicas import (
+    AdvisoryLeases,
     JobLeases,
     KnowledgeSync,
     LocalLeases,
     LocalTurns,
+    RedisChatPacer,
     RedisLeases,
     RedisTurnLocks,
     RedisWindowLimiter,
@@ -113,7 +115,7 @@ class Services:
     vocabulary: MenuVocabulary  # the menu's words told to the speech decoder, rebuilt on a menu change
     voice_gate: VoiceGate
     retention: RetentionJob
-    leases: JobLeases  # the retention job and the webhook check on one replica at a time (with Redis)
+    leases: JobLeases  # the retention job and the webhook check on one replica at a time (Redis, else PostgreSQL)
     knowledge_sync: KnowledgeSync | None  # /reload_menu and /soldout reach every replica (Redis or PostgreSQL)
     replica: str  # this process among the replicas: REPLICA_NAME, else made up at start
     slo_board: SloBoard | None  # every replica's SLO figures in Redis, for the fleet's /api/slo (None: no Redis)
@@ -155,8 +157,13 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # Ordering: the outbox delivers what the order service writes, staff cards included. The messenger comes
     # in through seams: the gateway makes the outbox's calls and answers who is in the staff group (nothing is
     # sent when Telegram is bypassed); the buttons on the domain's messages are drawn by the ordering handlers.
+    # Several replicas behind one webhook share Redis (when configured) for what must hold across them: here
+    # Telegram's per-chat send limits, counted once for all replicas' outboxes (each falls back to its own count
+    # while Redis fails); below, the turns, the rate limits, the job leases and the knowledge announcements.
+    shared = SharedRedis.from_settings(settings)
     gateway = BotGateway(lambda: bot)
-    outbox = Outbox(settings, db, gateway, clock=clock)  # the calendar clock says when a reminder is due
+    outbox = Outbox(settings, db, gateway, clock=clock,  # the calendar clock says when a reminder is due
+                    limiter=RedisChatPacer(shared) if shared is not None else None)
     pause = OrderingPause(runtime_settings, knowledge, clock)  # /pause, /resume: a row all processes read
     orders = OrderService(settings, db, knowledge, users, outbox, OutboxButtons(), pause, clock, catalogues)
     outbox.register(ORDER_CARD, orders)
@@ -185,7 +192,6 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
 
     # Several replicas behind one webhook: one turn at a time per customer and the rate limits, kept in Redis
     # when it is configured (each falls back to this process's memory while Redis fails).
-    shared = SharedRedis.from_settings(settings)
     turns: TurnLocks = RedisTurnLocks(shared) if shared is not None else LocalTurns()
     window = settings.rate_limit_window_seconds
 
@@ -212,8 +218,11 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     # The periodic jobs on one replica at a time, and a menu reload or sold-out mark on one replica taken by the
     # others (announced in Redis, checked in the shared database anyway every 30 s). One process on SQLite
     # without Redis: nobody to share with.
-    redis_leases = RedisLeases(shared) if shared is not None else None
-    leases: JobLeases = redis_leases or LocalLeases()
+    # On PostgreSQL an advisory lock per job decides while Redis is absent or down.
+    advisory_locks = db.advisory_locks()
+    pg_leases = AdvisoryLeases(advisory_locks) if advisory_locks is not None else None
+    redis_leases = RedisLeases(shared, fallback=pg_leases) if shared is not None else None
+    leases: JobLeases = redis_leases or pg_leases or LocalLeases()
     knowledge_sync = KnowledgeSync(knowledge, shared) if shared is not None or db.dialect == "postgresql" else None
     if knowledge_sync is not None:
         knowledge.on_own_change(knowledge_sync.announce)
@@ -240,7 +249,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             *semantic_parts,  # the embedding model, the semantic cache, its Redis sharing
             cache,
             agent,
-            *((redis_leases,) if redis_leases is not None else ()),  # stopped after the jobs: hands them over
+            *((pg_leases,) if pg_leases is not None else ()),  # stopped after the jobs: hands them over
+            *((redis_leases,) if redis_leases is not None else ()),  # likewise
             retention,
             outbox,
             *((slo_board,) if slo_board is not None else ()),

@@ -19,9 +19,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.dialect import Backend, Params, Row, Transaction
+
+if TYPE_CHECKING:
+    from storage.advisory import AdvisoryLocks
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,17 @@ class Database:
     async def table_exists(self, name: str) -> bool:
         """For code that spans features: a feature not installed has no tables."""
         return await self.backend.table_exists(name)
+
+    def advisory_locks(self) -> AdvisoryLocks | None:
+        """Locks for the periodic jobs on their own connection (PostgreSQL); None on SQLite (one process)."""
+        if self.dialect != "postgresql":
+            return None
+        from storage.advisory import AdvisoryLocks
+        from storage.postgres import PostgresBackend
+
+        assert isinstance(self.backend, PostgresBackend)
+
+        return AdvisoryLocks(self.backend.url)
 
     async def ping(self) -> bool:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,9 +17,16 @@ import pytest
 
 from bot.agent import Agent
 from bot.conversation import WAIT_YOUR_TURN, Conversation
+from bot.outbox import Outbox
+from bot.outbox.ratelimit import GROUP_LIMIT
 from bot.ratelimit import SlidingWindowLimiter
-from bot.replicas import RedisTurnLocks, RedisWindowLimiter, SharedRedis
+from bot.replicas import RedisChatPacer, RedisTurnLocks, RedisWindowLimiter, SharedRedis
+from bot.telegram.gateway import BotGateway
+from bot.telegram.session import create_bot
 from bot.voice.gate import VoiceGate
+from storage.db import Database
+from testkit.fakes.telegram import FakeTelegram
+from testkit.ordering import STAFF_CHAT
 from testkit.servers import RedisServer, free_port
 from testkit.settings import make_settings
 
@@ -169,3 +177,64 @@ async def test_voice_notes_count_once_across_replicas(tmp_path: Path, redis_serv
     assert await gates[1].admit(7) == (False, None)  # the same burst, told once
     for r in redises:
         await r.stop()
+
+
+async def test_two_replicas_pacing_one_chat_share_its_telegram_limit_and_its_429_pause(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = shared(redis_server.url, prefix), shared(redis_server.url, prefix)
+    pacers = [RedisChatPacer(a), RedisChatPacer(b)]
+    group, private, other = -100123, 4242, 4343
+    taken = [await pacers[i % 2].take(group) for i in range(GROUP_LIMIT[0])]  # the replicas take turns
+    assert taken == [0.0] * GROUP_LIMIT[0]
+    assert await pacers[0].peek(group) > 50 and await pacers[1].take(group) > 50  # 20 a minute for both together
+    assert [await pacers[i % 2].take(private) for i in range(4)][-1] > 0  # about one a second to a private chat
+    assert await pacers[1].peek(other) == 0 and await pacers[1].peek(other) == 0  # looking takes nothing
+    await pacers[0].hold(other, 5)  # replica a met a 429 for that chat: b holds back too
+    assert 4 < await pacers[1].peek(other) <= 5 and await pacers[1].take(other) > 4
+    await pacers[1].hold(other, 1)  # a shorter pause never shortens a longer one
+    assert await pacers[0].peek(other) > 4
+
+    redis_server.stop()  # never deaf: each replica paces its own sends again
+    fresh = -100999
+    assert [await pacers[0].take(fresh) for _ in range(GROUP_LIMIT[0])] == [0.0] * GROUP_LIMIT[0]
+    assert await pacers[0].take(fresh) > 50 and await pacers[1].take(fresh) == 0
+    for r in (a, b):
+        await r.stop()
+
+
+async def test_two_outboxes_sharing_redis_keep_the_staff_group_within_its_limit_together(
+    tmp_path: Path, redis_server: RedisServer, prefix: str
+) -> None:
+    limit = (3, 1.0)  # the group limit, shrunk from 20 a minute so the test takes seconds
+    async with AsyncExitStack() as stack:
+        telegrams = [await stack.enter_async_context(FakeTelegram()) for _ in range(2)]
+        db = await stack.enter_async_context(Database(make_settings(tmp_path).database_target))
+        outboxes = []
+        for telegram in telegrams:  # two replicas on one database: a bot and a Redis connection each
+            settings = make_settings(tmp_path, telegram.url, staff_chat_id=STAFF_CHAT)
+            bot = create_bot(settings)
+            stack.push_async_callback(bot.session.close)
+            redis = shared(redis_server.url, prefix)
+            stack.push_async_callback(redis.stop)
+            outboxes.append(Outbox(settings, db, BotGateway(lambda bot=bot: bot),
+                                   limiter=RedisChatPacer(redis, group=limit), poll_seconds=0.2))
+        texts = [f"message {i}" for i in range(9)]
+        for text in texts:
+            await outboxes[0].send_message(STAFF_CHAT, text)
+        for outbox in outboxes:
+            await outbox.start()
+            stack.push_async_callback(outbox.stop)
+
+        def sent() -> list[tuple[float, str]]:
+            return sorted((at, params["text"]) for telegram in telegrams
+                          for (method, params), at in zip(telegram.requests, telegram.request_times, strict=True)
+                          if method == "sendMessage" and params["chat_id"] == STAFF_CHAT)
+        await telegrams[0].wait_for(lambda: len(sent()) >= len(texts), timeout=15)
+    sends = sent()
+    assert sorted(text for _, text in sends) == texts  # each once, whichever replica sent it
+    times = [at for at, _ in sends]
+    gaps = [later - earlier for earlier, later in zip(times, times[limit[0]:], strict=False)]
+    # Never a 4th message within the second across both replicas (per-process limits land them ~12 ms apart);
+    # measured where the fake Bot API receives them, so a loaded machine's delay before a send shortens a gap.
+    assert min(gaps) > limit[1] * 0.5, gaps

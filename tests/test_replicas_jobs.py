@@ -9,9 +9,11 @@ one on two applications). And `/metrics` names the replica.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiogram import Dispatcher
@@ -20,11 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics
 from bot.ops.retention import RetentionJob
-from bot.replicas import KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
+from bot.replicas import AdvisoryLeases, KnowledgeSync, LocalLeases, RedisLeases, SharedRedis
 from bot.telegram.health import TelegramHealth
 from bot.telegram.session import create_bot
 from bot.telegram.supervisor import TelegramSupervisor
+from storage.advisory import JOBS_NAMESPACE, AdvisoryLocks
 from storage.db import Database
+from storage.postgres import redact
+from testkit.database import DEFAULT_POSTGRES_URL, TEST_DATABASE_URL, postgres_reachable, postgres_schema
 from testkit.fakes.telegram import FakeTelegram
 from testkit.servers import RedisServer, free_port
 from testkit.settings import make_settings
@@ -183,3 +188,79 @@ def test_every_metrics_series_carries_the_replica_label_when_one_is_named() -> N
     # One process (REPLICA_NAME empty): the series are as before, without the label.
     assert not any("replica" in s.labels for f in text_string_to_metric_families(plain.render().decode())
                    for s in f.samples)
+
+
+@pytest.fixture
+def postgres_base() -> str:
+    """The PostgreSQL server of the run (TEST_DATABASE_URL, else this machine's); skipped where none answers."""
+    base = os.environ.get(TEST_DATABASE_URL) or DEFAULT_POSTGRES_URL
+    why = postgres_reachable(base)
+    if why is not None:
+        pytest.skip(f"no PostgreSQL at {redact(base)}: {why}")
+    return base
+
+
+async def test_on_postgresql_without_redis_one_replica_holds_each_job_and_hands_it_over(postgres_base: str) -> None:
+    with postgres_schema(postgres_base) as url, postgres_schema(postgres_base) as other_cafe:
+        a, b = AdvisoryLeases(AdvisoryLocks(url)), AdvisoryLeases(AdvisoryLocks(url))
+        elsewhere = AdvisoryLeases(AdvisoryLocks(other_cafe))
+        try:
+            assert await a.take("retention", 60) and await a.take("retention", 60)  # the holder runs each period
+            assert not await b.take("retention", 60) and b.skipped == 1
+            assert await b.take("webhook-check", 60) and not await a.take("webhook-check", 60)  # one lock per job
+            assert await elsewhere.take("retention", 60)  # another cafe's bot in the same database: its own lock
+
+            # The holder's connection dies (server restart, network, a killed replica): its jobs pass on.
+            await _terminate_lock_holders(postgres_base, url)
+            assert await b.take("retention", 60)
+            assert not await a.take("retention", 60)  # a reconnects and finds the job taken
+            await b.stop()  # a stop hands the jobs over at once
+            assert await a.take("retention", 60) and await a.take("webhook-check", 60)
+        finally:
+            for leases in (a, b, elsewhere):
+                await leases.stop()
+
+
+async def test_with_redis_down_on_postgresql_the_advisory_lock_decides_and_redis_takes_over_again(
+    postgres_base: str, redis_server: RedisServer, prefix: str
+) -> None:
+    with postgres_schema(postgres_base) as url:
+        redis = [shared(redis_server.url, prefix) for _ in range(2)]
+        fallback = [AdvisoryLeases(AdvisoryLocks(url)) for _ in range(2)]
+        a, b = (RedisLeases(r, fallback=f) for r, f in zip(redis, fallback, strict=True))
+        try:
+            assert await b.take("retention", 0.2) and not await a.take("retention", 0.2)  # Redis decides
+            redis_server.stop()
+            runs = [await a.take("retention", 0.2), await b.take("retention", 0.2)]
+            assert sorted(runs) == [False, True]  # not both: the advisory lock picked one
+            assert [await a.take("retention", 0.2), await b.take("retention", 0.2)] == runs  # and keeps it
+            redis_server.start()  # the same port, empty: Redis answers again and decides again
+            deadline = time.monotonic() + 5
+            while not all(r.usable for r in redis):  # each retries Redis 0.2 s after its last failure
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            assert await a.take("retention", 0.2) and not await b.take("retention", 0.2)
+            assert not await b.take("retention", 0.2)
+        finally:
+            for leases in (*fallback, a, b):
+                await leases.stop()
+            for r in redis:
+                await r.stop()
+
+
+async def _terminate_lock_holders(base: str, schema_url: str) -> None:
+    """End every session holding one of the job locks of schema_url's schema (as a server restart would)."""
+    import asyncpg
+
+    schema = parse_qs(urlsplit(schema_url).query)["search_path"][0]
+    held = ("FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objsubid = 2 "
+            "AND l.objid = hashtext($2 || ':retention')::oid")
+    conn = await asyncpg.connect(base)
+    try:
+        assert await conn.fetchval(f"SELECT COUNT(pg_terminate_backend(l.pid)) {held}", JOBS_NAMESPACE, schema) == 1
+        deadline = time.monotonic() + 10
+        while await conn.fetchval(f"SELECT COUNT(*) {held}", JOBS_NAMESPACE, schema):  # the backend exits shortly
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()

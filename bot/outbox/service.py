@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from bot.clock import Clock, clock_from_settings
 from bot.config import Settings
 from bot.outbox.errors import DeliveryError, Outcome, Verdict, unexpected
-from bot.outbox.ratelimit import ChatRateLimiter
+from bot.outbox.ratelimit import ChatPacing, ChatRateLimiter
 from storage.db import Database, Transaction
 from storage.outbox import NORMAL, OutboxRepository, OutboxRow, OutboxStats
 
@@ -98,7 +98,7 @@ class DeliveryResult:
 class Outbox:
     def __init__(
         self, settings: Settings, db: Database, sender: Sender, *,
-        limiter: ChatRateLimiter | None = None, backoff_base: float = 1.0, backoff_max: float = 300.0,
+        limiter: ChatPacing | None = None, backoff_base: float = 1.0, backoff_max: float = 300.0,
         lease_seconds: float = 60.0, poll_seconds: float = 2.0, request_timeout: int = 20, concurrency: int = 8,
         clock: Clock | None = None,
     ) -> None:
@@ -107,7 +107,7 @@ class Outbox:
         self._db = db
         self.repo = OutboxRepository(db)
         self._sender = sender
-        self._limiter = limiter or ChatRateLimiter()
+        self._limiter: ChatPacing = limiter or ChatRateLimiter()  # several replicas: bot/replicas/pacing.py
         self._backoff_base, self._backoff_max = backoff_base, backoff_max
         self._lease, self._poll, self._timeout = lease_seconds, poll_seconds, request_timeout
         self._concurrency = concurrency
@@ -224,7 +224,7 @@ class Outbox:
                 break
             if row.chat_id in self._busy_chats:
                 continue
-            wait = self._limiter.delay(row.chat_id)
+            wait = await self._limiter.peek(row.chat_id)  # the slot is taken once the row is ours (deliver)
             if wait > 0:
                 sleep = min(sleep, wait)
                 continue
@@ -264,7 +264,10 @@ class Outbox:
             return DeliveryResult("delivered")
         outcome: Outcome | None = None
         for _ in range(2):  # the second round only when an edit target vanished: send afresh
-            self._limiter.record(outgoing.chat_id)
+            wait = await self._slot(outgoing.chat_id)
+            if wait > 0:  # another replica took the chat's last slot meanwhile: the row waits its turn
+                await self.repo.reschedule(row.id, wait, "paced: Telegram's per-chat limit")
+                return DeliveryResult("pending")
             try:
                 message_id = await self._sender.send(outgoing, self._timeout)
             except Exception as exc:
@@ -281,6 +284,16 @@ class Outbox:
         assert outcome is not None
         return await self._record_failure(row, outgoing, outcome)
 
+    async def _slot(self, chat_id: int) -> float:
+        """Take a send to `chat_id` from its limit, waiting a short while if needed; else how long to wait."""
+        waited = 0.0
+        while True:
+            wait = await self._limiter.take(chat_id)
+            if wait <= 0 or waited + wait > self._lease / 4:  # never wait out the row's lease
+                return wait
+            await asyncio.sleep(wait)
+            waited += wait
+
     async def _record_failure(self, row: OutboxRow, outgoing: Outgoing, outcome: Outcome) -> DeliveryResult:
         attempt = row.attempts + 1
         if outcome.verdict is Verdict.DELIVERED:
@@ -288,7 +301,7 @@ class Outbox:
             return DeliveryResult("delivered", outgoing.edit_message_id)
         if outcome.verdict is Verdict.WAIT:
             delay = (outcome.delay or 1.0) + 0.05
-            self._limiter.pause(outgoing.chat_id, delay)
+            await self._limiter.hold(outgoing.chat_id, delay)
             await self.repo.reschedule(row.id, delay, outcome.reason)
             log.warning("outbox #%s: flood control for chat %s, retrying in %.0fs (attempt %d)", row.id,
                         outgoing.chat_id, delay, attempt)

@@ -6,18 +6,30 @@ the holder renews it at each of its runs, the others find it held and skip. So t
 period, always on the same replica while it lives; when that replica stops (it releases its leases)
 or dies (its lease runs out) another one takes the job at its next tick.
 
-Never deaf: when Redis does not answer, `take` says yes. Both jobs are idempotent (a second purge
-finds nothing to delete, a second getWebhookInfo changes nothing), so running them on every replica
-during an outage costs a little work, whereas skipping them could leave the webhook lost.
+Without Redis (none configured, or it stops answering) on PostgreSQL, `AdvisoryLeases` decides: a
+session-level advisory lock per job on one dedicated connection (storage/advisory.py), held by the
+replica that took it for as long as it lives, released when it stops or its connection dies. On
+SQLite (one process) every run is this process's (`LocalLeases`).
+
+Never deaf: when neither Redis nor the advisory lock answers, `take` says yes. Both jobs are
+idempotent (a second purge finds nothing to delete, a second getWebhookInfo changes nothing), so
+running them on every replica during an outage costs a little work, whereas skipping them could
+leave the webhook lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.replicas.shared import SharedRedis, Unavailable
+
+if TYPE_CHECKING:  # asyncpg is imported only when PostgreSQL is used
+    from storage.advisory import AdvisoryLocks
+
+log = logging.getLogger("bot.replicas")
 
 LEASE_PERIODS = 1.5  # how long a lease outlives its holder's last run, in periods
 
@@ -50,9 +62,48 @@ class LocalLeases:
         return True
 
 
+class AdvisoryLeases:
+    """PostgreSQL without Redis: the replica holding a job's advisory lock runs it, the others skip."""
+
+    def __init__(self, locks: AdvisoryLocks) -> None:
+        self._locks = locks
+        self._failing = False
+        self.skipped = 0  # runs left to another replica
+
+    async def take(self, job: str, period: float) -> bool:
+        try:
+            ours = await self._locks.try_lock(job)
+        except Exception as exc:  # the database did not answer: run (idempotent) rather than skip
+            if not self._failing:
+                log.warning("job leases: the PostgreSQL advisory lock for %s failed (%s: %s); this replica runs "
+                            "its jobs until it answers again", job, type(exc).__name__, exc)
+            self._failing = True
+            return True
+        if self._failing:
+            self._failing = False
+            log.info("job leases: the PostgreSQL advisory locks answer again")
+        if not ours:
+            self.skipped += 1
+        return ours
+
+    async def give_back(self, job: str) -> None:
+        """Redis decides again: let the lock go, so it never outvotes Redis's holder in a later outage."""
+        with contextlib.suppress(Exception):
+            await self._locks.unlock(job)
+
+    async def start(self) -> None:
+        """Nothing to open: the connection is made at the first run that needs it."""
+
+    async def stop(self) -> None:
+        """Hand the jobs over at once: closing the connection releases its locks."""
+        with contextlib.suppress(Exception):
+            await self._locks.close()
+
+
 class RedisLeases:
-    def __init__(self, redis: SharedRedis) -> None:
+    def __init__(self, redis: SharedRedis, fallback: AdvisoryLeases | None = None) -> None:
         self._redis = redis
+        self._fallback = fallback  # PostgreSQL: decides while Redis does not answer (None: every replica runs)
         self._token = secrets.token_hex(12)  # this process
         self._take = redis.client.register_script(_TAKE)
         self._release = redis.client.register_script(_RELEASE)
@@ -65,7 +116,9 @@ class RedisLeases:
         try:
             ours = bool(await self._redis.call(f"{job} lease", self._take(keys=[key], args=[self._token, ms])))
         except Unavailable:
-            return True
+            return await self._fallback.take(job, period) if self._fallback is not None else True
+        if self._fallback is not None:
+            await self._fallback.give_back(job)
         if ours:
             self._held.add(job)
         else:

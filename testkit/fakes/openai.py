@@ -10,7 +10,9 @@ What a request gets is decided in this order: the queue of steps (`script(...)` 
 deterministic answer built from the system prompt's menu lines that match the question).
 `latency` delays every answer (the first token, when streamed), `chunk_delay` every streamed
 chunk after it (a model writing slowly); `requests` keeps every request body; `max_inflight` tells
-whether calls overlapped.
+whether calls overlapped. `spans` keeps each request's body with the API key it came with (give
+each client a key of its own with `accept_key` to tell them apart) and when it started and ended,
+so a test can tell which calls overlapped, and whose.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ class FakeReply:
 Responder = Callable[[dict[str, Any]], "FakeReply | str"]
 
 
+@dataclass
+class Span:
+    """One chat completion request: whose key, what it asked, when it started and ended (time.monotonic())."""
+
+    key: str
+    body: dict[str, Any]
+    start: float
+    end: float | None = None  # None while it runs
+
+
 class FakeOpenAI:
     def __init__(self, api_key: str = DEFAULT_KEY, models: tuple[str, ...] = ("gpt-4o-mini",)) -> None:
         self.api_key = api_key
@@ -64,6 +76,8 @@ class FakeOpenAI:
         self.chunk_chars = 40  # streaming: characters per text chunk
         self.responder: Responder = default_responder
         self.requests: list[dict[str, Any]] = []
+        self.spans: list[Span] = []
+        self.accepted_keys = {api_key}
         self.inflight = 0
         self.max_inflight = 0
         self._steps: list[FakeReply] = []
@@ -117,6 +131,10 @@ class FakeOpenAI:
         """The next `times` requests never get an answer (the client's timeout must fire)."""
         self._steps += [FakeReply(hang=True) for _ in range(times)]
 
+    def accept_key(self, key: str) -> None:
+        """Accept another API key too (one per client, to tell their requests apart in `spans`)."""
+        self.accepted_keys.add(key)
+
     def clear(self) -> None:
         self._steps.clear()
 
@@ -138,7 +156,8 @@ class FakeOpenAI:
 
     # --- HTTP ---------------------------------------------------------------------------
     def _authorised(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+        auth = request.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth.removeprefix("Bearer ") in self.accepted_keys
 
     @staticmethod
     def _error(status: int, message: str, *, type_: str, code: str | None = None,
@@ -162,6 +181,8 @@ class FakeOpenAI:
         except json.JSONDecodeError:
             return self._error(400, "We could not parse the JSON body of your request.", type_="invalid_request_error")
         self.requests.append(body)
+        span = Span(request.headers.get("Authorization", "").removeprefix("Bearer "), body, time.monotonic())
+        self.spans.append(span)
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
         await self._notify()
@@ -192,6 +213,7 @@ class FakeOpenAI:
                 await asyncio.sleep(writing)
             return web.json_response(self._completion(body, step))
         finally:
+            span.end = time.monotonic()
             self.inflight -= 1
             await self._notify()
 

@@ -15,8 +15,12 @@ to be down from the start), answer a proxy's "502 Bad Gateway" HTML page to some
 a while (`outage`/`end_outage`, in-flight long polls included), or lose the webhook behind
 the bot's back (`delete_webhook_behind_back`). `after(seconds, action)` schedules the end
 of an outage; `recovered_at` records when it ended (time.monotonic()). With
-`deliver_webhook=True` it POSTs updates to the webhook URL the bot set, like Telegram does,
-and reports delivery failures in getWebhookInfo.
+`deliver_webhook=True` it POSTs updates to the webhook URL the bot set, like Telegram does:
+oldest first, on up to `webhook_connections` connections at once (Telegram's `max_connections`,
+40 by default; 1 here unless asked, so a test sees one update at a time), each kept and
+delivered again until the webhook answers 200 within `webhook_timeout` seconds (a refused
+connection, a 5xx, a cut connection or a timeout: `webhook_failures`), and reports delivery
+failures in getWebhookInfo.
 """
 
 from __future__ import annotations
@@ -207,18 +211,23 @@ BAD_GATEWAY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<b
 
 
 class FakeTelegram:
-    def __init__(self, token: str | None = None, *, listening: bool = True, deliver_webhook: bool = False) -> None:
+    def __init__(self, token: str | None = None, *, listening: bool = True, deliver_webhook: bool = False,
+                 webhook_connections: int = 1, webhook_timeout: float = 10.0) -> None:
         self.token = token  # when set, other tokens get 401
         self.port = 0
         self._listen_at_start = listening
         self.deliver_webhook = deliver_webhook
+        self.webhook_connections = webhook_connections
+        self.webhook_timeout = webhook_timeout
+        self.webhook_failures: list[tuple[float, int, str]] = []  # (time.monotonic(), update_id, error) to redeliver
+        self._in_delivery: set[int] = set()  # update ids being POSTed right now
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._outage: tuple[int, frozenset[str]] | None = None  # (status, methods in lower case)
         self.recovered_at: float | None = None  # time.monotonic() when the last outage ended
         self.webhook_deliveries: list[tuple[float, int]] = []  # (time.monotonic(), update_id) delivered
         self.webhook_error: tuple[float, str] | None = None  # (epoch, message) of the last failed delivery
-        self._delivery: asyncio.Task[None] | None = None
+        self._delivery: list[asyncio.Task[None]] = []
         self._timers: list[asyncio.TimerHandle] = []
         self.unauthorized_calls: list[tuple[str, float]] = []  # (method, time.monotonic()) refused with 401
         self._update_ids = itertools.count(1)
@@ -267,16 +276,17 @@ class FakeTelegram:
             await self.go_online()
             self.recovered_at = None  # coming up at start is not a recovery
         if self.deliver_webhook:
-            self._delivery = asyncio.create_task(self._deliver_webhook_updates(), name="fake-telegram-webhook")
+            self._delivery = [asyncio.create_task(self._deliver_webhook_updates(), name=f"fake-telegram-webhook-{n}")
+                              for n in range(self.webhook_connections)]
 
     async def stop(self) -> None:
         self._closing = True
         for timer in self._timers:
             timer.cancel()
-        if self._delivery is not None:
-            self._delivery.cancel()
+        for task in self._delivery:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._delivery
+                await task
         async with self._changed:
             self._changed.notify_all()  # release long polls at once
         if self._runner is not None:
@@ -340,34 +350,46 @@ class FakeTelegram:
         return None
 
     async def _deliver_webhook_updates(self) -> None:
-        """Like Telegram: POST each pending update to the webhook, in order; keep it until answered with 200."""
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        """One connection, like Telegram: POST the oldest update no other connection holds; keep it until a 200."""
+        timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 url = self.webhook.get("url")
-                pending = [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
+                pending = [u for u in self.pending_updates() if u["update_id"] not in self._in_delivery]
                 if not url or not pending:
                     async with self._changed:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._changed.wait(), 0.5)
                     continue
                 update = pending[0]
+                update_id = update["update_id"]
                 headers = {}
                 if self.webhook.get("secret_token"):
                     headers["X-Telegram-Bot-Api-Secret-Token"] = str(self.webhook["secret_token"])
+                self._in_delivery.add(update_id)
                 try:
                     async with session.post(url, json=update, headers=headers) as response:
                         ok = response.status == 200
                         error = f"Wrong response from the webhook: {response.status} {response.reason}"
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     ok, error = False, f"Connection failed: {type(exc).__name__}"
-                if ok and self.webhook.get("url") == url:
-                    self._confirmed_offset = update["update_id"] + 1
-                    self._updates = [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
-                    self.webhook_deliveries.append((time.monotonic(), update["update_id"]))
+                finally:
+                    self._in_delivery.discard(update_id)
+                if ok:  # answered 200: delivered, even if the webhook changed meanwhile
+                    self._confirm(update_id)
+                    self.webhook_deliveries.append((time.monotonic(), update_id))
                     self._notify()
-                elif not ok:
+                else:
                     self.webhook_error = (time.time(), error)
+                    self.webhook_failures.append((time.monotonic(), update_id, error))
+                    self._notify()
                     await asyncio.sleep(0.5)
+
+    def _confirm(self, update_id: int) -> None:
+        """Answered 200: forget the update; the confirmed offset is the oldest update still undelivered."""
+        self._updates = [u for u in self._updates if u["update_id"] != update_id]
+        remaining = [u["update_id"] for u in self._updates if u["update_id"] >= self._confirmed_offset]
+        self._confirmed_offset = max(self._confirmed_offset, min(remaining) if remaining else update_id + 1)
 
     async def __aenter__(self) -> FakeTelegram:
         await self.start()
@@ -709,7 +731,7 @@ class FakeTelegram:
                     pass
 
     def pending_updates(self) -> list[dict[str, Any]]:
-        """Updates the bot has not confirmed yet (getUpdates offset semantics)."""
+        """Updates the bot has not confirmed yet (getUpdates offset semantics; a webhook's 200s)."""
         return [u for u in self._updates if u["update_id"] >= self._confirmed_offset]
 
     def _store(self, chat_id: int, text: str, reply_markup: Any, parse_mode: str | None) -> SentMessage:
