@@ -304,15 +304,25 @@ class WhisperTranscriber:
         with self._lock:
             self._pending -= 1
 
-    def decode_options(self, vocabulary: Vocabulary | None) -> dict[str, Any]:
+    def decode_options(self, vocabulary: Vocabulary | None, model: Any = None) -> dict[str, Any]:
         """WhisperModel.transcribe's options: beam, language, voice activity detection, the menu's words."""
         options: dict[str, Any] = {
             "language": self._language, "beam_size": self._beam_size, "vad_filter": True,
             "condition_on_previous_text": False,
         }
         if vocabulary is not None:
-            options.update(vocabulary.decode_options(self._hints))
+            options.update(vocabulary.decode_options(self._hints, self.heard_language(model)))
         return options
+
+    def heard_language(self, model: Any) -> str | None:
+        """The language the decoder is set to: WHISPER_LANGUAGE, else English for an English-only model (the
+        bundled tiny.en), else None (a multilingual model detects it while it listens)."""
+        if self._language is not None:
+            return self._language
+        multilingual = getattr(getattr(model, "model", None), "is_multilingual", None)  # ctranslate2's Whisper
+        if multilingual is None:  # a stand-in model (tests): the setting tells
+            multilingual = bool(self._settings.whisper_model)
+        return None if multilingual else "en"
 
     def _transcribe_sync(self, audio: bytes, enqueued: float, vocabulary: Vocabulary | None = None) -> Transcript:
         started = time.perf_counter()
@@ -323,7 +333,7 @@ class WhisperTranscriber:
             started = time.perf_counter()  # queue time includes waiting for the model
             samples = decode(audio, self._max_seconds)
             decoded = time.perf_counter()
-            options = self.decode_options(vocabulary)
+            options = self.decode_options(vocabulary, model)
             segments, info = model.transcribe(samples, **options)
             heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator here
             text = clean_text(" ".join(segment.text for segment in heard))
