@@ -3,6 +3,8 @@
     .venv/bin/python bench/semantic_bench.py            # everything (one core, a few minutes)
     .venv/bin/python bench/semantic_bench.py --quick    # figures and sweep only (no 10k replay)
     .venv/bin/python bench/semantic_bench.py --blind    # held-out figures without their texts (while tuning)
+    .venv/bin/python bench/semantic_bench.py --quick --no-heldout --no-frame [--frame-half 0|1]
+        # development sets with lexicon.yaml's frame-word list emptied (or halved): unseen wording
 
 Four sets, each against its own cafe's menu and facts (the dictionary follows the data):
 
@@ -525,14 +527,18 @@ async def main() -> None:
                         help="the common-word rule: vocabulary ranks below this (0: off; default: the bot's)")
     parser.add_argument("--no-frame", action="store_true",
                         help="the frame-word list of lexicon.yaml emptied: a stand-in for wording nobody listed")
+    parser.add_argument("--frame-half", type=int, choices=(0, 1),
+                        help="with --no-frame: keep every other word of the list (alphabetical), starting here")
     args = parser.parse_args()
     if args.common_words is not None:
         entities.COMMON_WORDS_BELOW = args.common_words
     if args.no_frame:
-        frameless = dataclasses.replace(entities.static_lexicon(), frame=frozenset())
+        shipped = sorted(entities.static_lexicon().frame)
+        kept = frozenset(shipped[args.frame_half::2]) if args.frame_half is not None else frozenset()
+        frameless = dataclasses.replace(entities.static_lexicon(), frame=kept)
         vars(entities)["static_lexicon"] = lambda: frameless
     print(f"common-word rule: below {entities.COMMON_WORDS_BELOW or 'off'}; frame-word list "
-          f"{'emptied' if args.no_frame else 'as shipped'}")
+          f"{'as shipped' if not args.no_frame else 'emptied' if args.frame_half is None else 'halved'}")
     WORD_THRESHOLD["value"] = None if args.word_threshold == "off" else float(args.word_threshold)
     print(f"unknown-word rule: {'hard' if WORD_THRESHOLD['value'] is None else 'soft'}, word threshold "
           f"{args.word_threshold}")
