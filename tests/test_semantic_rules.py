@@ -272,6 +272,8 @@ def test_common_words_are_conversation_unless_the_cafe_uses_them(matchers: dict[
     path = ROOT / "bench" / "data" / "cafe2"
     assert "extra" in data_words(load_menu(path / "menu.yaml")[0], load_cafe(path / "cafe.yaml")[0])
     assert pair_rule(cafe2.analyse("is oat milk extra"), cafe2.analyse("Do you have oat milk?")) == Reason.UNKNOWN_WORD
+    # A common word of relation is never conversation: "before 7" is not "at 7".
+    assert "before" in cafe2.analyse("do you open before 7 on monday").unknown
     # Rare words stay unknown whatever the data says: a place name, "heated".
     assert pair_rule(cafe2.analyse("is the terrace heated"), cafe2.analyse("Do you have outdoor seating?")) \
         == Reason.UNKNOWN_WORD

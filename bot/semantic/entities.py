@@ -64,6 +64,7 @@ class StaticLexicon:
     chat: dict[str, tuple[str, ...]] = field(default_factory=dict)
     chat_numbers: dict[str, str] = field(default_factory=dict)
     chat_before: frozenset[str] = frozenset()
+    relation: frozenset[str] = frozenset()  # never dismissed as common words ("before 7" is not "at 7")
 
 
 @lru_cache(maxsize=1)
@@ -99,6 +100,7 @@ def static_lexicon() -> StaticLexicon:
         chat={str(k): tuple(tokens(str(v))) for k, v in (matching.get("chat") or {}).items()},
         chat_numbers={str(k): str(v) for k, v in (matching.get("chat_numbers") or {}).items()},
         chat_before=frozenset(str(matching.get("chat_number_before", "")).split()),
+        relation=frozenset(stem(t) for t in tokens(matching.get("relation", ""))),
     )
 
 
@@ -250,7 +252,8 @@ class Lexicon:
         # only with the cafe's data at hand, which is what keeps "extra" or "table" meaningful.
         self._common: frozenset[str] = frozenset()
         if matching and menu is not None and cafe is not None and common_below:
-            self._common = frozenset(stem(w) for w in common_words(common_below)) - data_words(menu, cafe)
+            self._common = (frozenset(stem(w) for w in common_words(common_below)) - data_words(menu, cafe)
+                            - static.relation)
 
     def _add(self, phrase: str, target: tuple[str, str], vocabulary: set[str], keep: bool = False,
              override: bool = False) -> None:
