@@ -3,6 +3,8 @@
     .venv/bin/python bench/semantic_bench.py            # everything (one core, a few minutes)
     .venv/bin/python bench/semantic_bench.py --quick    # figures and sweep only (no 10k replay)
     .venv/bin/python bench/semantic_bench.py --blind    # held-out figures without their texts (while tuning)
+    .venv/bin/python bench/semantic_bench.py --quick --no-heldout --no-frame [--frame-half 0|1]
+        # development sets with lexicon.yaml's frame-word list emptied (or halved): unseen wording
 
 Four sets, each against its own cafe's menu and facts (the dictionary follows the data):
 
@@ -41,6 +43,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import random
@@ -61,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.knowledge.loader import load_cafe, load_menu  # noqa: E402
 from bot.percentiles import percentile  # noqa: E402
+from bot.semantic import entities  # noqa: E402
 from bot.semantic.cache import Candidate, SemanticCache, decide  # noqa: E402
 from bot.semantic.embedder import SentenceTransformerEmbedder  # noqa: E402
 from bot.semantic.entities import Analysis  # noqa: E402
@@ -519,7 +523,22 @@ async def main() -> None:
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one CPU core")
     parser.add_argument("--word-threshold", default=str(DEFAULT_WORD_THRESHOLD),
                         help="the soft unknown-word rule's word similarity ('off': the hard rule)")
+    parser.add_argument("--common-words", type=int, default=None,
+                        help="the common-word rule: vocabulary ranks below this (0: off; default: the bot's)")
+    parser.add_argument("--no-frame", action="store_true",
+                        help="the frame-word list of lexicon.yaml emptied: a stand-in for wording nobody listed")
+    parser.add_argument("--frame-half", type=int, choices=(0, 1),
+                        help="with --no-frame: keep every other word of the list (alphabetical), starting here")
     args = parser.parse_args()
+    if args.common_words is not None:
+        entities.COMMON_WORDS_BELOW = args.common_words
+    if args.no_frame:
+        shipped = sorted(entities.static_lexicon().frame)
+        kept = frozenset(shipped[args.frame_half::2]) if args.frame_half is not None else frozenset()
+        frameless = dataclasses.replace(entities.static_lexicon(), frame=kept)
+        vars(entities)["static_lexicon"] = lambda: frameless
+    print(f"common-word rule: below {entities.COMMON_WORDS_BELOW or 'off'}; frame-word list "
+          f"{'as shipped' if not args.no_frame else 'emptied' if args.frame_half is None else 'halved'}")
     WORD_THRESHOLD["value"] = None if args.word_threshold == "off" else float(args.word_threshold)
     print(f"unknown-word rule: {'hard' if WORD_THRESHOLD['value'] is None else 'soft'}, word threshold "
           f"{args.word_threshold}")

@@ -256,3 +256,27 @@ def test_the_soft_unknown_word_rule_lets_a_near_synonym_through() -> None:
     assert unknown_word(salford, sink, words)  # a word the other question does not say still refuses
     assert not unknown_word(analysis("the", "sinks"), sink, words)  # another form of the same word
 
+
+
+def test_common_words_are_conversation_unless_the_cafe_uses_them(matchers: dict[str, Lexicon]) -> None:
+    """A very common English word nobody listed is no unknown thing; one the cafe's own texts use still is."""
+    from bot.semantic.entities import common_words, data_words
+
+    cafe2 = matchers["cafe2"]
+    assert {"reach", "wondering", "extra", "table"} <= common_words(8000)
+    assert "reach" not in cafe2.analyse("how can i reach you by phone").unknown
+    assert pair_rule(cafe2.analyse("how can i reach you by phone"), cafe2.analyse("What's your phone number?")) is None
+    # "extra" is in cafe2's texts ("no extra charge"): asking whether oat milk is extra is another question.
+    from bot.knowledge.loader import load_cafe
+
+    path = ROOT / "bench" / "data" / "cafe2"
+    assert "extra" in data_words(load_menu(path / "menu.yaml")[0], load_cafe(path / "cafe.yaml")[0])
+    assert pair_rule(cafe2.analyse("is oat milk extra"), cafe2.analyse("Do you have oat milk?")) == Reason.UNKNOWN_WORD
+    # A common word of relation is never conversation: "before 7" is not "at 7".
+    assert "before" in cafe2.analyse("do you open before 7 on monday").unknown
+    # Rare words stay unknown whatever the data says: a place name, "heated".
+    assert pair_rule(cafe2.analyse("is the terrace heated"), cafe2.analyse("Do you have outdoor seating?")) \
+        == Reason.UNKNOWN_WORD
+    # Without the cafe's data there is nothing to keep meaningful words apart: the rule is off.
+    bare = Lexicon(load_menu(path / "menu.yaml")[0], None, matching=True)
+    assert "reach" in bare.analyse("how can i reach you by phone").unknown
