@@ -238,6 +238,7 @@ async def order_by_buttons(run: Run, user_id: int) -> None:
     await run.press(user_id, page, "Cappuccino")
     await run.until(page, "Allergens: milk")
     await run.press(user_id, page, "large")
+    await run.until(page, "1 × Cappuccino (large)")  # each button carries the page's state: wait for the redraw
     await run.press(user_id, page, "Add 1 to cart")
     await run.until(page, "Added 1 × Cappuccino (large)")
     await run.press(user_id, page, "View cart")
