@@ -53,6 +53,7 @@ MenuItem._one_price
 MenuItem._options_fit
 OptionGroup._default
 OptionGroup._consistent
+OptionGroup._required
 Category._id
 Category._unique_ids
 CafeInfo._hours

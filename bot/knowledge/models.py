@@ -10,7 +10,7 @@ import re
 from datetime import date as Date
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -129,13 +129,27 @@ def in_language(default: str, translations: dict[str, str], language: str) -> st
 
 
 class Translated(_Strict):
-    """A menu entry whose name (and description) may carry translations: `name_in("de")` falls back to `name`."""
+    """A menu entry with a button-safe id whose name (and description) may carry translations:
+    `name_in("de")` falls back to `name`."""
 
+    translated: ClassVar[tuple[str, ...]] = ("name",)  # the fields that may be `{en: ..., de: ...}`
+
+    id: str
     name: str = Field(min_length=1)
     names: dict[str, str] = Field(default_factory=dict)  # language → name, other than the default
 
+    @model_validator(mode="before")
+    @classmethod
+    def _translations(cls, data: object) -> object:
+        return split_translations(data, cls.translated)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _button_id(value)
+
     def name_in(self, language: str) -> str:
-        return self.names.get(language) or self.name
+        return in_language(self.name, self.names, language)
 
 
 def _id_list(value: object) -> object:
@@ -148,20 +162,9 @@ def _id_list(value: object) -> object:
 class OptionChoice(Translated):
     """One choice of an option group: its id, its (translatable) name and what it adds to the price."""
 
-    id: str
     price_cents: int = Field(default=0, alias="price")  # added to the item's (size's) price; 0 = free
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _translations(cls, data: object) -> object:
-        return split_translations(data, ("name",))
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _button_id(value)
 
     @field_validator("price_cents", mode="before")
     @classmethod
@@ -177,7 +180,6 @@ class OptionGroup(Translated):
     required group without a default must be chosen by the customer before the item goes into the cart.
     """
 
-    id: str
     required: bool = False
     min_choices: int = Field(default=0, ge=0, alias="min")
     max_choices: int = Field(default=1, ge=1, alias="max")
@@ -188,16 +190,10 @@ class OptionGroup(Translated):
 
     @model_validator(mode="before")
     @classmethod
-    def _translations(cls, data: object) -> object:
-        data = split_translations(data, ("name",))
+    def _required(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("required") is True and "min" not in data and "min_choices" not in data:
             data = {**data, "min": 1}  # required: at least one
         return data
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _button_id(value)
 
     @field_validator("default", mode="before")
     @classmethod
@@ -235,7 +231,8 @@ class OptionGroup(Translated):
 
 
 class MenuItem(Translated):
-    id: str
+    translated: ClassVar[tuple[str, ...]] = ("name", "description")
+
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
     descriptions: dict[str, str] = Field(default_factory=dict)  # language → description
@@ -250,18 +247,8 @@ class MenuItem(Translated):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _translations(cls, data: object) -> object:
-        return split_translations(data, ("name", "description"))
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _button_id(value)
-
     def description_in(self, language: str) -> str:
-        return self.descriptions.get(language) or self.description
+        return in_language(self.description, self.descriptions, language)
 
     @field_validator("price_cents", mode="before")
     @classmethod
@@ -323,18 +310,7 @@ class MenuItem(Translated):
 
 
 class Category(Translated):
-    id: str
     items: tuple[MenuItem, ...] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _translations(cls, data: object) -> object:
-        return split_translations(data, ("name",))
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _button_id(value)
 
 
 class Menu(_Strict):
