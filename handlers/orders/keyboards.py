@@ -82,10 +82,14 @@ def item(menu: Menu, it: MenuItem, size: str, quantity: int, picked: Pairs | Non
         kb.button(text=_("🛒 Add {quantity} to cart").format(quantity=quantity),
                   callback_data=AddCb(item=it.id, size=size, qty=quantity))
         rows.append(1)
+    return _with_item_footer(kb, it, rows)
+
+
+def _with_item_footer(kb: InlineKeyboardBuilder, it: MenuItem, rows: list[int]) -> InlineKeyboardMarkup:
+    """An item page's last row (back to its category, the cart), every row laid out as `rows` says."""
     kb.button(text=_("« Back"), callback_data=MenuCb(view="cat", ref=it.category_id))
     kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
-    rows.append(2)
-    kb.adjust(*rows)
+    kb.adjust(*rows, 2)
     return kb.as_markup()
 
 
@@ -132,11 +136,7 @@ def item_options(menu: Menu, it: MenuItem, size: str, quantity: int,
             rows += [2] * (len(group.choices) // 2) + [1] * (len(group.choices) % 2)
         kb.button(text=_("🛒 Add {quantity} to cart").format(quantity=quantity), callback_data=state(add=True))
         rows.append(1)
-    kb.button(text=_("« Back"), callback_data=MenuCb(view="cat", ref=it.category_id))
-    kb.button(text=_("🛒 Cart"), callback_data=CartCb(action="view"))
-    rows.append(2)
-    kb.adjust(*rows)
-    return kb.as_markup()
+    return _with_item_footer(kb, it, rows)
 
 
 def after_add() -> InlineKeyboardMarkup:
