@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from bot.app import Application
+from storage.sqlite import SqliteBackend
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
 from testkit.settings import make_settings, with_openai
@@ -56,7 +57,10 @@ async def main_async(customers: int, rounds: int) -> None:
                     statements[sql.split(None, 1)[0].upper()] += 1
                     texts[re.sub(r"\b\d[\d.]*\b", "N", " ".join(sql.split()))[:90]] += 1
 
-                await app.db.backend.conn.set_trace_callback(trace)
+                backend = app.db.backend
+                assert isinstance(backend, SqliteBackend)
+                for conn in {backend.conn, backend.reader}:  # writes and reads (one connection in memory)
+                    await conn.set_trace_callback(trace)
                 latencies: list[float] = []
                 cpu_started = time.process_time()
                 for round_ in range(rounds):
@@ -69,7 +73,8 @@ async def main_async(customers: int, rounds: int) -> None:
                         latencies.append((reply.date - asked) * 1000)
                     await asyncio.sleep(0.5)  # background writes of this round land before the next
                 cpu = time.process_time() - cpu_started
-                await app.db.backend.conn.set_trace_callback(None)
+                for conn in {backend.conn, backend.reader}:
+                    await conn.set_trace_callback(None)
                 turns = customers * rounds
                 sources = Counter(e.source for e in await app.services.agent.events.recent(limit=turns))
             finally:

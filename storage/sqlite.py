@@ -1,10 +1,14 @@
 """SQLite through one aiosqlite connection: the embedded default for a single cafe.
 
-SQLite allows one writer at a time; funnelling every statement through a single
-aiosqlite connection (its own thread, requests in order) and every write
-transaction through one asyncio lock keeps transactions from interleaving while
-readers never wait on Python-side locks. WAL mode lets other processes (the
-`purge` or `slo` commands) read while the bot writes.
+SQLite allows one writer at a time: every write transaction goes through one
+aiosqlite connection (its own thread, requests in order) and one asyncio lock, so
+transactions never interleave. Reads outside a transaction go through a second,
+read-only connection: on the writer's connection a read would see another
+coroutine's transaction half done (its first UPDATE but not its second, or rows
+it then rolls back), and with WAL a reader sees only what is committed and never
+waits for the writer. WAL mode also lets other processes (the `purge` or `slo`
+commands) read while the bot writes. An in-memory database (benchmarks) cannot
+be shared between connections; it reads through the writer.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class SqliteBackend(Backend):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     @property
@@ -65,21 +70,34 @@ class SqliteBackend(Backend):
         await self._conn.execute("PRAGMA synchronous=NORMAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA busy_timeout=5000")
+        if str(self.path) != ":memory:":
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            self._reader.row_factory = aiosqlite.Row
+            await self._reader.execute("PRAGMA query_only=ON")
+            await self._reader.execute("PRAGMA busy_timeout=5000")
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._conn is not None:
             async with self._write_lock:
                 await self._conn.close()
             self._conn = None
 
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """The connection for reads outside a transaction: only committed rows."""
+        return self._reader if self._reader is not None else self.conn
+
     # One trip to the connection's thread per read (`execute_fetchall`), not three (execute, fetch, close): each
     # trip hands the GIL back and forth, and under a rush of cached answers those trips were the biggest cost of
     # the turn's reads (bench/rush.py). A read through fetchone returns one row (a key, a LIMIT or an aggregate).
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        return _first(await self.conn.execute_fetchall(sql, params))
+        return _first(await self.reader.execute_fetchall(sql, params))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.transaction() as tx:

@@ -374,3 +374,26 @@ async def test_after_commit_runs_once_committed_and_never_on_rollback(db: Databa
             tx.after_commit(lambda: seen.append(None))
             raise RuntimeError("rolled back")
     assert seen == [1]
+
+
+async def test_a_read_outside_a_transaction_sees_only_what_is_committed(db: Database) -> None:
+    """A reader never sees another coroutine's transaction half done: on SQLite's single writer
+    connection it once did, and saw an outbox row delivered before the same transaction wrote the
+    order's staff message id (tests/test_outbox_e2e.py's restart test, about one run in six)."""
+    users = UserRepository(db)
+    await users.touch(BIG_ID, "ana", "Ana", "en")
+
+    async def language() -> str | None:
+        return await db.fetchval("SELECT language_code FROM users WHERE id = ?", (BIG_ID,))
+
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE users SET language_code = 'de' WHERE id = ?", (BIG_ID,))
+            assert await tx.fetchone("SELECT 1 FROM users WHERE language_code = 'de'") is not None
+            assert await language() == "en"  # half done: not visible outside
+            raise RuntimeError("rolled back")
+    assert await language() == "en"
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE users SET language_code = 'de' WHERE id = ?", (BIG_ID,))
+        assert await language() == "en"
+    assert await language() == "de"  # committed: visible at once
