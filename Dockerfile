@@ -19,7 +19,9 @@ RUN pip install --require-hashes --find-links "${TORCH_INDEX_URL}/torch/" -r req
  && pip check
 COPY . .
 # Code and models stay root's and read-only to the bot; only /app/var (database) is its own.
+# The embedding model converted for CTranslate2 at build time (bot/semantic/ct2.py: no torch in the bot).
 RUN python -m compileall -q bot handlers storage main.py \
+ && python -m bot.semantic.convert prepare \
  && useradd --uid 10001 --create-home --shell /usr/sbin/nologin bot \
  && mkdir -p /app/var \
  && chown bot:bot /app/var

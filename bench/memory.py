@@ -2,8 +2,9 @@
 
 One process takes the steps the bot takes, in the bot's order, and reads its resident set size
 (VmRSS, and the peak VmHWM) after each: the interpreter, the bot's own code with aiogram, openai,
-aiohttp and redis, then torch, sentence-transformers, the embedding model loaded and used, then
-faster-whisper (CTranslate2), the Whisper model loaded and used on the voice fixtures, and a full
+aiohttp and redis, then the embedding model's libraries (CTranslate2 and tokenizers, the default; or
+torch and sentence-transformers with `--backend sentence-transformers`), the model loaded and used, then
+faster-whisper, the Whisper model loaded and used on the voice fixtures, and a full
 semantic index. Each row is what that step added, so the table answers "what does X cost": a
 step's libraries are counted where they are first imported. Figures differ by a few MB from run
 to run (allocator arenas); the bot's own figures idle and under load are in bench/startup.py and
@@ -31,6 +32,8 @@ def rss_mb() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=2000, help="entries of the semantic index to build")
+    parser.add_argument("--backend", choices=("ctranslate2", "sentence-transformers"), default="ctranslate2",
+                        help="EMBEDDING_BACKEND")
     args = parser.parse_args()
 
     rows: list[tuple[str, float, float, float]] = []
@@ -56,17 +59,22 @@ def main() -> None:
         import bot.app  # noqa: F401  (aiogram, openai, aiohttp, redis, pydantic, prometheus, the bot's modules)
 
     step("bot code (aiogram, openai, aiohttp, redis, pydantic)", bot_code)
-    step("torch", lambda: __import__("torch"))
-    step("sentence-transformers (transformers)", lambda: __import__("sentence_transformers"))
+    from bot.semantic import Ct2Embedder, SentenceTransformerEmbedder
+    from bot.semantic.embedder import BackgroundEmbedder
 
-    from bot.semantic import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
+    embedder: BackgroundEmbedder
+    if args.backend == "sentence-transformers":
+        step("torch", lambda: __import__("torch"))
+        step("sentence-transformers (transformers)", lambda: __import__("sentence_transformers"))
+        embedder = SentenceTransformerEmbedder()
+    else:
+        step("CTranslate2 and tokenizers", lambda: (__import__("ctranslate2"), __import__("tokenizers")))
+        embedder = Ct2Embedder()
     step("embedding model loaded (all-MiniLM-L6-v2)", embedder.load)
     questions = [f"do you have something number {i} on the menu today?" for i in range(args.questions)]
     vectors = step("embedding model used (one batch of 64)", lambda: embedder.encode(questions[:64]))
     step(f"semantic index vectors ({args.questions} questions)", lambda: embedder.encode(questions))
-    step("faster-whisper (CTranslate2, PyAV)", lambda: __import__("faster_whisper"))
+    step("faster-whisper (PyAV; CTranslate2 too if not imported yet)", lambda: __import__("faster_whisper"))
 
     from bot.voice.whisper import WhisperTranscriber
     from testkit.settings import make_settings

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     # --- semantic cache ------------------------------------------------------
     embedding_model: str = ""  # empty = bundled all-MiniLM-L6-v2
     embedding_int8: bool = False  # quantize the embedding model's linear layers at load (docs/CACHING.md)
+    # ctranslate2: the same vectors without torch in the process (bot/semantic/ct2.py, ~330 MB less resident)
+    embedding_backend: Literal["ctranslate2", "sentence-transformers"] = "ctranslate2"
     semantic_cache_enabled: bool = True
     semantic_cache_threshold: float = Field(default=0.54, gt=0, le=1)
     # Similarity needed when both questions name the same menu item (and every rule passes).

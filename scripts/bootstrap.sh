@@ -29,11 +29,19 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
+# The embedding model converted for CTranslate2 once, beside the installed packages (bot/semantic/ct2.py): the
+# bot then runs it without torch. Quick when already done; if it fails here the bot converts at first load.
+prepare_models() {
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python -m bot.semantic.convert prepare >/dev/null \
+    || echo "warning: the embedding model was not converted now; the bot converts it when it first loads it" >&2
+}
+
 extras=(); [ "$kind" = dev ] && extras=(-r requirements-dev.lock)
 digest=$(cat requirements*.lock | sha256sum | cut -d' ' -f1)
 stamp=".venv/.installed-$kind"
 installed=$(cat .venv/.torch-build 2>/dev/null || true)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && { [ "$build" = auto ] || [ "$build" = "$installed" ]; }; then
+  prepare_models
   exit 0
 fi
 
@@ -89,3 +97,4 @@ if ! problems=$("${pip[@]}" check); then
 fi
 echo "$chosen" > .venv/.torch-build
 echo "$digest" > "$stamp"
+prepare_models

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.clock import FrozenClock
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.voice import WhisperTranscriber
 from testkit.database import SCHEMA_URL, TEST_DATABASE_URL, postgres_schema
 from testkit.fakes.openai import FakeOpenAI
@@ -86,9 +86,9 @@ def whisper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhisperTranscr
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Iterator[SentenceTransformerEmbedder]:
+def embedder() -> Iterator[Ct2Embedder]:
     """The real embedding model (bundled all-MiniLM-L6-v2), loaded once for the whole session."""
-    model = SentenceTransformerEmbedder()
+    model = Ct2Embedder()
     model.load()
     yield model
     asyncio.run(model.stop())

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from bot.app import Application
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.services import Seams
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
@@ -31,7 +31,7 @@ ID = re.compile(r"\b([es]-[0-9a-f]{10})\b")
 
 @asynccontextmanager
 async def bot_process(name: str, tmp_path: Path, telegram: FakeTelegram, openai: FakeOpenAI,
-                      redis_server: RedisServer, embedder: SentenceTransformerEmbedder) -> AsyncIterator[Application]:
+                      redis_server: RedisServer, embedder: Ct2Embedder) -> AsyncIterator[Application]:
     """One bot process with its own folder (SQLite) and Bot API, sharing Redis and the model."""
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
@@ -71,7 +71,7 @@ async def post_cache(http: aiohttp.ClientSession, app: Application, body: dict[s
 
 
 async def test_an_answer_forgotten_with_cache_forget_in_telegram_is_gone_from_both_processes(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder,
     redis_server: RedisServer, tmp_path: Path,
 ) -> None:
     async with FakeTelegram() as telegram_b, \
@@ -109,7 +109,7 @@ async def test_an_answer_forgotten_with_cache_forget_in_telegram_is_gone_from_bo
 
 
 async def test_the_forget_action_of_post_api_cache_removes_an_answer_from_both_processes(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder,
     redis_server: RedisServer, tmp_path: Path, http: aiohttp.ClientSession,
 ) -> None:
     async with FakeTelegram() as telegram_b, \
@@ -149,7 +149,7 @@ async def test_the_forget_action_of_post_api_cache_removes_an_answer_from_both_p
 
 
 async def test_a_process_down_during_the_forget_does_not_bring_the_answer_back_on_restart(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder,
     redis_server: RedisServer, tmp_path: Path, http: aiohttp.ClientSession,
 ) -> None:
     async with FakeTelegram() as telegram_b, \

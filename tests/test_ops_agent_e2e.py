@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.prompts import PROMPT_VERSION
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from testkit import ROOT
@@ -57,7 +57,7 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 async def test_health_slo_and_metrics_agree_with_hand_computed_values_from_the_turns(
     openai_server: FakeOpenAI, telegram: FakeTelegram, tmp_path: Path, http: aiohttp.ClientSession,
-    whisper: WhisperTranscriber, embedder: SentenceTransformerEmbedder,
+    whisper: WhisperTranscriber, embedder: Ct2Embedder,
 ) -> None:
     """Model, exact-cache, semantic and failed model turns; every figure recomputed from agent_events."""
     (tmp_path / "faq.yaml").write_text("questions: []\n")  # no FAQ seeding: every model request is a turn's
@@ -166,7 +166,7 @@ async def _whisper_failed(app) -> bool:  # type: ignore[no-untyped-def]
 
 async def test_changing_prompt_version_sends_the_next_identical_question_to_the_model(
     openai_server: FakeOpenAI, tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber,
-    embedder: SentenceTransformerEmbedder, redis_server,
+    embedder: Ct2Embedder, redis_server,
 ) -> None:
     """Cached answers (exact and semantic) are tied to the prompt version; a rollback serves only its own."""
     question = "How much is a flat white?"

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.services import Seams
 from bot.voice import WhisperTranscriber
 from testkit.settings import make_settings
@@ -45,7 +45,7 @@ def parse(text: str) -> dict[str, object]:
 
 async def test_metrics_parse_as_prometheus_text_with_the_operations_series(
     tmp_path: Path, http: aiohttp.ClientSession, whisper: WhisperTranscriber, redis_server,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Ct2Embedder,
 ) -> None:
     (tmp_path / "faq.yaml").write_text("questions: []\n")
     settings = make_settings(tmp_path, redis_url=redis_server.url, semantic_cache_enabled=True,

@@ -32,7 +32,9 @@ from testkit.settings import make_settings
 
 
 def shared(url: str, prefix: str) -> SharedRedis:
-    return SharedRedis(url, timeout=0.2, key_prefix=prefix, retry_seconds=0.2)
+    # A stopped Redis refuses at once; the timeout only has to outlast a loaded CI machine's slow connect
+    # (at 0.2 s one timed out there, and the turn lock fell back to this process's memory mid-test).
+    return SharedRedis(url, timeout=2.0, key_prefix=prefix, retry_seconds=0.2)
 
 
 class Replica:

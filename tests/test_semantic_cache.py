@@ -16,7 +16,7 @@ from bot.cache import Cache
 from bot.config import Settings
 from bot.knowledge.loader import load_cafe, load_menu
 from bot.knowledge.models import answers_version
-from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder, load_faq, seed_faq
+from bot.semantic import Ct2Embedder, RedisShare, SemanticCache, load_faq, seed_faq
 from bot.semantic.guards import Reason
 from bot.semantic.sharing import Blocker, Provenance, Shareability, SharingPolicy
 from storage.db import Database
@@ -48,7 +48,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
 
 
-def make_cache(db: Database, embedder: SentenceTransformerEmbedder, clock: Callable[[], float] | None = None,
+def make_cache(db: Database, embedder: Ct2Embedder, clock: Callable[[], float] | None = None,
                menu: Any = MENU, cafe: Any = None, **overrides: Any) -> SemanticCache:
     options: dict[str, Any] = {
         "threshold": DEFAULTS["semantic_cache_threshold"].default,
@@ -62,7 +62,7 @@ def make_cache(db: Database, embedder: SentenceTransformerEmbedder, clock: Calla
 
 
 @pytest.fixture
-async def cache(db: Database, embedder: SentenceTransformerEmbedder) -> AsyncIterator[SemanticCache]:
+async def cache(db: Database, embedder: Ct2Embedder) -> AsyncIterator[SemanticCache]:
     semantic = make_cache(db, embedder)
     await semantic.start()
     yield semantic
@@ -111,7 +111,7 @@ async def test_a_new_prompt_version_or_model_drops_old_entries(cache: SemanticCa
 
 
 async def test_another_embedding_model_drops_old_entries_at_start(
-    db: Database, embedder: SentenceTransformerEmbedder
+    db: Database, embedder: Ct2Embedder
 ) -> None:
     first = make_cache(db, embedder)
     await first.start()
@@ -144,7 +144,7 @@ async def test_a_menu_change_drops_old_entries(cache: SemanticCache, tmp_path: P
     assert cache.status()["entries"] == 0
 
 
-async def test_entries_survive_a_restart_and_expire(db: Database, embedder: SentenceTransformerEmbedder) -> None:
+async def test_entries_survive_a_restart_and_expire(db: Database, embedder: Ct2Embedder) -> None:
     clock = ManualClock(START)
     first = make_cache(db, embedder, clock)
     await first.start()
@@ -161,7 +161,7 @@ async def test_entries_survive_a_restart_and_expire(db: Database, embedder: Sent
 
 
 async def test_size_is_bounded_least_recently_used_goes_first_and_faq_seeds_last(
-    db: Database, embedder: SentenceTransformerEmbedder
+    db: Database, embedder: Ct2Embedder
 ) -> None:
     clock = ManualClock(START)
     cache = make_cache(db, embedder, clock, max_entries=3)
@@ -218,7 +218,7 @@ LOOK_ALIKES = {
 
 
 @pytest.mark.parametrize("cafe", sorted(CI_SETS))
-async def test_ci_subset_of_the_development_sets(db: Database, embedder: SentenceTransformerEmbedder,
+async def test_ci_subset_of_the_development_sets(db: Database, embedder: Ct2Embedder,
                                                  cafe: str) -> None:
     """The `ci` clusters of both development sets: most paraphrases hit, no look-alike or unsafe question does."""
     menu, info, path = CI_SETS[cafe]
@@ -251,7 +251,7 @@ async def test_ci_subset_of_the_development_sets(db: Database, embedder: Sentenc
 
 
 def test_the_model_word_table_tells_synonyms_from_words_that_change_the_answer(
-        embedder: SentenceTransformerEmbedder) -> None:
+        embedder: Ct2Embedder) -> None:
     """The bundled model's input embeddings: the threshold sits between the two kinds (development figures)."""
     from bot.semantic.words import WordSimilarity
 
@@ -265,7 +265,7 @@ def test_the_model_word_table_tells_synonyms_from_words_that_change_the_answer(
 
 
 async def test_entries_are_shared_through_redis_and_lookups_survive_a_redis_outage(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+    tmp_path: Path, embedder: Ct2Embedder, redis_server: RedisServer
 ) -> None:
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
         a, b = make_cache(db_a, embedder), make_cache(db_b, embedder)
@@ -297,7 +297,7 @@ async def test_entries_are_shared_through_redis_and_lookups_survive_a_redis_outa
 
 
 async def test_a_new_process_reads_what_others_shared_before_it_started(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+    tmp_path: Path, embedder: Ct2Embedder, redis_server: RedisServer
 ) -> None:
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
         a = make_cache(db_a, embedder)
@@ -321,7 +321,7 @@ async def test_a_new_process_reads_what_others_shared_before_it_started(
 
 @pytest.mark.parametrize("key_prefix", ["", "cafebot:"])
 async def test_clear_prefix_semantic_empties_every_process_and_sharing_goes_on(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer, key_prefix: str
+    tmp_path: Path, embedder: Ct2Embedder, redis_server: RedisServer, key_prefix: str
 ) -> None:
     """The runbook's `clear-prefix semantic:` reaches each process's local copy, not only Redis."""
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
@@ -357,7 +357,7 @@ async def test_clear_prefix_semantic_empties_every_process_and_sharing_goes_on(
 class ColdEmbedder:
     """Unit-test stand-in for a model still loading (ready when the test says so), or another model."""
 
-    def __init__(self, real: SentenceTransformerEmbedder, model_id: str = "") -> None:
+    def __init__(self, real: Ct2Embedder, model_id: str = "") -> None:
         self.real, self.model_id, self.loaded = real, model_id or real.model_id, asyncio.Event()
 
     @property
@@ -376,7 +376,7 @@ class ColdEmbedder:
 
 
 async def test_lookups_wait_for_nothing_while_the_model_loads(
-    db: Database, embedder: SentenceTransformerEmbedder
+    db: Database, embedder: Ct2Embedder
 ) -> None:
     cold = ColdEmbedder(embedder)
     semantic = make_cache(db, cold)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.services import Seams
 from testkit import ROOT
 from testkit.fakes.openai import FakeOpenAI
@@ -42,7 +42,7 @@ async def ask(telegram: FakeTelegram, user_id: int, text: str) -> str:
 
 
 async def test_a_paraphrase_is_answered_from_the_semantic_cache_and_the_rest_goes_to_the_model(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder, tmp_path: Path,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder, tmp_path: Path,
     http: aiohttp.ClientSession,
 ) -> None:
     settings = semantic_settings(tmp_path, telegram, openai_server)
@@ -87,7 +87,7 @@ async def test_a_paraphrase_is_answered_from_the_semantic_cache_and_the_rest_goe
 
 
 async def test_faq_seeds_are_answered_on_warmup_so_the_first_customer_gets_an_instant_answer(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder, tmp_path: Path,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder, tmp_path: Path,
     http: aiohttp.ClientSession,
 ) -> None:
     openai_server.responder = lambda body: "We are open on Sundays from 09:00 to 16:00."
@@ -110,7 +110,7 @@ async def test_faq_seeds_are_answered_on_warmup_so_the_first_customer_gets_an_in
 
 
 async def test_warmup_menu_readies_the_semantic_index_and_the_faq_answers_for_a_new_menu(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder, tmp_path: Path,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder, tmp_path: Path,
     http: aiohttp.ClientSession,
 ) -> None:
     """`warmup-menu` after a menu edit: the old answers are gone, the seeds come back for the new menu."""

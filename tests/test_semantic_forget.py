@@ -7,7 +7,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bot.semantic import RedisShare, SemanticCache, SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder, RedisShare, SemanticCache
 from bot.semantic.cache import entry_key
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
@@ -29,7 +29,7 @@ async def in_sqlite(db: Database, cache: SemanticCache) -> list[str]:
 
 
 async def test_a_forgotten_entry_leaves_every_process_and_sqlite_and_a_stream_replay_skips_it(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+    tmp_path: Path, embedder: Ct2Embedder, redis_server: RedisServer
 ) -> None:
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b, \
             Database(tmp_path / "c.db") as db_c:
@@ -73,7 +73,7 @@ async def test_a_forgotten_entry_leaves_every_process_and_sqlite_and_a_stream_re
 
 
 async def test_a_process_down_during_the_forget_drops_its_sqlite_copy_before_it_answers(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, redis_server: RedisServer
+    tmp_path: Path, embedder: Ct2Embedder, redis_server: RedisServer
 ) -> None:
     async with Database(tmp_path / "a.db") as db_a, Database(tmp_path / "b.db") as db_b:
         a, b = make_cache(db_a, embedder), make_cache(db_b, embedder)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from bot.orders.models import MAX_LINE_QUANTITY
-from bot.semantic import SentenceTransformerEmbedder
+from bot.semantic import Ct2Embedder
 from bot.services import Seams
 from testkit.fakes.openai import FakeOpenAI, FakeReply, default_responder
 from testkit.fakes.telegram import FakeTelegram
@@ -148,7 +148,7 @@ TOOL_PROBES = [
 
 
 async def test_no_customer_words_or_planted_claims_reach_anyone_else_through_the_shared_caches(
-    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: SentenceTransformerEmbedder, tmp_path: Path,
+    telegram: FakeTelegram, openai_server: FakeOpenAI, embedder: Ct2Embedder, tmp_path: Path,
     redis_server: Any,
 ) -> None:
     assert len(PROBES) + len(TOOL_PROBES) >= 30

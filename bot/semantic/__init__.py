@@ -1,7 +1,7 @@
 """The semantic cache: instant answers to frequent questions in any wording, and never a wrong one.
 
 Public surface: `SemanticCache` (lookup/store), `build_semantic_cache` (from settings),
-the `Embedder` protocol with its sentence-transformers implementation, `RedisShare`
+the `Embedder` protocol with its CTranslate2 (default) and sentence-transformers implementations, `RedisShare`
 (entries shared between processes) and the FAQ seeds.
 """
 
@@ -11,14 +11,15 @@ from bot.components import Component
 from bot.config import Settings
 from bot.knowledge import KnowledgeBase
 from bot.semantic.cache import SemanticCache, SemanticHit
-from bot.semantic.embedder import Embedder, SentenceTransformerEmbedder
+from bot.semantic.ct2 import Ct2Embedder
+from bot.semantic.embedder import BackgroundEmbedder, Embedder, SentenceTransformerEmbedder
 from bot.semantic.faq import load_faq, seed_faq
 from bot.semantic.shared import RedisShare
 from storage.db import Database
 from storage.semantic import SemanticCacheRepository
 
 __all__ = [
-    "Embedder", "RedisShare", "SemanticCache", "SemanticHit", "SentenceTransformerEmbedder",
+    "Ct2Embedder", "Embedder", "RedisShare", "SemanticCache", "SemanticHit", "SentenceTransformerEmbedder",
     "build_semantic_cache", "load_faq", "seed_faq",
 ]
 
@@ -41,7 +42,11 @@ def build_semantic_cache(
 
     components: list[Component] = []
     if embedder is None:
-        model = SentenceTransformerEmbedder(settings.embedding_model, int8=settings.embedding_int8)
+        model: BackgroundEmbedder
+        if settings.embedding_backend == "sentence-transformers":
+            model = SentenceTransformerEmbedder(settings.embedding_model, int8=settings.embedding_int8)
+        else:  # the default: the same vectors without torch in the process (bot/semantic/ct2.py)
+            model = Ct2Embedder(settings.embedding_model, int8=settings.embedding_int8)
         components.append(model)
         embedder = model
     semantic = SemanticCache(

@@ -90,27 +90,18 @@ def resolve_model(setting: str) -> tuple[str, str]:
     return value, value
 
 
-class SentenceTransformerEmbedder:
-    """sentence-transformers on CPU, loaded once, encoding on one worker thread.
+class BackgroundEmbedder:
+    """An embedder whose model loads on its one worker thread, where it also encodes.
 
-    Loading happens on that same worker thread, queued by the first `wait_ready()` or
-    encode, so the bot starts serving at once; `load()` blocks instead, for scripts and
-    the tests' session-wide fixture.
+    Loading is queued by the first `wait_ready()` or encode, so the bot starts serving at
+    once; `load()` blocks instead, for scripts and the tests' session-wide fixture. A
+    subclass sets `model_id` and implements `_load` (which sets `_dim`) and `encode`.
     """
 
-    def __init__(self, model: str = "", *, threads: int = DEFAULT_TORCH_THREADS, batch_size: int = 64,
-                 int8: bool = False) -> None:
-        self._source, self.model_id = resolve_model(model)
-        # int8: the transformer's linear layers quantized at load (about half the CPU time per question,
-        # vectors at cosine ~0.95 to the float ones, so entries of one never mix with the other).
-        self._int8 = int8
-        if int8:
-            self.model_id += "+int8"
-        self._threads = threads
-        self._batch_size = batch_size
-        self._model: Any = None
+    model_id: str
+
+    def __init__(self) -> None:
         self._dim: int | None = None
-        self._direct: Any = None  # (tokenizer, transformer, max length) when the model is mean pooling
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._loading: Future[None] | None = None
         self._lock = threading.Lock()
@@ -144,6 +135,35 @@ class SentenceTransformerEmbedder:
             if self._loading is None or failed:  # a failed load is tried again when asked again
                 self._loading = self._executor.submit(self._load)
             return self._loading
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    async def aencode(self, texts: list[str]) -> np.ndarray:
+        self._ensure_loading()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.encode, texts)
+
+
+class SentenceTransformerEmbedder(BackgroundEmbedder):
+    """sentence-transformers on CPU (`EMBEDDING_BACKEND=sentence-transformers`): torch in the bot's process."""
+
+    def __init__(self, model: str = "", *, threads: int = DEFAULT_TORCH_THREADS, batch_size: int = 64,
+                 int8: bool = False) -> None:
+        super().__init__()
+        self._source, self.model_id = resolve_model(model)
+        # int8: the transformer's linear layers quantized at load (about half the CPU time per question,
+        # vectors at cosine ~0.95 to the float ones, so entries of one never mix with the other).
+        self._int8 = int8
+        if int8:
+            self.model_id += "+int8"
+        self._threads = threads
+        self._batch_size = batch_size
+        self._model: Any = None
+        self._direct: Any = None  # (tokenizer, transformer, max length) when the model is mean pooling
 
     def _load(self) -> None:
         import torch
@@ -216,12 +236,6 @@ class SentenceTransformerEmbedder:
             return list(tokenizer(word, add_special_tokens=False)["input_ids"])
 
         return pieces, np.ascontiguousarray(table, dtype=np.float32)
-
-    async def aencode(self, texts: list[str]) -> np.ndarray:
-        self._ensure_loading()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.encode, texts)
-
 
 def _mean_pooling_parts(model: Any) -> tuple[Any, Any, int] | None:
     """The parts for the direct path when the model is Transformer → mean Pooling → Normalize, else None."""
