@@ -1,14 +1,18 @@
 """The English word-error-rate sweep behind docs/BENCHMARKS.md "Lowering the English word error rate".
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_sweep.py [--only decoding,prompt,denoise,noise] [--model base]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/whisper_sweep.py [--only decoding,prompt,denoise,noise,sounds]
+        [--model base]
 
 Development clips only (tests/fixtures/voice and bench/data/voice_dev, English and no-speech): the
 held-out set is never read here. Each candidate runs every clip once through what
 `WhisperTranscriber._transcribe_sync` does after decoding the audio (faster-whisper with Silero VAD, the
-`no_speech_prob` guard, `clean_text`, the prompt echo check and the respelling), with the model loaded once;
-a candidate may change the decoding options, the prompt, or the samples before the decoder (a denoiser).
+`no_speech_prob` guard, `clean_text`, the prompt echo check, the correction by sound and the respelling), with
+the model loaded once; a candidate may change the decoding options, the prompt, or the samples before the
+decoder (a denoiser).
 Columns: WER over all English clips, over the clean and the noisy ones, CPU seconds per audio second
 (process time: steadier than wall time on a shared machine) and no-speech clips that came out as text.
+
+`sounds` prints every dev clip before and after the correction by sound (bot/voice/sounds_like.py).
 
 `noise` mixes the clean dev clips with pink noise or babble (three other dev clips) at 10 dB SNR, made in
 memory with a fixed seed: a check that a choice does not only suit the dev set's one kind of steady noise.
@@ -40,6 +44,7 @@ class Item:
     text: str  # "" = no speech
     noisy: bool
     samples: Samples
+    language: str = "en"
 
 
 # --- a denoising front-end (candidate a; measured, not adopted) --------------------------------------------
@@ -91,8 +96,16 @@ def dev_items() -> list[Item]:
     from bot.voice.audio import decode
     from testkit.voice import dev_clips
 
-    return [Item(c.path.name, c.text, c.noisy, decode(c.path.read_bytes(), 600))
+    return [Item(c.path.name, c.text, c.noisy, decode(c.path.read_bytes(), 600), c.language or "en")
             for c in dev_clips() if c.language in ("", "en")]
+
+
+def german_dev_items() -> list[Item]:
+    from bot.voice.audio import decode
+    from testkit.voice import dev_clips
+
+    return [Item(c.path.name, c.text, c.noisy, decode(c.path.read_bytes(), 600), c.language)
+            for c in dev_clips() if c.language not in ("", "en")]
 
 
 def noisy_copies(items: list[Item]) -> list[Item]:
@@ -131,7 +144,8 @@ class Sweep:
         self.vocabulary = data_vocabulary(settings())
 
     def run(self, label: str, items: list[Item], options: dict[str, Any] | None = None,
-            front: Callable[[Samples], Samples] | None = None, hints: bool = True, verbose: bool = False) -> None:
+            front: Callable[[Samples], Samples] | None = None, hints: bool = True, verbose: bool = False,
+            correct: bool = True) -> None:
         from bot.voice.whisper import NO_SPEECH_MAX, clean_text
         from testkit.wer import normalize, word_error_rate
 
@@ -148,7 +162,11 @@ class Sweep:
             segments, _ = self.model.transcribe(samples, **told)
             heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]
             text = clean_text(" ".join(s.text for s in heard))
-            text = "" if self.vocabulary.echoes(text) else self.vocabulary.respell(text)
+            if self.vocabulary.echoes(text):
+                text = ""
+            elif hints and correct:
+                text = self.vocabulary.correct(text)
+            text = self.vocabulary.respell(text)
             if not item.text:
                 leaks += bool(text)
                 continue
@@ -159,14 +177,53 @@ class Sweep:
                 wrong.append(f"    {item.name}: {text!r}")
         cpu_s = (time.process_time() - cpu) / audio
         cells = "".join(f"{100 * word_error_rate(p):>8.1f}" if p else f"{'-':>8}" for p in pairs.values())
-        print(f"{label:46}{cells}{cpu_s:>9.3f}{leaks:>7}", flush=True)
+        print(f"{label:58}{cells}{cpu_s:>9.3f}{leaks:>7}", flush=True)
         if verbose:
             print("\n".join(wrong))
 
 
+    def sounds(self, items: list[Item]) -> None:
+        """The correction by sound (bot/voice/sounds_like.py): every dev clip before and after, the WER both ways
+        (all, clean, noisy) and the correction's own CPU time per audio second. German clips run through the
+        English model too: what the correction would do to them (it is not applied to German in production)."""
+        from bot.voice.whisper import NO_SPEECH_MAX, clean_text
+        from testkit.wer import word_error_rate
+
+        told = {"language": "en", "beam_size": 5, "vad_filter": True, "condition_on_previous_text": False,
+                **self.vocabulary.decode_options("prompt", "en")}
+        pairs: dict[str, dict[str, list[tuple[str, str]]]] = {k: {"all": [], "clean": [], "noisy": []}
+                                                               for k in ("before", "after")}
+        spent, audio, leaks = 0.0, 0.0, 0
+        for item in items:
+            segments, _ = self.model.transcribe(item.samples, **told)
+            text = clean_text(" ".join(s.text for s in segments if s.no_speech_prob <= NO_SPEECH_MAX))
+            text = "" if self.vocabulary.echoes(text) else text
+            cpu = time.process_time()
+            corrected = self.vocabulary.correct(text)
+            spent += time.process_time() - cpu
+            audio += len(item.samples) / SAMPLE_RATE
+            before, after = self.vocabulary.respell(text), self.vocabulary.respell(corrected)
+            mark = "  " if before == after else "=>"
+            print(f"{mark} {item.name}: {before!r}")
+            if mark == "=>":
+                print(f"   {'':{len(item.name)}}  {after!r}")
+            if not item.text:
+                leaks += bool(after)
+            if not item.text or item.language != "en":
+                continue
+            for key, text_ in (("before", before), ("after", after)):
+                for group in ("all", "noisy" if item.noisy else "clean"):
+                    pairs[key][group].append((item.text, text_))
+        for key in ("before", "after"):
+            cells = "  ".join(f"{group} {100 * word_error_rate(p):.1f} %" for group, p in pairs[key].items() if p)
+            print(f"English dev WER {key} the correction: {cells}")
+        print(f"correction CPU: {spent * 1000:.1f} ms for {audio:.1f} s of audio ({spent / audio:.5f} CPU s per "
+              f"audio s); no-speech clips with text after it: {leaks}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="decoding,prompt,denoise,noise", help="which groups of candidates")
+    parser.add_argument("--only", default="decoding,prompt,denoise,noise,sounds", help="which groups of candidates")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--verbose", action="store_true", help="print the dev set's wrong transcripts")
     args = parser.parse_args()
@@ -174,11 +231,14 @@ def main() -> int:
     sweep = Sweep(args.model)
     items = dev_items()
     vocabulary = sweep.vocabulary
-    print(f"{'English dev set, WER % / CPU s per audio s':46}{'all':>8}{'clean':>8}{'noisy':>8}{'CPU/s':>9}"
+    print(f"{'English dev set, WER % / CPU s per audio s':58}{'all':>8}{'clean':>8}{'noisy':>8}{'CPU/s':>9}"
           f"{'leaks':>7}")
     sweep.run("plain, beam 1 (no menu)", items, {"beam_size": 1}, hints=False)
     sweep.run("menu's spelling prompt, beam 5 (before)", items, {"initial_prompt": vocabulary.prompt})
-    sweep.run("lower-case prompt, beam 5 (now)", items, verbose=args.verbose)
+    sweep.run("lower-case prompt, beam 5, no sound correction", items, correct=False)
+    sweep.run("lower-case prompt, beam 5 + sound correction (now)", items, verbose=args.verbose)
+    if "sounds" in groups:
+        sweep.sounds(items + german_dev_items())
     if "decoding" in groups:
         for label, options in [
             ("without_timestamps", {"without_timestamps": True}),
@@ -232,6 +292,7 @@ def main() -> int:
         mixed = noisy_copies(items)
         sweep.run("pink/babble 10 dB: plain, beam 1", mixed, {"beam_size": 1}, hints=False)
         sweep.run("pink/babble 10 dB: menu's spelling prompt", mixed, {"initial_prompt": vocabulary.prompt})
+        sweep.run("pink/babble 10 dB: lower-case prompt, no sound correction", mixed, correct=False)
         sweep.run("pink/babble 10 dB: lower-case prompt", mixed)
         sweep.run("pink/babble 10 dB: lower-case + Wiener 0.2", mixed, front=partial(wiener, floor=0.2))
     return 0

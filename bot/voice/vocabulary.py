@@ -8,20 +8,25 @@ from the menu (item names, aliases, categories, dietary tags) and the cafe facts
 the topics of its policies), and `MenuVocabulary` rebuilds it whenever the knowledge base
 changes (`/reload_menu`).
 
+An English transcript is first corrected by how it sounds (`correct`, bot/voice/sounds_like.py):
+runs of words that sound like one of the vocabulary's terms but are spelled otherwise ("pay no
+chocolate" -> "Pain au Chocolat", "clubs and which" -> "Club Sandwich"), within strict limits.
 The transcript then gets the menu's spelling of the item names it contains ("flat white" ->
 "Flat White", "caffe latte" -> "Caffè Latte"): only whole, exact item names (any case,
-spaces or hyphens between the words, accents ignored, an optional plural s), nothing fuzzy,
-so a word is never changed into another word.
+spaces or hyphens between the words, accents ignored, an optional plural s).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from bot.voice.sounds_like import SoundsLike
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
@@ -113,6 +118,17 @@ class Vocabulary:
         known = {" ".join(_words(term)) for term in self.terms}
         pieces = [" ".join(_words(p)) for p in re.split(r"[,.;]", folded) if p.strip()]
         return len(pieces) >= 3 and sum(p in known for p in pieces) >= 3
+
+    @functools.cached_property
+    def _sounds(self) -> SoundsLike:
+        return SoundsLike(self.terms)
+
+    def correct(self, text: str) -> str:
+        """An English `text` with the runs of words that sound like a term written as that term (in its
+        spelling: the menu's for item names). For English transcripts only: the sounds are English spelling's."""
+        if not text or not self.terms:
+            return text
+        return self._sounds.correct(text)
 
     def respell(self, text: str) -> str:
         """`text` with every whole item name in the menu's spelling (longest names first)."""

@@ -324,6 +324,16 @@ class WhisperTranscriber:
             multilingual = bool(self._settings.whisper_model)
         return None if multilingual else "en"
 
+    def spell(self, text: str, vocabulary: Vocabulary, english: bool) -> str:
+        """What the decoder wrote, with the menu's words: nothing if it is the prompt read back; an English
+        transcript corrected by sound (unless WHISPER_MENU_HINTS=off: plain decoding stays plain); then
+        the menu's spelling of item names."""
+        if vocabulary.echoes(text):
+            return ""
+        if english and self._hints != "off":
+            text = vocabulary.correct(text)
+        return vocabulary.respell(text)
+
     def _transcribe_sync(self, audio: bytes, enqueued: float, vocabulary: Vocabulary | None = None) -> Transcript:
         started = time.perf_counter()
         with self._lock:
@@ -338,7 +348,7 @@ class WhisperTranscriber:
             heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator here
             text = clean_text(" ".join(segment.text for segment in heard))
             if vocabulary is not None:
-                text = "" if vocabulary.echoes(text) else vocabulary.respell(text)
+                text = self.spell(text, vocabulary, (self.heard_language(model) or info.language) == "en")
             finished = time.perf_counter()
         except (AudioDecodeError, AudioTooLong, TranscriberUnavailable):
             with self._lock:
