@@ -237,6 +237,16 @@ class Lexicon:
                         self._add(size, ("size", stem(size)), words, keep=True)
                 for word, item_id in _own_name_words(menu, dictionary).items():
                     self._add(word, ("item", item_id), words, keep=True)
+        # Each item's own name words, and its names of two or more words (the matcher completes cut-short names).
+        self._item_words: dict[str, frozenset[str]] = {}
+        self._names: list[tuple[str, ...]] = []
+        if matching and menu is not None:
+            for item in menu.items():
+                self._item_words[item.id] = frozenset(stem(w) for w in tokens(item.name))
+                for phrase in (item.name, *item.aliases):
+                    name = tuple(stem(w) for w in tokens(phrase))
+                    if 2 <= len(name) <= MAX_PHRASE_TOKENS:
+                        self._names.append(name)
         # The kitchen keeps its own hours in this cafe's data: a food word turns an hours question into the kitchen's.
         self._kitchen_hours = matching and cafe is not None and (
             cafe.kitchen_closes_before_minutes > 0 or any("kitchen" in name for name in cafe.policies))
@@ -326,9 +336,46 @@ class Lexicon:
                 out.extend(static.chat.get(token, (token,)))
         return out
 
+    def _whole_name(self, words: list[str], consumed: list[bool], span: tuple[int, int, Entity]
+                    ) -> tuple[int, int, Entity]:
+        """An item found by part of its name takes the rest of its name around it: "chicken caesar" is the Chicken
+        Caesar Salad, not a "chicken" variant of it (a word of the item's own name is never its qualifier)."""
+        start, end, entity = span
+        if entity.kind != "item":
+            return span
+        name = self._item_words.get(entity.value, frozenset())
+        while start > 0 and not consumed[start - 1] and words[start - 1] in name:
+            start -= 1
+            consumed[start] = True
+        while end < len(words) and not consumed[end] and words[end] in name:
+            consumed[end] = True
+            end += 1
+        return start, end, entity
+
+    def _truncated_names(self, words: list[str]) -> list[str]:
+        """Menu names with a word cut short ("hot choc" → "hot chocolate"): the words of exactly one item's
+        name in order, at least one whole and each other the start (three letters or more) of its name word."""
+        if not self._names:
+            return words
+        out = list(words)
+        for i in range(len(words)):
+            found: set[tuple[str, ...]] = set()
+            for name in self._names:
+                part = out[i:i + len(name)]
+                if len(part) == len(name) and any(w == n for w, n in zip(part, name, strict=True)) and all(
+                        w == n or (len(w) >= 3 and n.startswith(w)) for w, n in zip(part, name, strict=True)
+                ) and part != list(name):
+                    found.add(name)
+            if len(found) == 1:
+                name = found.pop()
+                out[i:i + len(name)] = list(name)
+        return out
+
     def analyse(self, text: str) -> Analysis:
         raw = self._tokens(text)
         words = [self._word(t) for t in raw]
+        if self.matching:
+            words = self._truncated_names(words)
         entities: set[Entity] = set()
         aspects: set[str] = set()
         consumed = [False] * len(words)
@@ -350,6 +397,8 @@ class Lexicon:
                     consumed[i] = True
                 i += 1
         stop = self._stop
+        if self.matching:
+            spans = [self._whole_name(words, consumed, span) for span in spans]
         for start, end, entity in spans:
             if entity.kind in ("item", "category"):
                 qualifier: list[str] = []
