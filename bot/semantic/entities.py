@@ -430,8 +430,11 @@ class Lexicon:
                 # The food word named the kitchen: the key text says so ("until when can i order kitchen").
                 spans += [(i, i + 1, Entity("attr", "kitchen")) for i, w in enumerate(words)
                           if w in self.static.kitchen and not consumed[i]]
+        # An opening-hours question's extra word is whose hours are asked ("when does happy hour end", "the music
+        # stop"): never conversation there.
+        common = frozenset() if aspects & {"open", "close", "hours"} else self._common
         unknown = tuple(w for i, (w, used) in enumerate(zip(words, consumed, strict=True))
-                        if not used and w not in stop and (w not in self._common or i in compound)
+                        if not used and w not in stop and (w not in common or i in compound)
                         and i not in hours_words and not (self.matching and _ing_base(w) in stop))
         negated = any(w in self.static.negation for w in words)
         if self.matching and negated:
@@ -445,6 +448,8 @@ class Lexicon:
             entities = _without_context(words, spans, entities)
             entities = _day_ranges(words, spans, entities)
             entities = _without_implied_part_of_day(aspects, entities)
+            if any(e.kind == "size" for e in entities):
+                aspects.discard("sizes")  # "a cappuccino in the small size" names its size; it does not ask the sizes
             # "I am coeliac" is not 5 am: am/pm only after a number.
             entities = {e for e in entities if not (e.kind == "day" and e.value in ("am", "pm")
                                                     and not _after_number(words, e.value))}
@@ -531,7 +536,9 @@ def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], ent
     kinds = {e.kind for e in entities}
     dropped: set[Entity] = set()
     if "item" not in kinds and "category" not in kinds:
-        dropped |= {e for e in entities if e.kind == "size"}
+        # ... but a size said of a cafe attribute stays: "are big dogs allowed" is not "are dogs allowed".
+        of_attr = {start for start, _, e in spans if e.kind == "attr"}
+        dropped |= {e for _, end, e in spans if e.kind == "size" and end not in of_attr}
     if "attr" in kinds:
         for start, _, entity in spans:
             before = [w for w in words[max(0, start - 2):start] if w not in ("my", "a", "the", "your", "our")]
