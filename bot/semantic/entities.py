@@ -244,9 +244,9 @@ class Lexicon:
             for item in menu.items():
                 self._item_words[item.id] = frozenset(stem(w) for w in tokens(item.name))
                 for phrase in (item.name, *item.aliases):
-                    name = tuple(stem(w) for w in tokens(phrase))
-                    if 2 <= len(name) <= MAX_PHRASE_TOKENS:
-                        self._names.append(name)
+                    name_words = tuple(stem(w) for w in tokens(phrase))
+                    if 2 <= len(name_words) <= MAX_PHRASE_TOKENS:
+                        self._names.append(name_words)
         # The kitchen keeps its own hours in this cafe's data: a food word turns an hours question into the kitchen's.
         self._kitchen_hours = matching and cafe is not None and (
             cafe.kitchen_closes_before_minutes > 0 or any("kitchen" in name for name in cafe.policies))
@@ -488,9 +488,9 @@ class Lexicon:
             # "what time do you open": "open" as a verb after its subject (not "are you open").
             subjects = phrases.get("subject", ())
             for i, word in enumerate(raw):
-                if word in ("open", "opens") and i > 0 and any(raw[i - 1] == p[0] for p in subjects):
-                    if not (i > 1 and raw[i - 2] in ("are", "r", "is", "re")):
-                        opening = {i}
+                if (word in ("open", "opens") and i > 0 and any(raw[i - 1] == p[0] for p in subjects)
+                        and not (i > 1 and raw[i - 2] in ("are", "r", "is", "re"))):
+                    opening = {i}
         if closing and opening:
             return {"hours"}, closing | opening
         if closing:
