@@ -65,6 +65,7 @@ class StaticLexicon:
     chat_numbers: dict[str, str] = field(default_factory=dict)
     chat_before: frozenset[str] = frozenset()
     relation: frozenset[str] = frozenset()  # never dismissed as common words ("before 7" is not "at 7")
+    kitchen: frozenset[str] = frozenset()  # with an hours aspect: the kitchen's hours (when the cafe has them)
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +102,7 @@ def static_lexicon() -> StaticLexicon:
         chat_numbers={str(k): str(v) for k, v in (matching.get("chat_numbers") or {}).items()},
         chat_before=frozenset(str(matching.get("chat_number_before", "")).split()),
         relation=frozenset(stem(t) for t in tokens(matching.get("relation", ""))),
+        kitchen=frozenset(stem(t) for t in tokens(matching.get("kitchen", ""))),
     )
 
 
@@ -235,6 +237,19 @@ class Lexicon:
                         self._add(size, ("size", stem(size)), words, keep=True)
                 for word, item_id in _own_name_words(menu, dictionary).items():
                     self._add(word, ("item", item_id), words, keep=True)
+        # Each item's own name words, and its names of two or more words (the matcher completes cut-short names).
+        self._item_words: dict[str, frozenset[str]] = {}
+        self._names: list[tuple[str, ...]] = []
+        if matching and menu is not None:
+            for item in menu.items():
+                self._item_words[item.id] = frozenset(stem(w) for w in tokens(item.name))
+                for phrase in (item.name, *item.aliases):
+                    name_words = tuple(stem(w) for w in tokens(phrase))
+                    if 2 <= len(name_words) <= MAX_PHRASE_TOKENS:
+                        self._names.append(name_words)
+        # The kitchen keeps its own hours in this cafe's data: a food word turns an hours question into the kitchen's.
+        self._kitchen_hours = matching and cafe is not None and (
+            cafe.kitchen_closes_before_minutes > 0 or any("kitchen" in name for name in cafe.policies))
         if matching and cafe is not None:
             for name in cafe.policies:
                 phrase = name.replace("_", " ")
@@ -321,9 +336,46 @@ class Lexicon:
                 out.extend(static.chat.get(token, (token,)))
         return out
 
+    def _whole_name(self, words: list[str], consumed: list[bool], span: tuple[int, int, Entity]
+                    ) -> tuple[int, int, Entity]:
+        """An item found by part of its name takes the rest of its name around it: "chicken caesar" is the Chicken
+        Caesar Salad, not a "chicken" variant of it (a word of the item's own name is never its qualifier)."""
+        start, end, entity = span
+        if entity.kind != "item":
+            return span
+        name = self._item_words.get(entity.value, frozenset())
+        while start > 0 and not consumed[start - 1] and words[start - 1] in name:
+            start -= 1
+            consumed[start] = True
+        while end < len(words) and not consumed[end] and words[end] in name:
+            consumed[end] = True
+            end += 1
+        return start, end, entity
+
+    def _truncated_names(self, words: list[str]) -> list[str]:
+        """Menu names with a word cut short ("hot choc" → "hot chocolate"): the words of exactly one item's
+        name in order, at least one whole and each other the start (three letters or more) of its name word."""
+        if not self._names:
+            return words
+        out = list(words)
+        for i in range(len(words)):
+            found: set[tuple[str, ...]] = set()
+            for name in self._names:
+                part = out[i:i + len(name)]
+                if len(part) == len(name) and any(w == n for w, n in zip(part, name, strict=True)) and all(
+                        w == n or (len(w) >= 3 and n.startswith(w)) for w, n in zip(part, name, strict=True)
+                ) and part != list(name):
+                    found.add(name)
+            if len(found) == 1:
+                name = found.pop()
+                out[i:i + len(name)] = list(name)
+        return out
+
     def analyse(self, text: str) -> Analysis:
         raw = self._tokens(text)
         words = [self._word(t) for t in raw]
+        if self.matching:
+            words = self._truncated_names(words)
         entities: set[Entity] = set()
         aspects: set[str] = set()
         consumed = [False] * len(words)
@@ -345,6 +397,8 @@ class Lexicon:
                     consumed[i] = True
                 i += 1
         stop = self._stop
+        if self.matching:
+            spans = [self._whole_name(words, consumed, span) for span in spans]
         for start, end, entity in spans:
             if entity.kind in ("item", "category"):
                 qualifier: list[str] = []
@@ -361,9 +415,27 @@ class Lexicon:
                 aspects.add(entity.value)
             else:
                 entities.add(entity)
-        unknown = tuple(w for w, used in zip(words, consumed, strict=True)
-                        if not used and w not in stop and w not in self._common
-                        and not (self.matching and _ing_base(w) in stop))
+        # A word right after a cafe attribute makes a new thing of it ("cash machine", "dog bowl"): never conversation.
+        compound = {end for _, end, entity in spans if entity.kind == "attr"}
+        hours_words: set[int] = set()
+        if self.matching:
+            # Which opening-hours fact is asked, from the words no other entity used ("keep cup" asks no hours);
+            # the words that said it ("latest", "lock up", "open up") are then no unknown things.
+            entity_words = {k for start, end, entity in spans if entity.kind != "aspect" for k in range(start, end)}
+            hours, hours_words = self._hours_aspect(
+                ["" if i in entity_words else w for i, w in enumerate(raw)], aspects)
+            aspects = (aspects - {"open", "close"}) | hours
+            if hours and self._kitchen_hours and self.static.kitchen & set(words):
+                entities.add(Entity("attr", "kitchen"))
+                # The food word named the kitchen: the key text says so ("until when can i order kitchen").
+                spans += [(i, i + 1, Entity("attr", "kitchen")) for i, w in enumerate(words)
+                          if w in self.static.kitchen and not consumed[i]]
+        # An opening-hours question's extra word is whose hours are asked ("when does happy hour end", "the music
+        # stop"): never conversation there.
+        common = frozenset() if aspects & {"open", "close", "hours"} else self._common
+        unknown = tuple(w for i, (w, used) in enumerate(zip(words, consumed, strict=True))
+                        if not used and w not in stop and (w not in common or i in compound)
+                        and i not in hours_words and not (self.matching and _ing_base(w) in stop))
         negated = any(w in self.static.negation for w in words)
         if self.matching and negated:
             # "non dairy" is a name, not a negation; "gluten free or not?" asks yes or no.
@@ -371,12 +443,13 @@ class Lexicon:
                           for i, w in enumerate(words))
         key_text = ""
         if self.matching:
-            aspects = (aspects - {"open", "close"}) | self._hours_aspect(raw, aspects)
             negated, entities = _free_from(negated, entities, avoided=bool(self.static.avoid & set(words)))
             entities = self._without_implied(entities)
             entities = _without_context(words, spans, entities)
             entities = _day_ranges(words, spans, entities)
             entities = _without_implied_part_of_day(aspects, entities)
+            if any(e.kind == "size" for e in entities):
+                aspects.discard("sizes")  # "a cappuccino in the small size" names its size; it does not ask the sizes
             # "I am coeliac" is not 5 am: am/pm only after a number.
             entities = {e for e in entities if not (e.kind == "day" and e.value in ("am", "pm")
                                                     and not _after_number(words, e.value))}
@@ -393,8 +466,9 @@ class Lexicon:
             key_text=key_text,
         )
 
-    def _hours_aspect(self, raw: list[str], aspects: set[str]) -> set[str]:
-        """Which opening-hours fact is asked: `open` (the opening time), `close` (the closing time) or `hours`.
+    def _hours_aspect(self, raw: list[str], aspects: set[str]) -> tuple[set[str], set[int]]:
+        """Which opening-hours fact is asked: `open` (the opening time), `close` (the closing time) or `hours`;
+        and the positions of the words that said it.
 
         "what time do you open" asks the opening time, "are you open" / "opening hours" /
         "are you closed" the hours, "how late are you open" / "until when" / "when do you
@@ -405,26 +479,28 @@ class Lexicon:
         # "close by", "close to the station", "stop by": a place, not the closing time.
         near = {i for i, w in enumerate(raw[:-1]) if w in ("close", "stop") and raw[i + 1] in ("by", "to")}
         if near:
-            raw = [w for i, w in enumerate(raw) if i not in near]
+            raw = ["" if i in near else w for i, w in enumerate(raw)]
             if not {"close", "stop"} & set(raw):
                 aspects = aspects - {"close"}
-        closing = any(_contains(raw, p) for p in phrases.get("close", ()))
-        opening = any(_contains(raw, p) for p in phrases.get("open", ()))
-        if not opening and any(_contains(raw, p) for p in phrases.get("when", ())):
+        closing = _positions(raw, phrases.get("close", ()))
+        opening = _positions(raw, phrases.get("open", ()))
+        if not opening and _positions(raw, phrases.get("when", ())):
             # "what time do you open": "open" as a verb after its subject (not "are you open").
             subjects = phrases.get("subject", ())
             for i, word in enumerate(raw):
-                if word in ("open", "opens") and i > 0 and any(raw[i - 1] == p[0] for p in subjects):
-                    opening = not (i > 1 and raw[i - 2] in ("are", "r", "is", "re"))
+                if (word in ("open", "opens") and i > 0 and any(raw[i - 1] == p[0] for p in subjects)
+                        and not (i > 1 and raw[i - 2] in ("are", "r", "is", "re"))):
+                    opening = {i}
         if closing and opening:
-            return {"hours"}
+            return {"hours"}, closing | opening
         if closing:
-            return {"close"}
+            return {"close"}, closing
         if opening:
-            return {"open"}
-        if "open" in aspects or "close" in aspects or any(_contains(raw, p) for p in phrases.get("hours", ())):
-            return {"hours"}
-        return set()
+            return {"open"}, opening
+        hours = _positions(raw, phrases.get("hours", ()))
+        if "open" in aspects or "close" in aspects or hours:
+            return {"hours"}, hours
+        return set(), set()
 
     def _without_implied(self, entities: set[Entity]) -> set[Entity]:
         """"Is the lemonade homemade?" names the Homemade Lemonade: an attribute in the item's own name adds nothing."""
@@ -460,7 +536,9 @@ def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], ent
     kinds = {e.kind for e in entities}
     dropped: set[Entity] = set()
     if "item" not in kinds and "category" not in kinds:
-        dropped |= {e for e in entities if e.kind == "size"}
+        # ... but a size said of a cafe attribute stays: "are big dogs allowed" is not "are dogs allowed".
+        of_attr = {start for start, _, e in spans if e.kind == "attr"}
+        dropped |= {e for _, end, e in spans if e.kind == "size" and end not in of_attr}
     if "attr" in kinds:
         for start, _, entity in spans:
             before = [w for w in words[max(0, start - 2):start] if w not in ("my", "a", "the", "your", "our")]
@@ -560,6 +638,17 @@ def _category_terms(category_id: str, name: str) -> list[str]:
             if term not in terms:
                 terms.append(term)
     return terms
+
+
+def _positions(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> set[int]:
+    """The positions of every word that is part of one of `phrases` in `words`."""
+    found: set[int] = set()
+    for phrase in phrases:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i:i + n]) == phrase:
+                found.update(range(i, i + n))
+    return found
 
 
 def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
