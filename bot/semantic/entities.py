@@ -455,6 +455,7 @@ class Lexicon:
             entities = self._without_implied(entities)
             entities = _without_context(words, spans, entities)
             entities = _day_ranges(words, spans, entities)
+            entities = _named_dates(entities)
             entities = _without_implied_part_of_day(aspects, entities)
             if any(e.kind == "size" for e in entities):
                 aspects.discard("sizes")  # "a cappuccino in the small size" names its size; it does not ask the sizes
@@ -570,6 +571,20 @@ def _take_away(words: list[str]) -> list[str]:
             if words[j] in _TAKE_AWAY_ENDS:
                 return [*words[:i], "take", "away", *words[i + 1:j], *words[j + 1:]]
     return words
+
+
+# Dates with a name in English: "the 24th of December" is Christmas Eve, whichever way it is written.
+_NAMED_DATES = {("december", 24): "christmas-eve", ("december", 25): "christmas", ("december", 31): "new-year-eve",
+                ("january", 1): "new-year"}
+
+
+def _named_dates(entities: set[Entity]) -> set[Entity]:
+    """A month and a day number that make a named date become that date (the day entity the name gives)."""
+    for (month, day), name in _NAMED_DATES.items():
+        pair = {Entity("day", month), Entity("number", str(day))}
+        if pair <= entities:
+            return (entities - pair) | {Entity("day", name)}
+    return entities
 
 
 _WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
