@@ -50,7 +50,7 @@ FLUSH_INTERVAL_SECONDS = 30.0
 LOAD_RETRY_FIRST_SECONDS = 2.0  # an embedding model that failed to load is tried again after this, doubling
 LOAD_RETRY_MAX_SECONDS = 300.0
 WARM_TIMEOUT_SECONDS = 180.0  # the warmer gives up if the embedding model never loads
-KEY_FORM = "key4"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
+KEY_FORM = "key5"  # what is embedded (Analysis.key_text); a change drops entries embedded the old way
 
 
 class SharedEntries(Protocol):

@@ -19,6 +19,7 @@ unknown variant never borrows a known answer.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -64,6 +65,7 @@ class StaticLexicon:
     chat: dict[str, tuple[str, ...]] = field(default_factory=dict)
     chat_numbers: dict[str, str] = field(default_factory=dict)
     chat_before: frozenset[str] = frozenset()
+    chat_after: frozenset[str] = frozenset()  # after these, "sat"/"sun" are the English words ("we sat", "the sun")
     relation: frozenset[str] = frozenset()  # never dismissed as common words ("before 7" is not "at 7")
     kitchen: frozenset[str] = frozenset()  # with an hours aspect: the kitchen's hours (when the cafe has them)
 
@@ -101,6 +103,7 @@ def static_lexicon() -> StaticLexicon:
         chat={str(k): tuple(tokens(str(v))) for k, v in (matching.get("chat") or {}).items()},
         chat_numbers={str(k): str(v) for k, v in (matching.get("chat_numbers") or {}).items()},
         chat_before=frozenset(str(matching.get("chat_number_before", "")).split()),
+        chat_after=frozenset(str(matching.get("chat_word_after", "")).split()),
         relation=frozenset(stem(t) for t in tokens(matching.get("relation", ""))),
         kitchen=frozenset(stem(t) for t in tokens(matching.get("kitchen", ""))),
     )
@@ -330,11 +333,16 @@ class Lexicon:
         out: list[str] = []
         for i, token in enumerate(raw):
             following = raw[i + 1] if i + 1 < len(raw) else ""
+            previous = raw[i - 1] if i else ""
             if token in static.chat_numbers and following in static.chat_before:
                 out.append(static.chat_numbers[token])
+            elif token in _ENGLISH_SHORT_FORMS and previous in static.chat_after:
+                out.append(token)
+            elif (ordinal := _ORDINAL.fullmatch(token)) is not None:
+                out.append(ordinal.group(1))  # "the 24th" is the number 24 ("24 december")
             else:
                 out.extend(static.chat.get(token, (token,)))
-        return out
+        return _take_away(out)
 
     def _whole_name(self, words: list[str], consumed: list[bool], span: tuple[int, int, Entity]
                     ) -> tuple[int, int, Entity]:
@@ -447,6 +455,7 @@ class Lexicon:
             entities = self._without_implied(entities)
             entities = _without_context(words, spans, entities)
             entities = _day_ranges(words, spans, entities)
+            entities = _named_dates(entities)
             entities = _without_implied_part_of_day(aspects, entities)
             if any(e.kind == "size" for e in entities):
                 aspects.discard("sizes")  # "a cappuccino in the small size" names its size; it does not ask the sizes
@@ -545,6 +554,37 @@ def _without_context(words: list[str], spans: list[tuple[int, int, Entity]], ent
             if entity.kind == "category" and before and before[-1] in ("in", "into", "for", "with"):
                 dropped |= {e for e in entities if e.kind == "category" and e.value.split("+")[0] == entity.value}
     return entities - dropped
+
+
+_ENGLISH_SHORT_FORMS = frozenset({"sat", "sun"})  # chat short forms that are also English words
+_ORDINAL = re.compile(r"(\d{1,4})(?:st|nd|rd|th)")
+_TAKE_AWAY_ENDS = frozenset({"away", "home", "out"})
+
+
+def _take_away(words: list[str]) -> list[str]:
+    """The phrasal verb with its object inside, read as the phrase: "take my coffee away", "take a shakshuka
+    home" → "take away my coffee", "take away a shakshuka" (up to three words between, as English allows)."""
+    for i, word in enumerate(words):
+        if word != "take":
+            continue
+        for j in range(i + 2, min(i + 5, len(words))):
+            if words[j] in _TAKE_AWAY_ENDS:
+                return [*words[:i], "take", "away", *words[i + 1:j], *words[j + 1:]]
+    return words
+
+
+# Dates with a name in English: "the 24th of December" is Christmas Eve, whichever way it is written.
+_NAMED_DATES = {("december", 24): "christmas-eve", ("december", 25): "christmas", ("december", 31): "new-year-eve",
+                ("january", 1): "new-year"}
+
+
+def _named_dates(entities: set[Entity]) -> set[Entity]:
+    """A month and a day number that make a named date become that date (the day entity the name gives)."""
+    for (month, day), name in _NAMED_DATES.items():
+        pair = {Entity("day", month), Entity("number", str(day))}
+        if pair <= entities:
+            return (entities - pair) | {Entity("day", name)}
+    return entities
 
 
 _WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
