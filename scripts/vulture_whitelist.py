@@ -22,6 +22,7 @@ from bot.metrics import _CallbackCollector
 from bot.models_check import SumCache
 from bot.ops import cli as ops_cli
 from bot.ops.retention import RetentionJob
+from bot.orders.expiry import PaymentExpiryJob
 from bot.orders.models import StatusChange
 from bot.semantic.cache import SemanticCache
 from bot.semantic.guards import PAIR_REASONS
@@ -115,6 +116,7 @@ PAIR_REASONS
 
 # Test seams: waiting for a background job, or observing what the bot recorded.
 RetentionJob.wait_for_run  # tests/test_retention.py: the daily purge ran
+PaymentExpiryJob.expired_total  # tests/test_payment_expiry_e2e.py: which replicas expired the order, summed
 WhisperTranscriber.wait_loaded  # tests/test_voice_*.py, test_models_check.py: the model loaded in the background
 SumCache.hashed_bytes  # tests/test_models_check.py: the checksum cache spares re-reading model files
 AgentEventRepository.recent  # tests read the agent's recorded events (tokens, tools, errors)

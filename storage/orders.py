@@ -132,6 +132,7 @@ class OrderRepository:
         self, tx: Transaction, *, business_day: str, user_id: int, chat_id: int, customer_name: str,
         pickup: str, note: str, currency: str, menu_version: str, source: str, checkout_token: str,
         staff_chat_id: int | None, lines: list[OrderLine], changed_by_name: str, payment: Payment = Payment.PICKUP,
+        payment_due_at: float | None = None,
     ) -> int:
         """The order, its items and its first history row; the day's next number is taken in the same write."""
         ts = now()
@@ -141,11 +142,11 @@ class OrderRepository:
         order_id = int(await tx.insert(
             """INSERT INTO orders(business_day, day_seq, user_id, chat_id, customer_name, status, pickup, note,
                currency, total_cents, menu_version, source, checkout_token, staff_chat_id, staff_message_id,
-               created_at, updated_at, payment) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
-               RETURNING id""",
+               created_at, updated_at, payment, payment_due_at)
+               VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING id""",
             (business_day, day_seq, user_id, chat_id, customer_name, pickup, note, currency,
              sum(line.line_total_cents for line in lines), menu_version, source, checkout_token, staff_chat_id,
-             ts, ts, payment.value),
+             ts, ts, payment.value, payment_due_at),
         ) or 0)
         await tx.executemany(
             """INSERT INTO order_items(order_id, item_id, name, size, quantity, unit_price_cents, line_total_cents,
@@ -162,14 +163,22 @@ class OrderRepository:
 
     async def change_status(
         self, tx: Transaction, order_id: int, from_status: OrderStatus, to_status: OrderStatus,
-        by: int | None, by_name: str,
+        by: int | None, by_name: str, *, unpaid: bool = False, due_by: float | None = None,
     ) -> bool:
-        """Compare-and-set: two staff pressing at once cannot both move the order."""
+        """Compare-and-set: two staff pressing at once cannot both move the order.
+
+        `unpaid`: only while it still awaits its payment (one paid meanwhile is not dropped as unpayable);
+        `due_by`: and only if its payment was due by then (an expiry never beats a payment held in flight).
+        """
         ts = now()
-        changed = await tx.execute(
-            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-            (to_status.value, ts, order_id, from_status.value),
-        )
+        sql = "UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
+        params: list[Any] = [to_status.value, ts, order_id, from_status.value]
+        if unpaid or due_by is not None:
+            sql += " AND payment = 'awaiting'"
+        if due_by is not None:
+            sql += " AND payment_due_at <= ?"
+            params.append(due_by)
+        changed = await tx.execute(sql, params)
         if changed == 0:
             return False
         await tx.execute(
@@ -189,6 +198,27 @@ class OrderRepository:
             (telegram_charge_id, provider_charge_id, ts, ts, order_id),
         )
         return changed > 0
+
+    async def hold_payment(self, order_id: int, now: float, until: float) -> bool:
+        """An approved pre-checkout: the unpaid order is not expired before `until` while Telegram charges.
+
+        False if it is no longer awaiting its payment, or its time ran out before `now` (then it is refused).
+        """
+        changed = await self._db.execute_rowcount(
+            """UPDATE orders SET payment_due_at = CASE WHEN payment_due_at < ? THEN ? ELSE payment_due_at END
+               WHERE id = ? AND status = 'new' AND payment = 'awaiting'
+                 AND (payment_due_at IS NULL OR payment_due_at > ?)""",
+            (until, until, order_id, now),
+        )
+        return changed > 0
+
+    async def due_unpaid(self, now: float, limit: int) -> list[int]:
+        """Orders still awaiting their payment whose time ran out by `now`: newest first."""
+        rows = await self._db.fetchall(
+            """SELECT id FROM orders WHERE payment = 'awaiting' AND status = 'new' AND payment_due_at <= ?
+               ORDER BY id DESC LIMIT ?""", (now, limit),
+        )
+        return [int(r["id"]) for r in rows]
 
     async def set_staff_message(self, tx: Transaction, order_id: int, chat_id: int, message_id: int) -> None:
         await tx.execute(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from bot.orders.buttons import OrderButtons
 from bot.orders.models import Cart, CartLine, Checkout, Order, OrderError, OrderStatus, Summary
-from bot.orders.service import ORDER_CARD, ORDER_REMINDER, ORDER_STATUS, OrderService
+from bot.orders.service import ORDER_CARD, ORDER_EXPIRED, ORDER_REMINDER, ORDER_STATUS, OrderService
 from bot.orders.staff import Membership, StaffDirectory
 
 __all__ = [
-    "ORDER_CARD", "ORDER_REMINDER", "ORDER_STATUS", "Cart", "CartLine", "Checkout", "Membership", "Order",
-    "OrderButtons", "OrderError", "OrderService", "OrderStatus", "StaffDirectory", "Summary",
+    "ORDER_CARD", "ORDER_EXPIRED", "ORDER_REMINDER", "ORDER_STATUS", "Cart", "CartLine", "Checkout", "Membership",
+    "Order", "OrderButtons", "OrderError", "OrderService", "OrderStatus", "StaffDirectory", "Summary",
 ]

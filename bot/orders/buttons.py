@@ -22,3 +22,7 @@ class OrderButtons(Protocol):
     def summary(self, token: str) -> dict[str, Any] | None:
         """Confirm, change or cancel, under a checkout summary (`token`: the checkout's)."""
         ...
+
+    def after_expiry(self, cart_filled: bool) -> dict[str, Any] | None:
+        """Under "your unpaid order expired": back to the cart (and checkout) when it holds items, else the menu."""
+        ...

@@ -37,6 +37,11 @@ class Payment(StrEnum):
     AWAITING = "awaiting"  # invoice sent, not paid: the order does not exist for staff yet
     PAID = "paid"  # Telegram reported successful_payment; cancelled after that, a refund is due
 
+
+# Who cancels an order left unpaid past its PAYMENT_EXPIRY_MINUTES (the status history's changed_by_name, with
+# changed_by NULL): the system, not a person. `Order.expired_unpaid` recognises the cancellation by it.
+EXPIRED_BY = "system (expired unpaid)"
+
 MAX_LINE_QUANTITY = 20  # of one item in one size
 MAX_CART_ITEMS = 50  # units across the whole cart
 MAX_CART_LINES = 25
@@ -167,6 +172,7 @@ class Order:
     telegram_payment_charge_id: str | None = None  # Telegram's id of the payment (a refund names it)
     provider_payment_charge_id: str | None = None  # the provider's id of the charge: what staff refund
     paid_at: float | None = None
+    payment_due_at: float | None = None  # awaiting payment: expires then (calendar epoch seconds, migration 0013)
 
     @property
     def number(self) -> str:
@@ -182,6 +188,13 @@ class Order:
     def refund_due(self) -> bool:
         """Paid in the chat and then cancelled: the money goes back to the customer."""
         return self.payment is Payment.PAID and self.status is OrderStatus.CANCELLED
+
+    @property
+    def expired_unpaid(self) -> bool:
+        """Cancelled by the expiry job because it was not paid in time (a payment may still have come after)."""
+        return (self.status is OrderStatus.CANCELLED and self.payment is not Payment.PICKUP
+                and any(h.to_status is OrderStatus.CANCELLED and h.changed_by is None
+                        and h.changed_by_name == EXPIRED_BY for h in self.history))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ never be paid as drawn, so its order is cancelled and its lines go back into the
 prices (`drop_unpayable`). Only Telegram's `successful_payment` marks the order paid (`record`, once,
 however often Telegram repeats the update) and queues its first staff card, in the same transaction.
 
+An order not paid within PAYMENT_EXPIRY_MINUTES expires (bot/orders/expiry.py runs the check): the same
+`drop_unpayable` cancels it, puts its lines back into an empty cart and queues the customer's one message.
+Its invoice is refused from its due moment on, even before the job has run; an approved pre-checkout holds
+the order for PAY_HOLD_SECONDS so that no expiry beats the charge Telegram is making. A payment that still
+arrives for an expired order is recorded all the same: the order stays cancelled and staff see REFUND DUE.
+
 Amounts travel in the currency's minor units, which are the menu's cents: the menu's currency must
 have two decimals (EUR, USD, GBP, CHF, ...), as its prices do.
 """
@@ -24,7 +30,7 @@ from datetime import date
 from bot.clock import Clock
 from bot.i18n import _, price
 from bot.orders import options as item_options
-from bot.orders.models import Order, OrderError, OrderStatus, Payment, Repeat
+from bot.orders.models import EXPIRED_BY, Order, OrderError, OrderStatus, Payment, Repeat
 from bot.orders.pickup import describe, local_now, pickup_moment
 from bot.orders.service import OrderService
 from bot.text import escape
@@ -36,6 +42,8 @@ PAYLOAD_PREFIX = "order:"  # invoice_payload: "order:<id>" (Telegram allows 1-12
 TITLE_MAX = 32  # sendInvoice limits
 DESCRIPTION_MAX = 255
 CHECKED_BY = "payment check"  # who cancels an invoice that can no longer be paid (the status history says so)
+# An approved pre-checkout keeps the order from expiring this long: Telegram charges after our answer (seconds).
+PAY_HOLD_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Verdict:
     error: str | None
     order: Order | None = None
     stale: bool = False  # the invoice can never be paid as drawn: cancel the order, its lines back into the cart
+    expired: bool = False  # its payment was due and never came: expire it (`expire`; the job would anyway)
 
 
 def payload_of(order: Order) -> str:
@@ -107,19 +116,21 @@ class Payments:
         if not self.enabled and order.awaiting_payment:  # PAYMENT_PROVIDER_TOKEN removed since the invoice
             return Verdict(_("Paying in the chat is switched off. Please order again and pay at pickup."), order,
                            stale=True)
-        if order.payment is Payment.PAID:
-            return Verdict(_("Order {number} is already paid.").format(number=order.number), order)
-        if order.status is OrderStatus.CANCELLED:
-            return Verdict(_("Order {number} was cancelled, so it can't be paid. Order again with /menu.").format(
-                number=order.number), order)
-        if not order.awaiting_payment or order.status is not OrderStatus.NEW:
-            return Verdict(_("This invoice is out of date. Open /cart to order again."), order)
+        now = self._clock.now().timestamp()
+        refused = _as_it_stands(order, now)
+        if refused is not None:
+            return refused
         if currency.upper() != order.currency.upper() or total_amount != order.total_cents:
             return Verdict(_("The amount of this invoice doesn't match order {number}.").format(number=order.number),
                            order, stale=True)
         reason = self._changed(order)
         if reason is not None:
             return Verdict(reason, order, stale=True)
+        if not await self._orders.repo.hold_payment(order.id, now, now + PAY_HOLD_SECONDS):
+            # paid, cancelled or expired in the moment since it was read: say which
+            again = await self._orders.get(order.id)
+            assert again is not None
+            return _as_it_stands(again, now) or Verdict(expired_text(again), again, expired=True)
         return Verdict(None, order)
 
     def _changed(self, order: Order) -> str | None:
@@ -147,16 +158,39 @@ class Payments:
             return _("The pickup time {time} has passed.").format(time=moment[1])
         return None
 
-    async def drop_unpayable(self, order: Order) -> Repeat:
-        """A stale invoice's order: cancelled (no staff ever saw it), its lines back in the cart at today's prices."""
-        try:
-            await self._orders.transition(order.id, OrderStatus.CANCELLED, None, CHECKED_BY, expect=order,
-                                          tell_customer=False)
-            log.info("order %s (id %s): invoice refused at pre-checkout, order cancelled", order.number, order.id)
-        except OrderError:  # cancelled or paid meanwhile: the cart is still refilled, nothing else changes
-            log.info("order %s (id %s): invoice refused at pre-checkout; the order changed meanwhile, left as is",
-                     order.number, order.id)
-        return await self._orders.repeat_order(order.user_id, order.id)
+    async def drop_unpayable(self, order: Order, *, expired_by: float | None = None) -> Repeat | None:
+        """An order whose invoice can no longer be paid: cancelled (no staff ever saw it), its lines back in the cart.
+
+        Two callers, one path. A stale invoice refused at pre-checkout: the customer is paying right now, so the
+        lines go back into the cart at today's prices whatever happened meanwhile (the handler tells them). The
+        expiry (`expired_by`: the calendar instant its payment had to be in by): only an order still unpaid and
+        due by then is cancelled, its lines go back only into an empty cart (confirming emptied it, so anything
+        there now is newer and is left alone), and the customer's one message is queued, all in one
+        transaction: each order expires once however many replicas try, and a crash leaves it either untouched
+        or expired, refilled and announced. Returns None when an expiry found the order no longer due.
+        """
+        async with self._db.transaction() as tx:
+            by = EXPIRED_BY if expired_by is not None else CHECKED_BY
+            cancelled = await self._orders.cancel_unpaid(tx, order, by, due_by=expired_by)
+            if expired_by is None:
+                log.info("order %s (id %s): invoice refused at pre-checkout, %s", order.number, order.id,
+                         "order cancelled" if cancelled else "the order changed meanwhile, left as is")
+                return await self._orders.repeat_order(order.user_id, order.id, tx)
+            if cancelled is None:  # paid, cancelled, held for a charge in flight, or expired by another replica
+                return None
+            cart = await self._orders.cart(order.user_id, tx)
+            kept = not cart.empty
+            repeat = (Repeat(order=cancelled, added=[], skipped=[], cart=cart) if kept
+                      else await self._orders.repeat_order(order.user_id, order.id, tx))
+            await self._orders.tell_expired(tx, cancelled, repeat, kept_cart=kept)
+        log.info("order %s (id %s) expired unpaid: cancelled, %s", order.number, order.id,
+                 "the cart already held newer items" if kept
+                 else f"{len(repeat.added)} lines back in the cart, {len(repeat.skipped)} left out")
+        return repeat
+
+    async def expire(self, order: Order) -> Repeat | None:
+        """The order's payment time ran out (the expiry job, or its invoice presented late): expire it now."""
+        return await self.drop_unpayable(order, expired_by=self._clock.now().timestamp())
 
     async def record(self, user_id: int, payload: str, currency: str, total_amount: int, telegram_charge_id: str,
                      provider_charge_id: str) -> tuple[Order | None, bool]:
@@ -188,6 +222,22 @@ class Payments:
         return paid, newly
 
 
+def _as_it_stands(order: Order, now: float) -> Verdict | None:
+    """The refusal an order's state alone decides (paid, cancelled, expired, moved on); None: it may be paid."""
+    if order.payment is Payment.PAID:
+        return Verdict(_("Order {number} is already paid.").format(number=order.number), order)
+    if order.expired_unpaid:
+        return Verdict(expired_text(order), order)
+    if order.status is OrderStatus.CANCELLED:
+        return Verdict(_("Order {number} was cancelled, so it can't be paid. Order again with /menu.").format(
+            number=order.number), order)
+    if not order.awaiting_payment or order.status is not OrderStatus.NEW:
+        return Verdict(_("This invoice is out of date. Open /cart to order again."), order)
+    if order.payment_due_at is not None and order.payment_due_at <= now:
+        return Verdict(expired_text(order), order, expired=True)
+    return None
+
+
 def _placed_on(order: Order) -> date:
     """The cafe day the order was placed: what a bare pickup time ("12:30") is on."""
     return date.fromisoformat(order.business_day)
@@ -198,11 +248,20 @@ def _placed_on(order: Order) -> date:
 def paid(order: Order) -> str:
     """After successful_payment: the money arrived, and where the order is now."""
     amount = price(order.total_cents, order.currency)
+    if order.expired_unpaid:
+        return _("💳 Payment of {total} received, but order {number} had already expired unpaid and is cancelled: "
+                 "a refund of {total} will follow.").format(total=amount, number=order.number)
     if order.status is OrderStatus.CANCELLED:
         return _("💳 Payment of {total} received, but order {number} was cancelled meanwhile: "
                  "a refund of {total} will follow.").format(total=amount, number=order.number)
     return _("💳 <b>Payment received</b> for order {number} ({total}). The cafe has your order now: "
              "we'll message you when it's accepted and when it's ready.").format(number=order.number, total=amount)
+
+
+def expired_text(order: Order) -> str:
+    """Why an expired order's invoice is refused (in Telegram's payment form)."""
+    return _("Order {number} has expired: it wasn't paid in time. Please check out again from your /cart.").format(
+        number=order.number)
 
 
 def unmatched(amount: str, charge_id: str) -> str:

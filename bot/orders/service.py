@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 ORDER_CARD = "order_card"  # outbox kind: the staff message of one order, rendered at delivery time
 ORDER_STATUS = "order_status"  # outbox kind: "your order is ready", rendered at delivery in the customer's language
 ORDER_REMINDER = "order_reminder"  # outbox kind: a pre-order announced to staff again shortly before its pickup
+ORDER_EXPIRED = "order_expired"  # outbox kind: "your unpaid order expired", in the customer's language at delivery
 # A reminder is worth sending while the kitchen still has the order to make; reaching any other status drops it.
 REMIND_STATUSES = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PREPARING)
 STAFF_CLOSURES_AHEAD_DAYS = 14  # /orders in the staff group names closures and special days this far ahead
@@ -182,25 +183,30 @@ class OrderService:
 
         The same item with other options is another cart line.
         """
+        async with self._db.transaction() as tx:
+            return await self._add(tx, user_id, item_id, size, quantity, options)
+
+    async def _add(self, tx: Transaction, user_id: int, item_id: str, size: str | None, quantity: int,
+                   options: Iterable[tuple[str, str]]) -> tuple[CartLine, Cart]:
+        """`add_to_cart` inside the caller's transaction. Every refusal is raised before anything is written."""
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_LINE_QUANTITY:
             raise OrderError(_("You can add between 1 and {most} at a time.").format(most=MAX_LINE_QUANTITY))
         item, stored_size, _unit = self.resolve(item_id, size)
         chosen_key = item_options.key(item_options.choose(item, options, self.menu.currency))
-        async with self._db.transaction() as tx:
-            current = await self.cart(user_id, tx)
-            same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size
-                         and li.options_key == chosen_key), None)
-            already = same.quantity if same else 0
-            if already + quantity > MAX_LINE_QUANTITY:
-                raise OrderError(_("At most {most} × {item} per order (you have {already} in your cart).").format(
-                    most=MAX_LINE_QUANTITY, item=item.name, already=already))
-            if current.units + quantity > MAX_CART_ITEMS:
-                raise OrderError(_("An order can hold at most {most} items; for bigger orders please call the "
-                                   "cafe.").format(most=MAX_CART_ITEMS))
-            if same is None and len(current.lines) >= MAX_CART_LINES:
-                raise OrderError(_("An order can hold at most {most} different items.").format(most=MAX_CART_LINES))
-            line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity, chosen_key)
-            cart = await self.cart(user_id, tx)
+        current = await self.cart(user_id, tx)
+        same = next((li for li in current.lines if li.item_id == item.id and li.size == stored_size
+                     and li.options_key == chosen_key), None)
+        already = same.quantity if same else 0
+        if already + quantity > MAX_LINE_QUANTITY:
+            raise OrderError(_("At most {most} × {item} per order (you have {already} in your cart).").format(
+                most=MAX_LINE_QUANTITY, item=item.name, already=already))
+        if current.units + quantity > MAX_CART_ITEMS:
+            raise OrderError(_("An order can hold at most {most} items; for bigger orders please call the "
+                               "cafe.").format(most=MAX_CART_ITEMS))
+        if same is None and len(current.lines) >= MAX_CART_LINES:
+            raise OrderError(_("An order can hold at most {most} different items.").format(most=MAX_CART_LINES))
+        line_id = await self.repo.add_cart_quantity(tx, user_id, item.id, stored_size, quantity, chosen_key)
+        cart = await self.cart(user_id, tx)
         line = next(li for li in cart.lines if li.id == line_id)
         return line, cart
 
@@ -347,6 +353,7 @@ class OrderService:
                 menu_version=self.menu.version, source=checkout.source, checkout_token=token,
                 staff_chat_id=self._settings.staff_chat_id, lines=lines, changed_by_name=name,
                 payment=Payment.AWAITING if self.pay_in_chat else Payment.PICKUP,
+                payment_due_at=self.payment_due_at() if self.pay_in_chat else None,
             )
             await self.repo.clear_cart(tx, user_id)
             if not self.pay_in_chat:  # paying in the chat: staff hear of it once paid (bot/orders/payments.py)
@@ -357,6 +364,10 @@ class OrderService:
         log.info("order %s (id %s) placed by user %s via %s: %d items, %d cents, payment %s", order.number, order.id,
                  user_id, order.source, sum(li.quantity for li in order.lines), order.total_cents, order.payment.value)
         return order, True
+
+    def payment_due_at(self) -> float:
+        """When an order confirmed now expires unless paid: PAYMENT_EXPIRY_MINUTES on the calendar clock."""
+        return self._clock.now().timestamp() + self._settings.payment_expiry_minutes * 60
 
     async def _customer_name(self, user_id: int) -> str:
         user = await self._users.get(user_id)
@@ -418,30 +429,59 @@ class OrderService:
         order = expect or await self.repo.get(order_id)
         if order is None:
             raise OrderError(_("This order doesn't exist."))
+        async with self._db.transaction() as tx:
+            changed = await self._transition(tx, order, target, by, by_name, tell_customer=tell_customer)
+        if changed is None:
+            raise OrderError(_("Order {number} was just changed by someone else. Look at the card again.").format(
+                number=order.number))
+        return changed
+
+    async def cancel_unpaid(self, tx: Transaction, order: Order, by_name: str, *,
+                            due_by: float | None = None) -> Order | None:
+        """Cancel an order still awaiting its payment, in the caller's transaction; None if it moved meanwhile.
+
+        No staff card (staff never saw it) and no status message (the caller tells the customer). `due_by`:
+        only if its payment was due by then (the expiry job), so a payment held in flight is never beaten.
+        """
+        if order.status is not OrderStatus.NEW or not order.awaiting_payment:
+            return None
+        return await self._transition(tx, order, OrderStatus.CANCELLED, None, by_name, tell_customer=False,
+                                      unpaid=True, due_by=due_by)
+
+    async def tell_expired(self, tx: Transaction, order: Order, repeat: Repeat, *, kept_cart: bool) -> None:
+        """Queue the customer's one message that their unpaid order expired (rendered in their language)."""
+        await self._outbox.add(tx, kind=ORDER_EXPIRED, chat_id=order.chat_id, order_id=order.id,
+                               dedupe_key=f"expired:{order.id}",
+                               payload={"order_id": order.id, "added": len(repeat.added),
+                                        "skipped": len(repeat.skipped), "kept_cart": kept_cart})
+
+    async def _transition(self, tx: Transaction, order: Order, target: OrderStatus, by: int | None, by_name: str,
+                          *, tell_customer: bool, unpaid: bool = False, due_by: float | None = None) -> Order | None:
+        """The one step of `transition` inside a transaction: None if the order is no longer as `order` shows it."""
         if not can_transition(order.status, target):
             raise OrderError(_("Order {number} is {status}; it can't be marked {target}.").format(
                 number=order.number, status=texts.status_name(order.status), target=texts.status_name(target)))
         if order.awaiting_payment and target is not OrderStatus.CANCELLED:  # staff never saw it: a forged press
             raise OrderError(_("Order {number} isn't paid yet.").format(number=order.number))
-        async with self._db.transaction() as tx:
-            if not await self.repo.change_status(tx, order_id, order.status, target, by, by_name):
-                raise OrderError(_("Order {number} was just changed by someone else. Look at the card again.").format(
-                    number=order.number))
-            changed = await self.repo.get(order_id, tx)
-            assert changed is not None
-            if not changed.awaiting_payment:  # an unpaid order has no staff card: staff hear of it once paid
-                await self._notify_staff(tx, order_id)
-            if target not in REMIND_STATUSES:
-                await self._outbox.skip_pending(tx, order_id=order_id, kind=ORDER_REMINDER)
-            if tell_customer:
-                await self._outbox.add(tx, kind=ORDER_STATUS, chat_id=changed.chat_id,
-                                       payload={"order_id": order_id, "status": target.value}, order_id=order_id)
-        log.info("order %s (id %s): %s → %s by %s", order.number, order_id, order.status.value, target.value, by)
+        if not await self.repo.change_status(tx, order.id, order.status, target, by, by_name, unpaid=unpaid,
+                                             due_by=due_by):
+            return None
+        changed = await self.repo.get(order.id, tx)
+        assert changed is not None
+        if not changed.awaiting_payment:  # an unpaid order has no staff card: staff hear of it once paid
+            await self._notify_staff(tx, order.id)
+        if target not in REMIND_STATUSES:
+            await self._outbox.skip_pending(tx, order_id=order.id, kind=ORDER_REMINDER)
+        if tell_customer:
+            await self._outbox.add(tx, kind=ORDER_STATUS, chat_id=changed.chat_id,
+                                   payload={"order_id": order.id, "status": target.value}, order_id=order.id)
+        log.info("order %s (id %s): %s → %s by %s", order.number, order.id, order.status.value, target.value,
+                 by if by is not None else by_name)
         return changed
 
-    async def customer_order(self, user_id: int, order_id: int) -> Order:
+    async def customer_order(self, user_id: int, order_id: int, conn: Transaction | None = None) -> Order:
         """The presser's own order; anyone else's (a forged button) is refused like a missing one."""
-        order = await self.repo.get(order_id)
+        order = await self.repo.get(order_id, conn)
         if order is None or order.user_id != user_id:
             raise OrderError(_("This isn't one of your orders. See /orders for yours."))
         return order
@@ -458,15 +498,19 @@ class OrderService:
             now = await self.customer_order(user_id, order_id)
             raise OrderError(texts.too_late_to_cancel(now, self.cafe.phone)) from None
 
-    async def repeat_order(self, user_id: int, order_id: int) -> Repeat:
+    async def repeat_order(self, user_id: int, order_id: int, tx: Transaction | None = None) -> Repeat:
         """Put the presser's own past order back into their cart, line by line, at today's menu prices.
 
         Each line goes through `add_to_cart` (the menu's Add button), so the same checks apply: an item
         off the menu, sold out, in a size or with an option no longer offered (or a new required choice)
         or over the cart's limits is skipped with the reason, and the rest is added. The options chosen
         then are asked for again; the defaults are today's. Nothing is ordered: the customer checks out as usual.
+        `tx`: inside the caller's transaction (an unpaid order cancelled and its lines put back, all or nothing).
         """
-        order = await self.customer_order(user_id, order_id)
+        if tx is None:
+            async with self._db.transaction() as own:
+                return await self.repeat_order(user_id, order_id, own)
+        order = await self.customer_order(user_id, order_id, tx)
         added: list[CartLine] = []
         skipped: list[Skipped] = []
         for past in order.lines:
@@ -480,15 +524,15 @@ class OrderService:
                                        past.options))
                 continue
             try:
-                line, _cart = await self.add_to_cart(user_id, past.item_id, past.size or None, past.quantity,
-                                                     item_options.pairs_of(past.options, explicit_only=True))
+                line, _cart = await self._add(tx, user_id, past.item_id, past.size or None, past.quantity,
+                                              item_options.pairs_of(past.options, explicit_only=True))
             except OrderError as exc:
                 skipped.append(Skipped(past.item_id, name, past.size, past.quantity, str(exc), past.options))
                 continue
             added.append(replace(line, quantity=past.quantity))
         log.info("order %s (id %s) repeated by %s: %d added, %d skipped", order.number, order.id, user_id,
                  len(added), len(skipped))
-        return Repeat(order=order, added=added, skipped=skipped, cart=await self.cart(user_id))
+        return Repeat(order=order, added=added, skipped=skipped, cart=await self.cart(user_id, tx))
 
     async def open_orders(self) -> list[Order]:
         ids = await self.repo.list_ids(statuses=OPEN_STATUSES, unpaid=False)  # staff's list: no unpaid invoices

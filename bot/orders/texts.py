@@ -223,6 +223,22 @@ def payment_line(order: Order) -> str:
     return _("💶 Pay at pickup.")
 
 
+def expired(order: Order, *, added: int, skipped: int, kept_cart: bool) -> str:
+    """The customer's one message when their unpaid order expired (PAYMENT_EXPIRY_MINUTES): what became of it."""
+    head = _("⌛ <b>Order {number} has expired</b>: it wasn't paid in time, so it is cancelled and the cafe never "
+             "got it. Its invoice can't be paid any more.").format(number=order.number)
+    if kept_cart:
+        tail = _("Your cart already holds newer items, so it was left as it is: check out from /cart when you're "
+                 "ready.")
+    elif added:
+        tail = _("Its items are back in your cart at today's prices: check out again whenever you like.")
+        if skipped:
+            tail += " " + _("Some are no longer available and were left out.")
+    else:
+        tail = _("Its items are no longer available, so nothing went back into your cart. Have a look at the /menu.")
+    return head + "\n" + tail
+
+
 def cancelled_by_customer(order: Order) -> str:
     if order.refund_due:
         return _("❌ <b>Order {number} cancelled</b> at your request. You paid {total} in the chat: a refund will "
@@ -337,8 +353,9 @@ def my_orders(orders: list[Order]) -> str:
         return _("You have no orders yet. Browse the /menu to place one.")
     lines = [_("<b>Your recent orders</b>"), ""]
     for order in orders:
-        state = _("awaiting payment") if order.awaiting_payment and order.status is OrderStatus.NEW \
-            else status_name(order.status)
+        state = (_("awaiting payment") if order.awaiting_payment and order.status is OrderStatus.NEW
+                 else _("expired unpaid") if order.expired_unpaid and not order.refund_due
+                 else status_name(order.status))
         lines.append(f"{STATUS_ICON[order.status]} <b>{order.number}</b> ({business_day(order.business_day)}) · "
                      f"{state} · {order_price(order, order.total_cents)}")
     return "\n".join(lines)

@@ -148,6 +148,18 @@ def after_add() -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+def after_expiry(cart_filled: bool) -> InlineKeyboardMarkup:
+    """Under "your unpaid order expired": check out again, or start from the menu if the cart is empty."""
+    kb = InlineKeyboardBuilder()
+    if cart_filled:
+        kb.button(text=_("🛒 View cart"), callback_data=CartCb(action="view"))
+        kb.button(text=_("✅ Checkout"), callback_data=CartCb(action="checkout"))
+    else:
+        kb.button(text=_("📋 Menu"), callback_data=MenuCb(view="cats"))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
 def cart(c: Cart) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     rows: list[int] = []
@@ -280,3 +292,6 @@ class OutboxButtons:
 
     def summary(self, token: str) -> dict[str, Any] | None:
         return as_dict(summary(token))
+
+    def after_expiry(self, cart_filled: bool) -> dict[str, Any] | None:
+        return as_dict(after_expiry(cart_filled))

@@ -33,14 +33,21 @@ async def send_invoice(bot: Bot, order: Order, payments: Payments, settings: Set
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, payments: Payments, orders: OrderService) -> None:
-    """Charge only what is still true now; a stale invoice is refused, its order cancelled, the cart refilled."""
+    """Charge only what is still true now; a stale invoice is refused, its order cancelled, the cart refilled.
+
+    An approved one holds the order from expiring while Telegram charges; an expired one is refused.
+    """
     verdict = await payments.check(query.from_user.id, query.invoice_payload, query.currency, query.total_amount)
     if verdict.error is None:
         await query.answer(ok=True)
         return
     await query.answer(ok=False, error_message=verdict.error)
+    if verdict.expired and verdict.order is not None:  # ran out before the job saw it: expired now, told once
+        await payments.expire(verdict.order)
+        return
     if verdict.stale and verdict.order is not None and query.bot is not None:
         repeat = await payments.drop_unpayable(verdict.order)
+        assert repeat is not None  # a stale invoice's order: its lines always go back
         text = "\n\n".join((refused(verdict.error, verdict.order), texts.repeated(orders.menu, repeat),
                             texts.cart_page(orders.menu, repeat.cart)))
         await query.bot.send_message(verdict.order.chat_id, text, reply_markup=keyboards.cart(repeat.cart))
