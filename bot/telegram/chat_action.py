@@ -55,8 +55,8 @@ class QuietChatActionSender:
             self._start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(self, _exc_type: type[BaseException] | None, _exc: BaseException | None,
+                        _traceback: TracebackType | None) -> None:
         self._closing = True
         if self._timer is not None:
             self._timer.cancel()
