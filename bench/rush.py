@@ -1,12 +1,14 @@
 """A rush of cached answers: `python -m bench.rush [--customers 30] [--rounds 3] [--runs 3] [--in-process]`.
 
 By default the bot runs as production runs it: its own process (`python main.py`, configured only by
-environment variables, as bench/startup.py and bench/load do), with Redis (a private redis-server) and the
-semantic cache on; the fake Bot API and the fake model server run in this process, so their work does not
-share the bot's event loop (in production Telegram is remote). Before the rush the bot loads its models (the
-rush must not measure those loads) and one customer's question is answered by the model, so it is in the
-exact cache; a warm-up round that is not measured follows. Then `--customers` new customers send that
-question at the same moment, `--rounds` times. Printed per run:
+environment variables, as bench/startup.py and bench/load do), with Redis (a private redis-server), the
+semantic cache on and the default LOG_LEVEL (INFO: two lines a turn). The fake Bot API and the fake model
+server run in this process, so their work does not share the bot's event loop (in production Telegram is
+remote). Before the rush the bot loads its models (the rush must not measure those loads), one customer's
+question is answered by the model, so it is in the exact cache (the default question is no FAQ seed: a seed
+is served by the semantic cache), the bot's CPU is let settle, and a warm-up round that is not measured
+follows. Then `--customers` new customers send that question at the same moment, `--rounds` times. Printed
+per run:
 
 - latency: the fake Bot API's receive time of each reply minus the time the updates were queued, p50/p95/max;
 - CPU per cached turn: the BOT process's user + system CPU over the measured rounds (/proc/<pid>/stat)
@@ -102,7 +104,7 @@ async def out_of_process(customers: int, rounds: int, question: str) -> Result:
                     "TELEGRAM_BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": telegram.url,
                     "OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": model.api_key, "REDIS_URL": redis.url,
                     "DATABASE_PATH": str(workdir / "bot.db"), "ADMIN_API_TOKEN": ADMIN_TOKEN,
-                    "STAFF_CHAT_ID": str(STAFF_CHAT), "SEMANTIC_CACHE_ENABLED": "true", "LOG_LEVEL": "WARNING",
+                    "STAFF_CHAT_ID": str(STAFF_CHAT), "SEMANTIC_CACHE_ENABLED": "true", "LOG_LEVEL": "INFO",
                     "RATE_LIMIT_MESSAGES": "1000", "PYTHONDONTWRITEBYTECODE": "",
                 }
                 bot = BotProcess(workdir, env, free_port())
