@@ -48,7 +48,8 @@ def commands_only(name: str, *routers: Router) -> Router:
 
     Every message handler in them needs a `Command` (prefix "/"), so a message whose text (or caption) does not
     start with "/" can match none of them: one check skips them all instead of each router's middlewares and a
-    Command filter per handler (a customer's question visited 23 routers and 38 filters, bench/rush.py).
+    Command filter per handler (a customer's question went through 15 routers and 22 handlers' filters, now 8 and 8;
+    bench/rush.py).
     Other updates (buttons, payments) pass the gate unchecked. Raises if a message handler has no Command.
     """
     for router in routers:
