@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.i18n import _, use_locale
 from bot.services import Component, Seams, Services, build_services
 from bot.tasks import cancel_and_wait
+from bot.telegram.filters import filters_on_the_loop
 from bot.telegram.middlewares import (
     LocaleMiddleware,
     ProfileMiddleware,
@@ -67,6 +68,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dp.update.outer_middleware(LocaleMiddleware(services.catalogues, services.settings))
     dp.errors.register(on_error)
     dp.include_routers(*all_routers())
+    filters_on_the_loop(dp)  # not one thread-pool trip per `F...` filter (bot/telegram/filters.py)
     return dp
 
 

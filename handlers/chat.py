@@ -3,7 +3,7 @@
 Registered last in `all_routers()`. A slash command nobody handles gets a pointer to
 /help instead of being sent to the model. A question is admitted first (the length limit,
 one answer in flight per user: `TextAdmissionMiddleware`); while the agent works the chat
-shows "typing…" (aiogram's ChatActionSender) once it takes longer than TYPING_AFTER. Voice notes'
+shows "typing…" (bot/telegram/chat_action.py) once it takes longer than TYPING_AFTER. Voice notes'
 transcripts take the same `answer()` (handlers/voice.py).
 """
 

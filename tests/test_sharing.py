@@ -87,3 +87,29 @@ def test_the_policy_follows_a_menu_change() -> None:
     assert policy.lexicon() is first
     menus.append(MENU.model_copy(update={"version": "another"}))
     assert policy.lexicon() is not first and policy.lexicon().menu_version == "another"
+
+
+def test_assessments_are_remembered_until_the_menu_changes() -> None:
+    """The memo of assessments (a rush asks one question many times) is emptied with the lexicon: a word the
+    new menu makes an item's name is read as that item at once."""
+    menus = [MENU]
+    policy = SharingPolicy(lambda: menus[-1])
+    question = "Is the zorblat vegan?"
+    before = policy.assess(question)
+    assert policy.assess(question) is before  # remembered
+    assert policy.assess(question, has_history=True) is not before  # another key
+    assert not before.analysis.names_item
+    first = MENU.categories[0]
+    renamed = first.items[0].model_copy(update={"aliases": ("zorblat",)})
+    category = first.model_copy(update={"items": (renamed, *first.items[1:])})
+    menus.append(MENU.model_copy(update={"categories": (category, *MENU.categories[1:]), "version": "zorblat"}))
+    after = policy.assess(question)
+    assert after is not before and after.analysis.names_item
+    assert ("item", renamed.id) in {(e.kind, e.value.split("+")[0]) for e in after.analysis.entities}
+
+
+def test_the_memo_of_assessments_is_bounded() -> None:
+    policy = SharingPolicy(lambda: MENU)
+    for n in range(SharingPolicy.MEMO_SIZE + 10):
+        policy.assess(f"Do you have {n} croissants?")
+    assert len(policy._memo) == SharingPolicy.MEMO_SIZE

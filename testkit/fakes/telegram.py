@@ -238,6 +238,7 @@ class FakeTelegram:
         self._changed = asyncio.Condition()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.request_times: list[float] = []  # time.monotonic() of each entry in `requests`
+        self.getupdates_times: list[float] = []  # time.monotonic() of each getUpdates call (not in `requests`)
         self.messages: list[SentMessage] = []
         self.drafts: list[Draft] = []  # sendMessageDraft calls accepted, in order
         self.chat_actions: list[tuple[int, str]] = []
@@ -676,6 +677,8 @@ class FakeTelegram:
             self.requests.append((method, params))
             self.request_times.append(time.monotonic())
             self._notify()
+        else:
+            self.getupdates_times.append(time.monotonic())
         outage = self._outage_status(method)
         if outage is not None:
             return web.Response(status=outage, text=BAD_GATEWAY_PAGE, content_type="text/html")
