@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -32,6 +33,7 @@ from bot.knowledge.models import ALLERGENS, DIETARY_TAGS, CafeInfo, Menu
 from bot.semantic.text import edit_distance, number_value, stem, tokens
 
 MAX_PHRASE_TOKENS = 5
+ANALYSES_MEMO = 4096  # texts whose analysis is remembered per lexicon
 SUBJECT_KINDS = frozenset({"item", "category", "attr"})  # what a question can be "about" on its own
 _CATEGORY_SEPARATORS = ("&", ",", "/", " and ", "(")
 _GENERIC_CATEGORY_WORDS = frozenset({"other", "served", "all", "day", "our", "house"})
@@ -250,6 +252,15 @@ class Lexicon:
                     name_words = tuple(stem(w) for w in tokens(phrase))
                     if 2 <= len(name_words) <= MAX_PHRASE_TOKENS:
                         self._names.append(name_words)
+        # Which names hold a word: a cut-short name shares at least one whole word with its name, so only those
+        # names are tried (every name at every position cost ~0.5 ms a question, a third of a cached turn).
+        self._names_with: dict[str, list[tuple[str, ...]]] = {}
+        for name_words in dict.fromkeys(self._names):
+            for word in set(name_words):
+                self._names_with.setdefault(word, []).append(name_words)
+        # The analysis of a text depends on the text and this lexicon only (a new menu builds a new lexicon):
+        # a rush of customers asking the same question analyses it once.
+        self._analyses: OrderedDict[str, Analysis] = OrderedDict()
         # The kitchen keeps its own hours in this cafe's data: a food word turns an hours question into the kitchen's.
         self._kitchen_hours = matching and cafe is not None and (
             cafe.kitchen_closes_before_minutes > 0 or any("kitchen" in name for name in cafe.policies))
@@ -368,7 +379,8 @@ class Lexicon:
         out = list(words)
         for i in range(len(words)):
             found: set[tuple[str, ...]] = set()
-            for name in self._names:
+            window = out[i:i + MAX_PHRASE_TOKENS]
+            for name in {n for w in window for n in self._names_with.get(w, ())}:
                 part = out[i:i + len(name)]
                 if len(part) == len(name) and any(w == n for w, n in zip(part, name, strict=True)) and all(
                         w == n or (len(w) >= 3 and n.startswith(w)) for w, n in zip(part, name, strict=True)
@@ -380,6 +392,16 @@ class Lexicon:
         return out
 
     def analyse(self, text: str) -> Analysis:
+        analysis = self._analyses.get(text)
+        if analysis is None:
+            analysis = self._analyses[text] = self._analyse(text)
+            if len(self._analyses) > ANALYSES_MEMO:
+                self._analyses.popitem(last=False)
+        else:
+            self._analyses.move_to_end(text)
+        return analysis
+
+    def _analyse(self, text: str) -> Analysis:
         raw = self._tokens(text)
         words = [self._word(t) for t in raw]
         if self.matching:
