@@ -39,12 +39,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load.bot_process import BotProcess
+from bench.load.bot_process import BotProcess, fake_backed_env
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
-from testkit.ordering import STAFF_CHAT
 from testkit.servers import RedisServer, free_port
-from testkit.settings import ADMIN_TOKEN, TEST_TOKEN
 
 # Not one of the FAQ seeds (data/faq.yaml): with the semantic cache on, a seed is answered from the semantic
 # cache and never reaches the exact one. `--question "Do you have oat milk?"` measures that path.
@@ -100,13 +98,8 @@ async def out_of_process(customers: int, rounds: int, question: str) -> Result:
         redis.start()
         try:
             async with FakeTelegram() as telegram, FakeOpenAI() as model, aiohttp.ClientSession() as http:
-                env = {
-                    "TELEGRAM_BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": telegram.url,
-                    "OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": model.api_key, "REDIS_URL": redis.url,
-                    "DATABASE_PATH": str(workdir / "bot.db"), "ADMIN_API_TOKEN": ADMIN_TOKEN,
-                    "STAFF_CHAT_ID": str(STAFF_CHAT), "SEMANTIC_CACHE_ENABLED": "true", "LOG_LEVEL": "INFO",
-                    "RATE_LIMIT_MESSAGES": "1000", "PYTHONDONTWRITEBYTECODE": "",
-                }
+                env = fake_backed_env(telegram.url, model.url, model.api_key, redis.url, workdir,
+                                      RATE_LIMIT_MESSAGES="1000")
                 bot = BotProcess(workdir, env, free_port())
                 try:
                     bot.start()

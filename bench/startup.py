@@ -33,12 +33,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load.bot_process import BotProcess
+from bench.load.bot_process import BotProcess, fake_backed_env
 from testkit.fakes.openai import FakeOpenAI
 from testkit.fakes.telegram import FakeTelegram
-from testkit.ordering import STAFF_CHAT
 from testkit.servers import RedisServer, free_port
-from testkit.settings import ADMIN_TOKEN, TEST_TOKEN
 
 CUSTOMER = 700_001
 QUESTION = "Do you have oat milk?"
@@ -49,15 +47,7 @@ async def one_run(workdir: Path, idle: float, cold_model_check: bool) -> dict[st
     redis.start()
     try:
         async with FakeTelegram() as telegram, FakeOpenAI() as model, aiohttp.ClientSession() as http:
-            env = {
-                "TELEGRAM_BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": telegram.url,
-                "OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": model.api_key, "REDIS_URL": redis.url,
-                "DATABASE_PATH": str(workdir / "bot.db"), "ADMIN_API_TOKEN": ADMIN_TOKEN,
-                "STAFF_CHAT_ID": str(STAFF_CHAT), "SEMANTIC_CACHE_ENABLED": "true", "LOG_LEVEL": "INFO",
-                # Compiled once and kept, as the image does (`compileall` in the Dockerfile): a shell that sets
-                # PYTHONDONTWRITEBYTECODE would otherwise add recompiling the bot's code to every launch.
-                "PYTHONDONTWRITEBYTECODE": "",
-            }
+            env = fake_backed_env(telegram.url, model.url, model.api_key, redis.url, workdir)
             if cold_model_check:
                 env["XDG_CACHE_HOME"] = str(workdir / "cache")
             telegram.send_text(CUSTOMER, "/start")

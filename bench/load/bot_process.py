@@ -22,11 +22,25 @@ from typing import Any
 import aiohttp
 
 from testkit import ROOT
-from testkit.settings import subprocess_env
+from testkit.ordering import STAFF_CHAT
+from testkit.settings import ADMIN_TOKEN, TEST_TOKEN, subprocess_env
 
 READY_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 60.0
 
+
+
+def fake_backed_env(telegram_url: str, model_url: str, model_key: str, redis_url: str, workdir: Path,
+                    **extra: str) -> dict[str, str]:
+    """The settings of a bot run as production runs it, against the fakes (bench.startup, bench.rush):
+    Redis, the semantic cache, INFO logs, and bytecode kept between launches as the image keeps it
+    (a shell that sets PYTHONDONTWRITEBYTECODE would add recompiling the bot's code to every launch)."""
+    return {
+        "TELEGRAM_BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_URL": telegram_url, "OPENAI_BASE_URL": model_url,
+        "OPENAI_API_KEY": model_key, "REDIS_URL": redis_url, "DATABASE_PATH": str(workdir / "bot.db"),
+        "ADMIN_API_TOKEN": ADMIN_TOKEN, "STAFF_CHAT_ID": str(STAFF_CHAT), "SEMANTIC_CACHE_ENABLED": "true",
+        "LOG_LEVEL": "INFO", "PYTHONDONTWRITEBYTECODE": "", **extra,
+    }
 
 @dataclass
 class Life:

@@ -29,7 +29,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.logging_setup import kv
-from bot.replicas.leases import JobLeases, LocalLeases
+from bot.replicas.leases import JobLeases, LocalLeases, run_leased
 from bot.tasks import cancel_and_wait
 from storage.db import Database
 
@@ -160,7 +160,9 @@ class RetentionJob:
         self._ran = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="retention")
+        self._task = asyncio.create_task(
+            run_leased(self._leases, "retention", self.run_once, interval=self.interval, first_delay=self.first_delay),
+            name="retention")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -179,19 +181,6 @@ class RetentionJob:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ran.wait(), timeout)
         return self.last_report
-
-    async def _loop(self) -> None:
-        delay = self.first_delay
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.interval
-            try:
-                if not await self._leases.take("retention", self.interval):
-                    log.debug("retention: another replica runs the purge this period")
-                    continue
-                await self.run_once()
-            except Exception:
-                log.exception("retention purge failed; next try in %.0f s", self.interval)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,7 @@ Paying in the chat (bot/orders/payments.py) places an order that waits for its p
 would otherwise keep its number, its payable invoice and a pre-order's slot forever. Confirming stamps
 `payment_due_at` (PAYMENT_EXPIRY_MINUTES on the calendar clock); this job, every CHECK_SECONDS on one
 replica at a time (the job leases: Redis, else a PostgreSQL advisory lock, else this process), finds the
-orders past it and hands each to `Payments.expire`, the same path that drops a stale invoice's order.
+orders past it and hands each to `Payments.drop_unpayable`, the same path that drops a stale invoice's order.
 That path is idempotent by itself (a compare-and-set on the order, its cart refill and the one message in
 one transaction), so two replicas running it at once during a Redis outage, or a crash half-way, still
 expire each order once with one message.
@@ -25,7 +25,7 @@ from bot.orders.payments import Payments
 from bot.orders.service import OrderService
 from bot.outbox import OutboxRow, Outgoing
 from bot.outbox.service import AfterDelivery
-from bot.replicas.leases import JobLeases, LocalLeases
+from bot.replicas.leases import JobLeases, LocalLeases, run_leased
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ class PaymentExpiryJob:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=JOB)
+        self._task = asyncio.create_task(
+            run_leased(self._leases, JOB, self.run_once, interval=self.interval, first_delay=self.first_delay),
+            name=JOB)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -74,18 +76,6 @@ class PaymentExpiryJob:
                 log.exception("order %s (id %s): expiring it failed", order.number, order.id)
         self.expired_total += expired
         return expired
-
-    async def _loop(self) -> None:
-        delay = self.first_delay
-        while True:
-            await asyncio.sleep(delay)
-            delay = self.interval
-            try:
-                if not await self._leases.take(JOB, self.interval):
-                    continue  # another replica runs it this period
-                await self.run_once()
-            except Exception:
-                log.exception("payment expiry failed; next try in %.0f s", self.interval)
 
 
 class ExpiryNotice:

@@ -19,9 +19,11 @@ leave the webhook lost.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from bot.replicas.shared import SharedRedis, Unavailable
@@ -53,6 +55,23 @@ class JobLeases(Protocol):
     """May this process run `job` now? `period` is the job's interval in seconds."""
 
     async def take(self, job: str, period: float) -> bool: ...
+
+
+async def run_leased(leases: JobLeases, job: str, run: Callable[[], Awaitable[object]], *, interval: float,
+                     first_delay: float) -> None:
+    """Forever: every `interval` seconds (the first after `first_delay`), `run` on whichever replica holds the
+    job's lease for that period. A failed run is logged and tried again the next period: the job never dies."""
+    delay = first_delay
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval
+        try:
+            if not await leases.take(job, interval):
+                log.debug("%s: another replica runs it this period", job)
+                continue
+            await run()
+        except Exception:
+            log.exception("%s failed; next try in %.0f s", job, interval)
 
 
 class LocalLeases:

@@ -38,6 +38,7 @@ from bot.semantic.embedder import DEFAULT_TORCH_THREADS, BackgroundEmbedder, res
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
+CONVERTED_TYPE = "float32"  # what is stored; EMBEDDING_INT8 quantizes at load
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 _SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16}
 
@@ -83,22 +84,14 @@ def stores() -> list[Path]:
     return [Path(sys.prefix) / "share" / "cafe-bot" / "ct2", cache / "cafe-bot" / "ct2"]
 
 
-def converted_path(source: Path, model_id: str, quantization: str) -> Path | None:
-    """The converted model for `source`, if one exists in a store."""
-    name = f"{_safe(model_id)}-{quantization}-{_fingerprint(source, quantization)}"
+def prepare(source: Path, model_id: str) -> Path:
+    """The converted model for `source` (float32; int8 is applied when loading), converting it into the first
+    writable store if no store has it."""
+    name = f"{_safe(model_id)}-{CONVERTED_TYPE}-{_fingerprint(source, CONVERTED_TYPE)}"
     for store in stores():
         if (store / name / "model.bin").is_file():
             return store / name
-    return None
-
-
-def prepare(source: Path, model_id: str, quantization: str = "float32") -> Path:
-    """The converted model for `source`, converting it into the first writable store if there is none."""
-    found = converted_path(source, model_id, quantization)
-    if found is not None:
-        return found
     pooling_config(source)
-    name = f"{_safe(model_id)}-{quantization}-{_fingerprint(source, quantization)}"
     errors = []
     for store in stores():
         try:
@@ -109,7 +102,7 @@ def prepare(source: Path, model_id: str, quantization: str = "float32") -> Path:
             continue
         try:
             started = time.perf_counter()
-            _convert_in_child(source, work / "model", quantization)
+            _convert_in_child(source, work / "model", CONVERTED_TYPE)
             try:
                 (work / "model").rename(store / name)  # atomic: a replica converting too loses the race harmlessly
             except OSError:
