@@ -274,7 +274,7 @@ class Application:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.request_stop)
-        self.owns_process = False
+        self.owns_process = True
         try:
             await self.start()
             # CPU seconds, not wall: the start's own cost, whatever else the machine runs (docs/BENCHMARKS.md)
