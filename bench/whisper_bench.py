@@ -37,9 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FIXTURES = ROOT / "tests" / "fixtures" / "voice"
-# (label, beam size, WHISPER_MENU_HINTS): today's default first, the chosen one marked in the table.
-WER_CONFIGS = [("plain", 1, "off"), ("hotwords", 1, "hotwords"), ("prompt", 1, "prompt"), ("plain", 5, "off"),
-               ("hotwords", 5, "hotwords"), ("prompt", 5, "prompt")]
+# (label, beam size, WHISPER_MENU_HINTS, WHISPER_PHRASE_WEIGHT or None for the setting's): the first release's
+# decoding first, the defaults marked in the table. "first": the decoder's first reading, no word model.
+WER_CONFIGS: list[tuple[str, int, str, float | None]] = [
+    ("plain", 1, "off", None), ("hotwords", 1, "hotwords", None), ("prompt", 1, "prompt", None),
+    ("plain", 5, "off", None), ("hotwords", 5, "hotwords", None), ("first", 5, "prompt", 0.0),
+    ("prompt", 5, "prompt", None)]
 
 
 def short_notes() -> list[bytes]:
@@ -94,7 +97,7 @@ def data_vocabulary(cfg: Any) -> Any:
 
 # --- word error rate per decoding choice ----------------------------------------------------
 def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None, repeat: int,
-              configs: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+              configs: list[tuple[str, int, str, float | None]]) -> list[dict[str, Any]]:
     """Every clip through the production path (WhisperTranscriber with the menu's vocabulary), per config."""
     from faster_whisper import WhisperModel
 
@@ -111,12 +114,14 @@ def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None,
                          files=source.files)
     audio = {clip.path: clip.path.read_bytes() for clips in sets.values() for clip in clips}
     rows = []
-    for name, beam, hints in configs:
+    for name, beam, hints, weight in configs:
+        chosen = {} if weight is None else {"whisper_phrase_weight": weight}
         cfg = settings(whisper_model=model_name, whisper_language=language, whisper_beam_size=beam,
-                       whisper_menu_hints=hints, whisper_workers=1)
+                       whisper_menu_hints=hints, whisper_workers=1, **chosen)
         transcriber = WhisperTranscriber(cfg, model=model)
 
-        row: dict[str, Any] = {"config": f"{name}, beam {beam}", "hints": hints, "beam": beam, "model": label}
+        row: dict[str, Any] = {"config": f"{name}, beam {beam}", "hints": hints, "beam": beam, "model": label,
+                               "weight": cfg.whisper_phrase_weight}
 
         async def run(transcriber: Any = transcriber, row: dict[str, Any] = row) -> dict[str, Any]:
             for set_name, clips in sets.items():
@@ -154,11 +159,11 @@ def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None,
     return rows
 
 
-def print_wer(rows: list[dict[str, Any]], chosen: tuple[int, str], verbose: bool) -> None:
+def print_wer(rows: list[dict[str, Any]], chosen: tuple[int, str, float], verbose: bool) -> None:
     columns = [key for key in rows[0] if key.endswith(("WER", "RTF", "CPU/s"))]
     print(f"{'decoding':22}" + "".join(f"{c:>16}" for c in columns) + f"{'no-speech leaks':>17}")
     for row in rows:
-        mark = " *" if (row["beam"], row["hints"]) == chosen else ""
+        mark = " *" if (row["beam"], row["hints"], row["weight"]) == chosen else ""
         leaks = sum(len(v) for k, v in row.items() if k.endswith("leaks"))
         cells = "".join(f"{('-' if row.get(c) is None else row[c]):>16}" for c in columns)
         print(f"{row['config'] + mark:22}{cells}{leaks:>17}")
@@ -166,9 +171,9 @@ def print_wer(rows: list[dict[str, Any]], chosen: tuple[int, str], verbose: bool
             for key in (k for k in row if k.endswith(("leaks", "wrong"))):
                 for line in row[key]:
                     print(f"    {key.split()[0]}: {line}")
-    print("(* = the defaults: WHISPER_BEAM_SIZE and WHISPER_MENU_HINTS; WER in %, summed over the clips; RTF = "
-          "processing s / audio s, best of the repeats, warm;\n CPU/s = CPU seconds per audio second, all clips incl. "
-          "no-speech ones, mean of the repeats)")
+    print("(* = the defaults: WHISPER_BEAM_SIZE, WHISPER_MENU_HINTS and WHISPER_PHRASE_WEIGHT; WER in %, summed over "
+          "the clips; RTF = processing s / audio s, best of the repeats, warm;\n CPU/s = CPU seconds per audio "
+          "second, all clips incl. no-speech ones, mean of the repeats)")
 
 
 # --- child processes: one configuration each --------------------------------------------
@@ -294,6 +299,8 @@ def main() -> int:
     parser.add_argument("--wer", action="store_true", help="word error rate and RTF per decoding choice")
     parser.add_argument("--heldout", action="store_true", help="also the held-out set (measure once, at the end)")
     parser.add_argument("--heldout-only", action="store_true", help="the held-out set without the dev set")
+    parser.add_argument("--heldout2", action="store_true",
+                        help="the second held-out set (bench/data/voice_heldout2; measure once, at the end)")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
     parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
@@ -355,12 +362,14 @@ def main() -> int:
 
 
 def wer_main(args: argparse.Namespace) -> int:
-    from testkit.voice import HELDOUT, clips_in, dev_clips
+    from testkit.voice import HELDOUT, HELDOUT2, clips_in, dev_clips, frozen_clips
 
     language = None if args.language == "auto" else args.language
-    sets = {} if args.heldout_only else {"dev": dev_clips()}
+    sets = {} if args.heldout_only or args.heldout2 else {"dev": dev_clips()}
     if args.heldout or args.heldout_only:
         sets["held-out"] = clips_in(HELDOUT)
+    if args.heldout2:
+        sets["held-out 2"] = frozen_clips(HELDOUT2)  # refuses a set whose files are not the frozen ones
     if language is not None:  # a fixed language: the clips in it (and the no-speech ones)
         sets = {k: [c for c in v if c.language in ("", language)] for k, v in sets.items()}
     configs = WER_CONFIGS
@@ -371,7 +380,8 @@ def wer_main(args: argparse.Namespace) -> int:
     print(f"Whisper {args.model or 'tiny.en (bundled)'}, int8, CPU, language {args.language}; "
           f"{', '.join(f'{k}: {len(v)} clips' for k, v in sets.items())}; best of {args.repeat}")
     rows = wer_table(sets, args.model, language, args.repeat, configs)
-    print_wer(rows, (defaults.whisper_beam_size, defaults.whisper_menu_hints), args.verbose)
+    print_wer(rows, (defaults.whisper_beam_size, defaults.whisper_menu_hints, defaults.whisper_phrase_weight),
+              args.verbose)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

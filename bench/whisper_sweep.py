@@ -34,6 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.voice.vocabulary import PHRASE_WEIGHT  # noqa: E402 - after the path
+
 SAMPLE_RATE = 16_000
 Samples = np.ndarray
 
@@ -145,7 +147,8 @@ class Sweep:
 
     def run(self, label: str, items: list[Item], options: dict[str, Any] | None = None,
             front: Callable[[Samples], Samples] | None = None, hints: bool = True, verbose: bool = False,
-            correct: bool = True) -> None:
+            correct: bool = True, weight: float = PHRASE_WEIGHT) -> None:
+        from bot.voice.rescoring import readings_decoder
         from bot.voice.whisper import NO_SPEECH_MAX, clean_text
         from testkit.wer import normalize, word_error_rate
 
@@ -159,8 +162,10 @@ class Sweep:
         cpu = time.process_time()
         for item in items:
             samples = front(item.samples) if front else item.samples
-            segments, _ = self.model.transcribe(samples, **told)
-            heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]
+            chooser = partial(self.vocabulary.choose, weight=weight) if hints and weight > 0 else None
+            with readings_decoder(self.model).choosing(chooser):  # type: ignore[union-attr]
+                segments, _ = self.model.transcribe(samples, **told)
+                heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]
             text = clean_text(" ".join(s.text for s in heard))
             if self.vocabulary.echoes(text):
                 text = ""
@@ -223,7 +228,8 @@ class Sweep:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="decoding,prompt,denoise,noise,sounds", help="which groups of candidates")
+    parser.add_argument("--only", default="decoding,prompt,denoise,noise,sounds,phrases",
+                        help="which groups of candidates")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--verbose", action="store_true", help="print the dev set's wrong transcripts")
     args = parser.parse_args()
@@ -235,8 +241,14 @@ def main() -> int:
           f"{'leaks':>7}")
     sweep.run("plain, beam 1 (no menu)", items, {"beam_size": 1}, hints=False)
     sweep.run("menu's spelling prompt, beam 5 (before)", items, {"initial_prompt": vocabulary.prompt})
-    sweep.run("lower-case prompt, beam 5, no sound correction", items, correct=False)
-    sweep.run("lower-case prompt, beam 5 + sound correction (now)", items, verbose=args.verbose)
+    sweep.run("lower-case prompt, beam 5, no sound correction", items, correct=False, weight=0)
+    sweep.run("lower-case prompt, beam 5 + sound correction", items, weight=0)
+    sweep.run("lower-case prompt, beam 5 + sound + readings chosen (now)", items, verbose=args.verbose)
+    if "phrases" in groups:
+        mixed = noisy_copies(items)
+        for weight in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0):
+            sweep.run(f"readings chosen, phrase weight {weight}", items, weight=weight)
+            sweep.run(f"pink/babble 10 dB: readings chosen, phrase weight {weight}", mixed, weight=weight)
     if "sounds" in groups:
         sweep.sounds(items + german_dev_items())
     if "decoding" in groups:

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(default=5, ge=1, le=10)
     # How the menu's words reach the decoder (bot/voice/vocabulary.py; chosen in docs/BENCHMARKS.md).
     whisper_menu_hints: Literal["off", "prompt", "hotwords", "both"] = "prompt"
+    # English notes: how much the word model of what customers say weighs when it picks among the beam's
+    # readings (bot/voice/rescoring.py); 0 = keep the decoder's first reading.
+    whisper_phrase_weight: float = Field(default=0.15, ge=0, le=5)
     whisper_max_seconds: int = Field(default=120, ge=1, le=3600)
     whisper_workers: int = Field(default=1, ge=1, le=8)
     whisper_queue_size: int = Field(default=8, ge=1)

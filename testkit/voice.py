@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def fixture_bytes(name: str) -> bytes:
 # --- clip sets for word error rates (tests/test_voice_transcriber.py, bench/whisper_bench.py) ---------------
 DEV = ROOT / "bench" / "data" / "voice_dev"
 HELDOUT = ROOT / "bench" / "data" / "voice_heldout"
+HELDOUT2 = ROOT / "bench" / "data" / "voice_heldout2"
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,15 @@ def clips_in(folder: Path) -> list[Clip]:
 def dev_clips() -> list[Clip]:
     """The development set: the test fixtures and bench/data/voice_dev (what the decoding was tuned on)."""
     return clips_in(FIXTURES) + clips_in(DEV)
+
+
+def frozen_clips(folder: Path) -> list[Clip]:
+    """The clips of a frozen set, after checking its files against the sums its FROZEN.md published: a set
+    that was edited after it was frozen is refused, not measured."""
+    frozen = (folder / "FROZEN.md").read_text(encoding="utf-8")
+    references = hashlib.sha256((folder / "references.yaml").read_bytes()).hexdigest()
+    audio = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.glob("*.ogg"), key=lambda p: p.name)))
+    for what, digest in (("references.yaml", references), ("the clips", audio.hexdigest())):
+        if digest not in frozen:
+            raise ValueError(f"{folder.name}: {what} do not match the sums in FROZEN.md ({digest[:12]}...)")
+    return clips_in(folder)

@@ -30,13 +30,12 @@ from testkit.wer import word_error_rate
 from tests.helpers import CUSTOMER_ID, running_app
 
 MENU, CAFE = ROOT / "data" / "menu.yaml", ROOT / "data" / "cafe.yaml"
-# Measured with the defaults (prompt, in lower case for English; beam 5; the correction by sound) on this machine:
-# 10.2 % over the English development set (the fixtures and bench/data/voice_dev; 13.1 % without the correction,
-# 15.3 % with the capitalised prompt, plain decoding 26.7–28.4 %, docs/BENCHMARKS.md) and bench/data/voice_dev
-# alone (15.4 %; 19.7 % without the correction, 23 % before the lower-case prompt; the fixtures are held to their
-# own bound in test_voice_transcriber.py).
-# The bound leaves room for other CPUs' int8 kernels.
-DEV_WER_BOUND = 0.30
+# Measured with the defaults (prompt, in lower case for English; beam 5; the beam's readings chosen by the cafe's
+# word model; the correction by sound) on this machine: 5.1 % over the English development set (the fixtures and
+# bench/data/voice_dev, 176 words: 9 wrong; 9.1 % with the decoder's first reading, 13.1 % without the correction
+# by sound, plain greedy decoding 25.6-28.4 %, docs/BENCHMARKS.md). The bound is issue 17's target for English
+# with the default model; it leaves three words for other CPUs' int8 kernels.
+DEV_WER_BOUND = 0.07
 GERMAN_WER_BOUND = 0.75  # WHISPER_MODEL=base on espeak-ng's German: 54 % measured
 
 
@@ -118,6 +117,10 @@ def test_a_menu_change_gives_another_vocabulary() -> None:
     ("Is the red lentil soup vegan?", "Is the Red Lentil Soup vegan?"),
     ("any gluten free banana bread?", "any Gluten-free Banana Bread?"),
     ("FLAT-WHITE", "Flat White"),
+    # The cafe's hyphenated words however Whisper joined them.
+    ("What is the wifi password?", "What is the Wi-Fi password?"),
+    ("is the wi fi free", "is the Wi-Fi free"),
+    ("a wifey", "a wifey"),
     # Only whole names: parts, longer words and other words stay as they were heard.
     ("lentil soup and a latte", "lentil soup and a latte"),
     ("a flat whiteboard", "a flat whiteboard"),
@@ -178,10 +181,12 @@ async def test_silence_and_noise_stay_nothing_heard_with_the_menu_in_the_prompt(
 
 @pytest.mark.slow
 async def test_the_development_set_stays_under_its_word_error_rate_bound(whisper: WhisperTranscriber) -> None:
-    """Not exact words (they vary with the CPU's kernels): a bound on the English clips, none leaking."""
+    """Not exact words (they vary with the CPU's kernels): a bound on the English clips of the fixtures and the
+    development notes (issue 17's measure: the project's fixtures plus other voices, some with noise), none
+    leaking."""
     vocabulary = data_vocabulary()
-    clips: list[Clip] = [c for c in clips_in(DEV) if c.language in ("en", "")]
-    assert len(clips) >= 16 and len([c for c in dev_clips() if c.language == "en"]) >= 24
+    clips: list[Clip] = [c for c in dev_clips() if c.language in ("en", "")]
+    assert len([c for c in clips if c.speech]) >= 24 and len([c for c in clips if c.noisy and c.speech]) >= 5
     results: list[tuple[str, str]] = []
     for clip in clips:
         text = (await whisper.transcribe(clip.path.read_bytes(), vocabulary)).text

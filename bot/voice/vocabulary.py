@@ -22,10 +22,12 @@ import functools
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from bot.voice.phrases import PhraseModel, Slots
+from bot.voice.phrases import words as phrase_words
 from bot.voice.sounds_like import SoundsLike
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
 HintMode = Literal["off", "prompt", "hotwords", "both"]
 # Whisper keeps at most 223 prompt tokens; about four characters a token leaves room to spare.
 MAX_PROMPT_CHARS = 700
+# How much the word model of what customers say (bot/voice/phrases.py) weighs against the decoder when it
+# chooses among the beam's readings (natural-log units of the model per unit of the decoder's), chosen on the
+# development clips (docs/BENCHMARKS.md "Choosing among the decoder's readings"): anything from 0.08 to 0.3
+# gave the same English word error rate there, 0.15 is the middle.
+PHRASE_WEIGHT = 0.15
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _SEPARATOR = r"[\s\-‐–]+"
 
@@ -75,6 +82,8 @@ class Vocabulary:
     terms: tuple[str, ...]  # everything told to the decoder, most important first (names, aliases, ...)
     cafe: str = ""
     version: str = field(default="", compare=False)
+    slots: Slots = field(default_factory=Slots, compare=False)  # the word model's fillers from the cafe's data
+    spellings: tuple[str, ...] = ()  # cafe words written with a hyphen ("Wi-Fi"): respelled from "wifi" too
 
     @property
     def prompt(self) -> str:
@@ -130,18 +139,40 @@ class Vocabulary:
             return text
         return self._sounds.correct(text)
 
+    @functools.cached_property
+    def phrase_model(self) -> PhraseModel:
+        """Built on first use (~0.1 s, on the speech worker), once per vocabulary."""
+        return PhraseModel.build(self.slots)
+
+    def choose(self, readings: Sequence[tuple[str, float]], weight: float = PHRASE_WEIGHT) -> int:
+        """Which of the decoder's readings of an English note to keep (bot/voice/rescoring.py): the one whose
+        decoder log-probability plus `weight` times the word model's, after the correction by sound, is the
+        highest. "do you still have the yum and quasant" loses to "... the almond croissant" although the
+        decoder put it first by a hair; a reading far less likely to the decoder is never taken for its words."""
+        if len(readings) < 2 or not self.slots.item:
+            return 0
+        model = self.phrase_model
+
+        def total(reading: tuple[str, float]) -> float:
+            text, decoder = reading
+            return decoder + weight * model.log_prob(phrase_words(self.correct(text)))
+
+        return max(range(len(readings)), key=lambda i: total(readings[i]))
+
     def respell(self, text: str) -> str:
-        """`text` with every whole item name in the menu's spelling (longest names first)."""
-        if not text or not self.names:
+        """`text` with every whole item name in the menu's spelling (longest names first), and the cafe's
+        hyphenated words in its spelling however they were joined ("wifi", "wi fi" -> "Wi-Fi")."""
+        if not text or not (self.names or self.spellings):
             return text
         folded = _fold(text)
         if len(folded) != len(text):  # a character that folds to several: leave the text alone
             return text
         chars = list(text)
         taken = [False] * len(text)
-        for name in sorted(self.names, key=len, reverse=True):
+        for name in sorted([*self.names, *self.spellings], key=len, reverse=True):
             words = [re.escape(w) for w in _words(name)]
-            pattern = re.compile(r"(?<![\w'])" + _SEPARATOR.join(words) + r"(e?s)?(?![\w'])")
+            separator = _SEPARATOR.replace("+", "*") if name in self.spellings else _SEPARATOR
+            pattern = re.compile(r"(?<![\w'])" + separator.join(words) + r"(e?s)?(?![\w'])")
             for match in pattern.finditer(folded):
                 start, end = match.span()
                 if any(taken[start:end]):
@@ -184,7 +215,29 @@ def build_vocabulary(menu: Menu, cafe: CafeInfo | None = None) -> Vocabulary:
     terms = _unique([*(_phrase(n) for n in names), *cafe_words, *tags, *categories, *aliases])
     cafe_name = cafe.name if cafe is not None else ""
     digest = hashlib.sha256("\n".join([cafe_name, *names, *terms]).encode()).hexdigest()[:12]
-    return Vocabulary(names=tuple(names), terms=tuple(terms), cafe=cafe_name, version=digest)
+    return Vocabulary(names=tuple(names), terms=tuple(terms), cafe=cafe_name, version=digest,
+                      slots=phrase_slots(menu, cafe), spellings=tuple(w for w in cafe_words if "-" in w))
+
+
+def phrase_slots(menu: Menu, cafe: CafeInfo | None) -> Slots:
+    """The fillers of the word model's patterns, in lower case: item names and aliases, option choices (milks
+    apart from the rest), sizes, dietary tags, allergens, categories and the cafe's policy topics."""
+    items = menu.items()
+
+    def said(values: Iterable[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_phrase(v).lower() for v in values if _phrase(v)))
+
+    choices = [choice.name for item in items for group in item.options for choice in group.choices]
+    return Slots(
+        item=said([*(item.name for item in items), *(alias for item in items for alias in item.aliases)]),
+        milk=said(c for c in choices if "milk" in c.lower()),
+        extra=said(c for c in choices if "milk" not in c.lower()),
+        size=said(size for item in items for size in item.sizes),
+        tag=said(tag.replace("-", " ") for item in items for tag in item.tags),
+        allergen=said(allergen for item in items for allergen in item.allergens),
+        category=said(part for c in menu.categories for part in _phrase(c.name).split(" and ")),
+        topic=said(key.replace("_", " ") for key in cafe.policies) if cafe is not None else (),
+    )
 
 
 class MenuVocabulary:

@@ -16,6 +16,8 @@ event loops in turn (the tests share one across the whole session).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import re
@@ -31,6 +33,7 @@ import numpy as np
 from bot.config import Settings
 from bot.models_check import load_sums, verify, verify_if_bundled
 from bot.voice.audio import SAMPLE_RATE, decode
+from bot.voice.rescoring import Chooser, readings_decoder
 from bot.voice.transcriber import (
     AudioDecodeError,
     AudioTooLong,
@@ -146,6 +149,7 @@ class WhisperTranscriber:
         self._language = settings.whisper_language
         self._beam_size = settings.whisper_beam_size
         self._hints = settings.whisper_menu_hints
+        self._phrase_weight = settings.whisper_phrase_weight
         self._max_seconds = settings.whisper_max_seconds
         self._workers = settings.whisper_workers
         self._queue_size = settings.whisper_queue_size
@@ -168,6 +172,7 @@ class WhisperTranscriber:
         self._reload_at: float | None = None  # time.monotonic() of the next load attempt after a failure
         self._reload_timer: threading.Timer | None = None
         if model is not None:
+            readings_decoder(model)
             done: Future[Any] = Future()
             done.set_result(model)
             self._loading = done
@@ -219,6 +224,7 @@ class WhisperTranscriber:
                 source.path, device=self._device, compute_type=self._compute_type,
                 cpu_threads=self._cpu_threads, num_workers=self._workers, files=source.files,
             )
+            readings_decoder(model)
             loaded = time.perf_counter()
             warmup = np.random.default_rng(0).normal(0, 0.01, SAMPLE_RATE).astype(np.float32)
             segments, _ = model.transcribe(warmup, beam_size=1, vad_filter=False, without_timestamps=True)
@@ -324,6 +330,14 @@ class WhisperTranscriber:
             multilingual = bool(self._settings.whisper_model)
         return None if multilingual else "en"
 
+    def chooser(self, vocabulary: Vocabulary | None, model: Any) -> Chooser | None:
+        """Who picks among the beam's readings: the cafe's word model for an English note told the menu (the
+        word model is English), else nobody (the decoder's first reading)."""
+        if (vocabulary is None or self._hints == "off" or self._phrase_weight <= 0 or self._beam_size < 2
+                or self.heard_language(model) != "en"):
+            return None
+        return functools.partial(vocabulary.choose, weight=self._phrase_weight)
+
     def spell(self, text: str, vocabulary: Vocabulary, english: bool) -> str:
         """What the decoder wrote, with the menu's words: nothing if it is the prompt read back; an English
         transcript corrected by sound (unless WHISPER_MENU_HINTS=off: plain decoding stays plain); then
@@ -344,8 +358,10 @@ class WhisperTranscriber:
             samples = decode(audio, self._max_seconds)
             decoded = time.perf_counter()
             options = self.decode_options(vocabulary, model)
-            segments, info = model.transcribe(samples, **options)
-            heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator here
+            decoder = readings_decoder(model)
+            with decoder.choosing(self.chooser(vocabulary, model)) if decoder else contextlib.nullcontext():
+                segments, info = model.transcribe(samples, **options)
+                heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator
             text = clean_text(" ".join(segment.text for segment in heard))
             if vocabulary is not None:
                 text = self.spell(text, vocabulary, (self.heard_language(model) or info.language) == "en")
