@@ -97,7 +97,7 @@ def data_vocabulary(cfg: Any) -> Any:
 
 # --- word error rate per decoding choice ----------------------------------------------------
 def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None, repeat: int,
-              configs: list[tuple[str, int, str, float | None]]) -> list[dict[str, Any]]:
+              configs: list[tuple[str, int, str, float | None]], pad: str = "auto") -> list[dict[str, Any]]:
     """Every clip through the production path (WhisperTranscriber with the menu's vocabulary), per config."""
     from faster_whisper import WhisperModel
 
@@ -117,7 +117,7 @@ def wer_table(sets: dict[str, list[Any]], model_name: str, language: str | None,
     for name, beam, hints, weight in configs:
         chosen = {} if weight is None else {"whisper_phrase_weight": weight}
         cfg = settings(whisper_model=model_name, whisper_language=language, whisper_beam_size=beam,
-                       whisper_menu_hints=hints, whisper_workers=1, **chosen)
+                       whisper_menu_hints=hints, whisper_workers=1, whisper_pad_seconds=pad, **chosen)
         transcriber = WhisperTranscriber(cfg, model=model)
 
         row: dict[str, Any] = {"config": f"{name}, beam {beam}", "hints": hints, "beam": beam, "model": label,
@@ -303,6 +303,7 @@ def main() -> int:
                         help="the second held-out set (bench/data/voice_heldout2; measure once, at the end)")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
+    parser.add_argument("--pad", default="auto", help="WHISPER_PAD_SECONDS: auto, or seconds (30 = whole window)")
     parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
     parser.add_argument("--verbose", action="store_true", help="print the wrong transcripts and the leaks")
     parser.add_argument("--beam", type=int, default=0, help="speed: WHISPER_BEAM_SIZE (default: the setting's)")
@@ -377,9 +378,9 @@ def wer_main(args: argparse.Namespace) -> int:
         wanted = {tuple(c.split(":")) for c in args.configs.split(",")}
         configs = [c for c in WER_CONFIGS if (c[0], str(c[1])) in wanted]
     defaults = settings()
-    print(f"Whisper {args.model or 'tiny.en (bundled)'}, int8, CPU, language {args.language}; "
+    print(f"Whisper {args.model or 'tiny.en (bundled)'}, int8, CPU, language {args.language}, pad {args.pad}; "
           f"{', '.join(f'{k}: {len(v)} clips' for k, v in sets.items())}; best of {args.repeat}")
-    rows = wer_table(sets, args.model, language, args.repeat, configs)
+    rows = wer_table(sets, args.model, language, args.repeat, configs, args.pad)
     print_wer(rows, (defaults.whisper_beam_size, defaults.whisper_menu_hints, defaults.whisper_phrase_weight),
               args.verbose)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

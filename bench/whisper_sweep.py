@@ -148,7 +148,7 @@ class Sweep:
     def run(self, label: str, items: list[Item], options: dict[str, Any] | None = None,
             front: Callable[[Samples], Samples] | None = None, hints: bool = True, verbose: bool = False,
             correct: bool = True, weight: float = PHRASE_WEIGHT) -> None:
-        from bot.voice.rescoring import readings_decoder
+        from bot.voice.decoding import cafe_decoder
         from bot.voice.whisper import NO_SPEECH_MAX, clean_text
         from testkit.wer import normalize, word_error_rate
 
@@ -163,7 +163,7 @@ class Sweep:
         for item in items:
             samples = front(item.samples) if front else item.samples
             chooser = partial(self.vocabulary.choose, weight=weight) if hints and weight > 0 else None
-            with readings_decoder(self.model).choosing(chooser):  # type: ignore[union-attr]
+            with cafe_decoder(self.model).tuned(chooser):  # type: ignore[union-attr]
                 segments, _ = self.model.transcribe(samples, **told)
                 heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]
             text = clean_text(" ".join(s.text for s in heard))

@@ -144,8 +144,11 @@ class Settings(BaseSettings):
     # How the menu's words reach the decoder (bot/voice/vocabulary.py; chosen in docs/BENCHMARKS.md).
     whisper_menu_hints: Literal["off", "prompt", "hotwords", "both"] = "prompt"
     # English notes: how much the word model of what customers say weighs when it picks among the beam's
-    # readings (bot/voice/rescoring.py); 0 = keep the decoder's first reading.
+    # readings (bot/voice/decoding.py); 0 = keep the decoder's first reading.
     whisper_phrase_weight: float = Field(default=0.15, ge=0, le=5)
+    # Seconds of padding the encoder hears after the speech, up to Whisper's 30 s window (bot/voice/decoding.py):
+    # auto = 15 for multilingual models (same accuracy, half the CPU), the whole window for English-only ones.
+    whisper_pad_seconds: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
     whisper_max_seconds: int = Field(default=120, ge=1, le=3600)
     whisper_workers: int = Field(default=1, ge=1, le=8)
     whisper_queue_size: int = Field(default=8, ge=1)

@@ -1,5 +1,6 @@
-"""Choosing among the decoder's readings: the word model of what customers say (bot/voice/phrases.py), the
-choice it makes (`Vocabulary.choose`) and the seam that hands it the beam's readings (bot/voice/rescoring.py).
+"""How a note is decoded: the word model of what customers say (bot/voice/phrases.py), the choice among the
+beam's readings it makes (`Vocabulary.choose`), and the seam around CTranslate2's Whisper that hands it the
+readings and sizes the encoder's window (bot/voice/decoding.py).
 
 The seam's tests stand a scripted generator in for CTranslate2's Whisper (a third-party model, not our class);
 the real model's effect is held by the development set's bound in tests/test_voice_vocabulary.py.
@@ -10,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.config import load_settings
 from bot.knowledge.loader import load_cafe, load_menu
 from bot.voice import WhisperTranscriber
+from bot.voice.decoding import CafeDecoder, cafe_decoder, content_frames
 from bot.voice.phrases import PhraseModel, Slots, read_patterns, words
-from bot.voice.rescoring import ReadingsDecoder, readings_decoder
 from bot.voice.vocabulary import build_vocabulary
 from testkit import ROOT
 from testkit.settings import make_settings
@@ -116,12 +118,12 @@ class ScriptedWhisper:
     def generate(self, features: Any, prompts: list[list[int]], **options: Any) -> list[Generated]:
         self.asked.append(options)
         n = options.get("num_hypotheses", 1)
-        return [Generated([r + [len(WordTokenizer.WORDS)] for r in self.readings[:n]], self.scores[:n], 0.02)]
+        return [Generated([[*r, len(WordTokenizer.WORDS)] for r in self.readings[:n]], self.scores[:n], 0.02)]
 
 
-def decoder() -> tuple[ReadingsDecoder, ScriptedWhisper]:
+def decoder() -> tuple[CafeDecoder, ScriptedWhisper]:
     inner = ScriptedWhisper([[0, 1, 2, 3], [0, 4, 5]], [-0.40, -0.55])
-    return ReadingsDecoder(inner, WordTokenizer()), inner
+    return CafeDecoder(inner, WordTokenizer()), inner
 
 
 def test_the_chosen_reading_comes_first_with_its_own_score() -> None:
@@ -132,7 +134,7 @@ def test_the_chosen_reading_comes_first_with_its_own_score() -> None:
         seen.append(list(readings))
         return 1
 
-    with seam.choosing(chooser):
+    with seam.tuned(chooser):
         [result] = seam.generate(None, [[1]], beam_size=5, length_penalty=1.0)
     assert inner.asked[-1]["num_hypotheses"] == 5
     assert [text for text, _ in seen[0]] == ["the yum and quasant", "the almond croissant"]
@@ -146,7 +148,7 @@ def test_without_a_chooser_the_decoder_is_untouched() -> None:
     [result] = seam.generate(None, [[1]], beam_size=5)
     assert "num_hypotheses" not in inner.asked[-1]
     assert result.sequences_ids == [[0, 1, 2, 3, 6]]
-    with seam.choosing(lambda readings: 1):
+    with seam.tuned(lambda readings: 1):
         seam.generate(None, [[1]], beam_size=1)  # greedy: one reading, nothing to choose
     assert "num_hypotheses" not in inner.asked[-1]
     assert seam.is_multilingual is False  # everything else is the wrapped model's
@@ -154,7 +156,7 @@ def test_without_a_chooser_the_decoder_is_untouched() -> None:
 
 def test_a_chooser_out_of_range_keeps_the_first_reading() -> None:
     seam, _ = decoder()
-    with seam.choosing(lambda readings: 7):
+    with seam.tuned(lambda readings: 7):
         [result] = seam.generate(None, [[1]], beam_size=2)
     assert result.sequences_ids[0][:4] == [0, 1, 2, 3]
 
@@ -167,9 +169,9 @@ class FakeFasterWhisper:
 
 def test_the_seam_goes_in_once_and_only_around_a_ctranslate2_model() -> None:
     model = FakeFasterWhisper()
-    first = readings_decoder(model)
-    assert isinstance(model.model, ReadingsDecoder) and readings_decoder(model) is first
-    assert readings_decoder(object()) is None
+    first = cafe_decoder(model)
+    assert isinstance(model.model, CafeDecoder) and cafe_decoder(model) is first
+    assert cafe_decoder(object()) is None
 
 
 @pytest.mark.parametrize(("env", "english", "chooses"), [
@@ -192,3 +194,58 @@ def test_the_word_model_chooses_for_english_notes_told_the_menu(tmp_path: Any, e
 
 def test_the_phrase_weight_setting_defaults_to_the_measured_choice() -> None:
     assert load_settings(_env_file=None).whisper_phrase_weight == 0.15
+
+
+# --- the encoder's window ----------------------------------------------------------------------------------------
+@dataclass
+class EncodingWhisper(ScriptedWhisper):
+    """Also records the width of each window the encoder is given."""
+
+    widths: list[int] = field(default_factory=list)
+
+    def encode(self, features: Any, to_cpu: bool = False) -> str:
+        self.widths.append(np.asarray(features).shape[-1])
+        return "encoded"
+
+
+def window(speech_frames: int) -> Any:
+    import ctranslate2
+
+    features = np.zeros((1, 80, 3000), dtype=np.float32)
+    features[:, :, :speech_frames] = np.random.default_rng(1).normal(0, 1, (1, 80, speech_frames))
+    return ctranslate2.StorageView.from_array(features)
+
+
+def test_the_encoder_hears_the_speech_and_the_padding_asked_for_in_whole_seconds() -> None:
+    inner = EncodingWhisper([[0]], [-0.1])
+    seam = CafeDecoder(inner, WordTokenizer())
+    assert seam.encode(window(420)) == "encoded" and inner.widths[-1] == 3000  # nothing asked: the whole window
+    with seam.tuned(pad_frames=1500):
+        seam.encode(window(420))
+        assert inner.widths[-1] == 2000  # 4.2 s of speech + 15 s, to the next whole second
+        seam.encode(window(2900))
+        assert inner.widths[-1] == 3000  # never more than the window
+    seam.encode(window(420))
+    assert inner.widths[-1] == 3000  # only within the block
+
+
+def test_content_frames_is_where_the_zero_padding_starts() -> None:
+    features = np.zeros((1, 80, 3000), dtype=np.float32)
+    assert content_frames(features) == 1
+    features[0, 5, 1234] = -0.5
+    assert content_frames(features) == 1235
+
+
+@pytest.mark.parametrize(("pad", "english", "frames"), [
+    ("auto", True, None),  # tiny.en keeps its whole window
+    ("auto", False, 1500),  # a multilingual model hears 15 s of padding
+    (10, True, 1000),
+    (30, False, None),
+    (45, False, None),
+])
+def test_the_padding_follows_the_setting_and_the_model(tmp_path: Any, pad: Any, english: bool,
+                                                       frames: int | None) -> None:
+    model = FakeFasterWhisper()
+    model.model.is_multilingual = not english
+    transcriber = WhisperTranscriber(make_settings(tmp_path, whisper_pad_seconds=pad), model=model)
+    assert transcriber.pad_frames(model) == frames

@@ -6,7 +6,7 @@ cappuccino"), and the tiny model's own ranking of them is often a coin toss. Whi
 cafe meant is what a language model knows: `PhraseModel` is a trigram model (interpolated absolute
 discounting) of the everyday patterns in `phrases_en.txt` with their slots filled from the menu and the cafe
 facts in force, so "almond croissant" and "and a chai latte" are likely and "quasant" is a word it never
-saw. bot/voice/rescoring.py adds its log-probability, weighted, to the decoder's score of each reading.
+saw. bot/voice/decoding.py adds its log-probability, weighted, to the decoder's score of each reading.
 
 Built from the `Slots` of a `Vocabulary` (bot/voice/vocabulary.py) the first time a note needs it, on the
 speech worker's thread, and again after `/reload_menu` (a new vocabulary).

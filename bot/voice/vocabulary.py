@@ -145,7 +145,7 @@ class Vocabulary:
         return PhraseModel.build(self.slots)
 
     def choose(self, readings: Sequence[tuple[str, float]], weight: float = PHRASE_WEIGHT) -> int:
-        """Which of the decoder's readings of an English note to keep (bot/voice/rescoring.py): the one whose
+        """Which of the decoder's readings of an English note to keep (bot/voice/decoding.py): the one whose
         decoder log-probability plus `weight` times the word model's, after the correction by sound, is the
         highest. "do you still have the yum and quasant" loses to "... the almond croissant" although the
         decoder put it first by a hair; a reading far less likely to the decoder is never taken for its words."""

@@ -33,7 +33,7 @@ import numpy as np
 from bot.config import Settings
 from bot.models_check import load_sums, verify, verify_if_bundled
 from bot.voice.audio import SAMPLE_RATE, decode
-from bot.voice.rescoring import Chooser, readings_decoder
+from bot.voice.decoding import FRAMES_PER_SECOND, Chooser, cafe_decoder
 from bot.voice.transcriber import (
     AudioDecodeError,
     AudioTooLong,
@@ -60,6 +60,9 @@ _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")
 # speech is dropped (speech in the development set scores at most 0.25); and a transcript that is the
 # prompt read back (Vocabulary.echoes) counts as nothing heard.
 NO_SPEECH_MAX = 0.6
+WINDOW_SECONDS = 30  # what Whisper hears at a time
+# WHISPER_PAD_SECONDS=auto for a multilingual model (bench/whisper_bench.py --pad; docs/BENCHMARKS.md).
+MULTILINGUAL_PAD_SECONDS = 15.0
 
 
 def available_cpus() -> int:
@@ -150,6 +153,7 @@ class WhisperTranscriber:
         self._beam_size = settings.whisper_beam_size
         self._hints = settings.whisper_menu_hints
         self._phrase_weight = settings.whisper_phrase_weight
+        self._pad_seconds = settings.whisper_pad_seconds
         self._max_seconds = settings.whisper_max_seconds
         self._workers = settings.whisper_workers
         self._queue_size = settings.whisper_queue_size
@@ -172,7 +176,7 @@ class WhisperTranscriber:
         self._reload_at: float | None = None  # time.monotonic() of the next load attempt after a failure
         self._reload_timer: threading.Timer | None = None
         if model is not None:
-            readings_decoder(model)
+            cafe_decoder(model)
             done: Future[Any] = Future()
             done.set_result(model)
             self._loading = done
@@ -224,7 +228,7 @@ class WhisperTranscriber:
                 source.path, device=self._device, compute_type=self._compute_type,
                 cpu_threads=self._cpu_threads, num_workers=self._workers, files=source.files,
             )
-            readings_decoder(model)
+            cafe_decoder(model)
             loaded = time.perf_counter()
             warmup = np.random.default_rng(0).normal(0, 0.01, SAMPLE_RATE).astype(np.float32)
             segments, _ = model.transcribe(warmup, beam_size=1, vad_filter=False, without_timestamps=True)
@@ -325,10 +329,13 @@ class WhisperTranscriber:
         bundled tiny.en), else None (a multilingual model detects it while it listens)."""
         if self._language is not None:
             return self._language
+        return None if self.multilingual(model) else "en"
+
+    def multilingual(self, model: Any) -> bool:
         multilingual = getattr(getattr(model, "model", None), "is_multilingual", None)  # ctranslate2's Whisper
         if multilingual is None:  # a stand-in model (tests): the setting tells
             multilingual = bool(self._settings.whisper_model)
-        return None if multilingual else "en"
+        return bool(multilingual)
 
     def chooser(self, vocabulary: Vocabulary | None, model: Any) -> Chooser | None:
         """Who picks among the beam's readings: the cafe's word model for an English note told the menu (the
@@ -337,6 +344,17 @@ class WhisperTranscriber:
                 or self.heard_language(model) != "en"):
             return None
         return functools.partial(vocabulary.choose, weight=self._phrase_weight)
+
+    def pad_frames(self, model: Any) -> int | None:
+        """The padding the encoder hears after the speech, in frames; None for Whisper's whole window.
+        WHISPER_PAD_SECONDS=auto: 15 s for a multilingual model, the whole window for an English-only one (the
+        choice measured per model, docs/BENCHMARKS.md "The encoder's window")."""
+        seconds = self._pad_seconds
+        if seconds == "auto":
+            if not self.multilingual(model):
+                return None
+            seconds = MULTILINGUAL_PAD_SECONDS
+        return None if seconds >= WINDOW_SECONDS else round(seconds * FRAMES_PER_SECOND)
 
     def spell(self, text: str, vocabulary: Vocabulary, english: bool) -> str:
         """What the decoder wrote, with the menu's words: nothing if it is the prompt read back; an English
@@ -358,8 +376,9 @@ class WhisperTranscriber:
             samples = decode(audio, self._max_seconds)
             decoded = time.perf_counter()
             options = self.decode_options(vocabulary, model)
-            decoder = readings_decoder(model)
-            with decoder.choosing(self.chooser(vocabulary, model)) if decoder else contextlib.nullcontext():
+            decoder = cafe_decoder(model)
+            tuned = decoder.tuned(self.chooser(vocabulary, model), self.pad_frames(model)) if decoder else None
+            with tuned or contextlib.nullcontext():
                 segments, info = model.transcribe(samples, **options)
                 heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator
             text = clean_text(" ".join(segment.text for segment in heard))
