@@ -303,6 +303,8 @@ def main() -> int:
                         help="the second held-out set (bench/data/voice_heldout2; measure once, at the end)")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (default: the bundled tiny.en)")
     parser.add_argument("--language", default="en", help="WHISPER_LANGUAGE: en, de, ... or auto (detect)")
+    parser.add_argument("--heldout3", action="store_true",
+                        help="the third held-out set (bench/data/voice_heldout3; measure once, at the end)")
     parser.add_argument("--pad", default="auto", help="WHISPER_PAD_SECONDS: auto, or seconds (30 = whole window)")
     parser.add_argument("--configs", default="", help="only these, e.g. 'plain:1,prompt:5'")
     parser.add_argument("--verbose", action="store_true", help="print the wrong transcripts and the leaks")
@@ -363,14 +365,16 @@ def main() -> int:
 
 
 def wer_main(args: argparse.Namespace) -> int:
-    from testkit.voice import HELDOUT, HELDOUT2, clips_in, dev_clips, frozen_clips
+    from testkit.voice import HELDOUT, HELDOUT2, HELDOUT3, clips_in, dev_clips, frozen_clips
 
     language = None if args.language == "auto" else args.language
-    sets = {} if args.heldout_only or args.heldout2 else {"dev": dev_clips()}
+    sets = {} if args.heldout_only or args.heldout2 or args.heldout3 else {"dev": dev_clips()}
     if args.heldout or args.heldout_only:
         sets["held-out"] = clips_in(HELDOUT)
     if args.heldout2:
         sets["held-out 2"] = frozen_clips(HELDOUT2)  # refuses a set whose files are not the frozen ones
+    if args.heldout3:
+        sets["held-out 3"] = frozen_clips(HELDOUT3)
     if language is not None:  # a fixed language: the clips in it (and the no-speech ones)
         sets = {k: [c for c in v if c.language in ("", language)] for k, v in sets.items()}
     configs = WER_CONFIGS

@@ -44,6 +44,7 @@ def fixture_bytes(name: str) -> bytes:
 DEV = ROOT / "bench" / "data" / "voice_dev"
 HELDOUT = ROOT / "bench" / "data" / "voice_heldout"
 HELDOUT2 = ROOT / "bench" / "data" / "voice_heldout2"
+HELDOUT3 = ROOT / "bench" / "data" / "voice_heldout3"
 
 
 @dataclass(frozen=True)
