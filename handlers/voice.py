@@ -24,7 +24,7 @@ from aiohttp import ClientError
 
 from bot.config import Settings
 from bot.conversation import Conversation
-from bot.i18n import N_, _
+from bot.i18n import N_, _, current_locale
 from bot.telegram.chat_action import QuietChatActionSender
 from bot.telegram.drafts import DraftStreams
 from bot.telegram.middlewares import VoiceGateMiddleware, admitted
@@ -133,7 +133,7 @@ async def download(bot: Bot, media: Media) -> bytes | str:
 async def listen(slot: TranscriptionSlot, audio: bytes, vocabulary: Vocabulary) -> Transcript | str:
     """The transcript (told the menu's words, in the menu's spelling), or the reply to give instead."""
     try:
-        transcript = await slot.transcribe(audio, vocabulary)
+        transcript = await slot.transcribe(audio, vocabulary, current_locale())
     except TranscriberBusy:
         return _(BUSY)
     except AudioTooLong as exc:

@@ -18,7 +18,7 @@ from testkit.settings import make_settings, with_openai
 from testkit.voice import fixture_bytes, reference
 from testkit.wer import key_words_heard, word_error_rate
 from tests.helpers import CUSTOMER_ID, running_app
-from tests.voice_support import gated_transcriber
+from tests.voice_support import HearsModel, gated_transcriber
 
 pytestmark = pytest.mark.slow
 
@@ -278,3 +278,26 @@ async def poll(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unt
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
         await asyncio.sleep(0.01)
+
+
+async def test_a_german_customers_note_is_heard_as_german_by_the_multilingual_model(
+    telegram: FakeTelegram, openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """WHISPER_MODEL=base without WHISPER_LANGUAGE: the decoder is told the customer's language (from their
+    Telegram app), not left to guess it from a short note full of English menu names."""
+    openai_server.script("Ja, wir haben Hafermilch.")
+    settings = make_settings(tmp_path, telegram.url, whisper_model="base", **with_openai(openai_server))
+    model = HearsModel("Habt ihr Hafermilch?", "de")
+    transcriber = WhisperTranscriber(settings, model=model)
+    telegram.set_language(CUSTOMER_ID, "de")
+    try:
+        async with running_app(settings, Seams(transcriber=transcriber)):
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            transcript, _answer = await telegram.wait_for_messages(CUSTOMER_ID, 2, timeout=30)
+            telegram.set_language(CUSTOMER_ID, "en")
+            telegram.send_voice(CUSTOMER_ID, fixture_bytes("oat_milk.ogg"), duration=2)
+            await telegram.wait_for_messages(CUSTOMER_ID, 2, after=2, timeout=30)
+    finally:
+        await transcriber.stop()
+    assert transcript.text == "🎤 Habt ihr Hafermilch?"
+    assert model.told == ["de", "en"]

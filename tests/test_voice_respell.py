@@ -7,7 +7,6 @@ issue's ("clubs and which"); the decoder is a stand-in here, so the tests hold o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.voice.vocabulary import Vocabulary, build_vocabulary
 from testkit import ROOT
 from testkit.settings import make_settings
 from testkit.voice import fixture_bytes
+from tests.voice_support import HearsModel, SaysModel
 
 MENU, CAFE = ROOT / "data" / "menu.yaml", ROOT / "data" / "cafe.yaml"
 
@@ -144,29 +144,6 @@ def test_a_vocabulary_without_terms_changes_nothing() -> None:
 
 
 # --- in the transcriber: English only ---------------------------------------------------------------------------
-@dataclass
-class _Segment:
-    text: str
-    no_speech_prob: float = 0.0
-
-
-@dataclass
-class _Info:
-    language: str
-    language_probability: float = 1.0
-    duration_after_vad: float = 1.0
-
-
-class SaysModel:
-    """A stand-in decoder: every note "says" `text`, in `language`."""
-
-    def __init__(self, text: str, language: str) -> None:
-        self.text, self.language = text, language
-
-    def transcribe(self, *_args: Any, **_kwargs: Any) -> tuple[list[_Segment], _Info]:
-        return [_Segment(self.text)], _Info(self.language)
-
-
 async def heard(tmp_path: Path, vocabulary: Vocabulary, text: str, language: str, **settings: Any) -> str:
     transcriber = WhisperTranscriber(make_settings(tmp_path, **settings), model=SaysModel(text, language))
     try:
@@ -198,3 +175,25 @@ async def test_a_german_transcript_is_not_corrected_into_english(tmp_path: Path,
 
 async def test_silence_stays_nothing_heard(tmp_path: Path, vocabulary: Vocabulary) -> None:
     assert await heard(tmp_path, vocabulary, "", "en") == ""
+
+
+
+@pytest.mark.parametrize(("settings", "customer", "told"), [
+    ({"whisper_model": "base"}, "de", "de"),  # the customer's language
+    ({"whisper_model": "base"}, "en", "en"),
+    ({"whisper_model": "base"}, None, None),  # not known: detected while listening
+    ({"whisper_model": "base"}, "tlh", None),  # not one the model knows: detected
+    ({"whisper_model": "base", "whisper_language": "en"}, "de", "en"),  # the operator's setting wins
+    ({}, "de", "en"),  # the English-only model hears English
+])
+async def test_a_multilingual_model_hears_the_note_in_the_customers_language(
+    tmp_path: Path, vocabulary: Vocabulary, settings: dict[str, Any], customer: str | None, told: str | None
+) -> None:
+    model = HearsModel("Ein Flat White, bitte.", told or "de")
+    transcriber = WhisperTranscriber(make_settings(tmp_path, **settings), model=model)
+    try:
+        transcript = await transcriber.transcribe(fixture_bytes("oat_milk.ogg"), vocabulary, customer)
+    finally:
+        await transcriber.stop()
+    assert model.told == [told]
+    assert transcript.text == "Ein Flat White, bitte."

@@ -7,7 +7,6 @@ real), so the accounting under test is the one the bot runs.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +15,7 @@ import pytest
 from bot.voice import AudioDecodeError, TranscriberBusy, TranscriberUnavailable, WhisperTranscriber
 from testkit.settings import make_settings
 from testkit.voice import fixture_bytes
-
-
-@dataclass
-class _Segment:
-    text: str
-    no_speech_prob: float = 0.0  # as faster-whisper's Segment has it
-
-
-@dataclass
-class _Info:
-    language: str = "en"
-    language_probability: float = 1.0
-    duration_after_vad: float = 1.0
-
-
-class EchoModel:
-    """Answers every transcription with the same words, at once."""
-
-    def transcribe(self, *args: Any, **kwargs: Any) -> tuple[list[_Segment], _Info]:
-        return [_Segment("Do you have oat milk?")], _Info()
+from tests.voice_support import SaysModel
 
 
 def places(transcriber: WhisperTranscriber) -> tuple[int, int, int]:
@@ -46,7 +26,7 @@ def places(transcriber: WhisperTranscriber) -> tuple[int, int, int]:
 
 @pytest.fixture
 async def transcriber(tmp_path: Path) -> Any:
-    instance = WhisperTranscriber(make_settings(tmp_path, whisper_workers=1, whisper_queue_size=2), model=EchoModel())
+    instance = WhisperTranscriber(make_settings(tmp_path, whisper_workers=1, whisper_queue_size=2), model=SaysModel())
     yield instance
     await instance.stop()
 

@@ -101,18 +101,20 @@ class TranscriptionSlot:
     the `async with` block unused (download failed, file refused, handler cancelled).
     """
 
-    def __init__(self, run: Callable[[bytes, Vocabulary | None], Awaitable[Transcript]],
+    def __init__(self, run: Callable[[bytes, Vocabulary | None, str | None], Awaitable[Transcript]],
                  release: Callable[[], None]) -> None:
         self._run = run  # takes the place over: gives it back when the job ends
         self._release = release
         self._state: Literal["held", "used", "released"] = "held"
 
-    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
-        """`vocabulary`: the cafe's words to tell the decoder and to spell the transcript with."""
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None,
+                         language: str | None = None) -> Transcript:
+        """`vocabulary`: the cafe's words to tell the decoder and to spell the transcript with; `language`: the
+        customer's (what a multilingual model hears the note in unless WHISPER_LANGUAGE says otherwise)."""
         if self._state != "held":
             raise RuntimeError(f"transcription slot already {self._state}")
         self._state = "used"
-        return await self._run(audio, vocabulary)
+        return await self._run(audio, vocabulary, language)
 
     def release(self) -> None:
         """Give the place back if it was not used (idempotent)."""
@@ -144,7 +146,8 @@ class Transcriber(Protocol):
         """
         ...
 
-    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None,
+                         language: str | None = None) -> Transcript:
         """Encoded audio (OGG/Opus, MP3, M4A, MP4, WAV, ...) to text (reserve and use a slot in one go).
 
         Raises TranscriberBusy, TranscriberUnavailable, AudioDecodeError or AudioTooLong.

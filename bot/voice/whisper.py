@@ -288,21 +288,22 @@ class WhisperTranscriber:
             self._reserved += 1
         return TranscriptionSlot(self._run_reserved, self._release_reserved)
 
-    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None) -> Transcript:
+    async def transcribe(self, audio: bytes, vocabulary: Vocabulary | None = None,
+                         language: str | None = None) -> Transcript:
         async with self.reserve() as slot:
-            return await slot.transcribe(audio, vocabulary)
+            return await slot.transcribe(audio, vocabulary, language)
 
     def _release_reserved(self) -> None:
         with self._lock:
             self._reserved -= 1
             self._pending -= 1
 
-    async def _run_reserved(self, audio: bytes, vocabulary: Vocabulary | None) -> Transcript:
+    async def _run_reserved(self, audio: bytes, vocabulary: Vocabulary | None, language: str | None) -> Transcript:
         """Submit the job of a reserved place; the place is given back when the job ends."""
         with self._lock:
             self._reserved -= 1
         try:
-            job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter(), vocabulary)
+            job = self._executor.submit(self._transcribe_sync, audio, time.perf_counter(), vocabulary, language)
         except RuntimeError:  # the pool shut down in between
             self._finished(None)
             raise TranscriberUnavailable("transcriber stopped") from None
@@ -314,22 +315,31 @@ class WhisperTranscriber:
         with self._lock:
             self._pending -= 1
 
-    def decode_options(self, vocabulary: Vocabulary | None, model: Any = None) -> dict[str, Any]:
+    def decode_options(self, vocabulary: Vocabulary | None, model: Any = None,
+                       customer: str | None = None) -> dict[str, Any]:
         """WhisperModel.transcribe's options: beam, language, voice activity detection, the menu's words."""
+        heard = self.heard_language(model, customer)
         options: dict[str, Any] = {
-            "language": self._language, "beam_size": self._beam_size, "vad_filter": True,
-            "condition_on_previous_text": False,
+            "language": heard, "beam_size": self._beam_size, "vad_filter": True, "condition_on_previous_text": False,
         }
         if vocabulary is not None:
-            options.update(vocabulary.decode_options(self._hints, self.heard_language(model)))
+            options.update(vocabulary.decode_options(self._hints, heard))
         return options
 
-    def heard_language(self, model: Any) -> str | None:
-        """The language the decoder is set to: WHISPER_LANGUAGE, else English for an English-only model (the
-        bundled tiny.en), else None (a multilingual model detects it while it listens)."""
+    def heard_language(self, model: Any, customer: str | None = None) -> str | None:
+        """The language the decoder is set to: WHISPER_LANGUAGE; else English for an English-only model (the
+        bundled tiny.en); else, for a multilingual model, the customer's language (their Telegram language or
+        /language: what they speak far more often than not, and detection on short notes full of English menu
+        names takes German for English, docs/BENCHMARKS.md); None (detect while listening) when it is not known
+        or not one the model knows."""
         if self._language is not None:
             return self._language
-        return None if self.multilingual(model) else "en"
+        if not self.multilingual(model):
+            return "en"
+        known = getattr(model, "supported_languages", None)
+        if customer and (known is None or customer in known):
+            return customer
+        return None
 
     def multilingual(self, model: Any) -> bool:
         multilingual = getattr(getattr(model, "model", None), "is_multilingual", None)  # ctranslate2's Whisper
@@ -337,11 +347,11 @@ class WhisperTranscriber:
             multilingual = bool(self._settings.whisper_model)
         return bool(multilingual)
 
-    def chooser(self, vocabulary: Vocabulary | None, model: Any) -> Chooser | None:
+    def chooser(self, vocabulary: Vocabulary | None, model: Any, customer: str | None = None) -> Chooser | None:
         """Who picks among the beam's readings: the cafe's word model for an English note told the menu (the
         word model is English), else nobody (the decoder's first reading)."""
         if (vocabulary is None or self._hints == "off" or self._phrase_weight <= 0 or self._beam_size < 2
-                or self.heard_language(model) != "en"):
+                or self.heard_language(model, customer) != "en"):
             return None
         return functools.partial(vocabulary.choose, weight=self._phrase_weight)
 
@@ -366,7 +376,8 @@ class WhisperTranscriber:
             text = vocabulary.correct(text)
         return vocabulary.respell(text)
 
-    def _transcribe_sync(self, audio: bytes, enqueued: float, vocabulary: Vocabulary | None = None) -> Transcript:
+    def _transcribe_sync(self, audio: bytes, enqueued: float, vocabulary: Vocabulary | None = None,
+                         customer: str | None = None) -> Transcript:
         started = time.perf_counter()
         with self._lock:
             self._running += 1
@@ -375,15 +386,15 @@ class WhisperTranscriber:
             started = time.perf_counter()  # queue time includes waiting for the model
             samples = decode(audio, self._max_seconds)
             decoded = time.perf_counter()
-            options = self.decode_options(vocabulary, model)
+            options = self.decode_options(vocabulary, model, customer)
             decoder = cafe_decoder(model)
-            tuned = decoder.tuned(self.chooser(vocabulary, model), self.pad_frames(model)) if decoder else None
-            with tuned or contextlib.nullcontext():
+            chooser = self.chooser(vocabulary, model, customer)
+            with decoder.tuned(chooser, self.pad_frames(model)) if decoder else contextlib.nullcontext():
                 segments, info = model.transcribe(samples, **options)
                 heard = [s for s in segments if s.no_speech_prob <= NO_SPEECH_MAX]  # consumes the lazy generator
             text = clean_text(" ".join(segment.text for segment in heard))
             if vocabulary is not None:
-                text = self.spell(text, vocabulary, (self.heard_language(model) or info.language) == "en")
+                text = self.spell(text, vocabulary, (options["language"] or info.language) == "en")
             finished = time.perf_counter()
         except (AudioDecodeError, AudioTooLong, TranscriberUnavailable):
             with self._lock:
