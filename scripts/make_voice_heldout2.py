@@ -311,19 +311,20 @@ def hashes(folder: Path) -> tuple[str, str]:
     return refs, audio.hexdigest()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(folder: Path = FOLDER, description: str = __doc__ or "") -> int:
+    """Every clip of the set in `folder` (the third set's script calls this with its own folder)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only decode and check the existing files")
     parser.add_argument("--hashes", action="store_true", help="only print the SHA-256s for FROZEN.md")
     args = parser.parse_args()
-    spec = yaml.safe_load((FOLDER / "references.yaml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load((folder / "references.yaml").read_text(encoding="utf-8"))
     if args.hashes:
-        refs, audio = hashes(FOLDER)
+        refs, audio = hashes(folder)
         print(f"references.yaml               {refs}")
         print(f"*.ogg sorted by name, concat  {audio}")
         return 0
     if args.check:
-        return 0 if check(FOLDER, spec) else 1
+        return 0 if check(folder, spec) else 1
     for tool in ("flite", "espeak-ng", "sox", "text2wave"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed: apt-get install -y espeak-ng flite sox festival "
@@ -344,10 +345,10 @@ def main() -> int:
             if seconds >= MAX_SECONDS:
                 print(f"{item['file']} is {seconds:.1f}s, over {MAX_SECONDS}s", file=sys.stderr)
                 return 1
-            encode_opus(samples, FOLDER / item["file"])
+            encode_opus(samples, folder / item["file"])
             print(f"{item['file']}: {seconds:.1f}s  [{item['engine']} {item['voice']}; noise: {item['noise']}]  "
                   f"{item['text']}")
-    return 0 if check(FOLDER, spec) else 1
+    return 0 if check(folder, spec) else 1
 
 
 if __name__ == "__main__":
