@@ -100,7 +100,7 @@ class CafeDecoder:
 
     def _choose(self, result: Any, chooser: Chooser, length_penalty: float) -> Any:
         sequences, scores = list(result.sequences_ids), list(result.scores)
-        if len(sequences) < 2:
+        if len(sequences) < 2 or len(scores) != len(sequences):  # nothing to choose, or no scores asked for
             return result
         readings = []
         for ids, score in zip(sequences, scores, strict=True):
