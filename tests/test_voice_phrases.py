@@ -161,6 +161,18 @@ def test_a_chooser_out_of_range_keeps_the_first_reading() -> None:
     assert result.sequences_ids[0][:4] == [0, 1, 2, 3]
 
 
+def test_a_chooser_that_fails_keeps_the_first_reading_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    seam, _ = decoder()
+
+    def broken(readings: Any) -> int:
+        raise KeyError("a bug")
+
+    with seam.tuned(broken):
+        [result] = seam.generate(None, [[1]], beam_size=5)
+    assert result.sequences_ids[0][:4] == [0, 1, 2, 3]
+    assert "choosing among 2 readings failed" in caplog.text
+
+
 class FakeFasterWhisper:
     def __init__(self) -> None:
         self.model = ScriptedWhisper([[0]], [-0.1])

@@ -23,6 +23,7 @@ the one to keep. Without a chooser (other languages, hints off, the warm-up) the
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # (text, decoder log-probability of the whole reading) per reading -> index of the reading to keep.
 Chooser = Callable[[Sequence[tuple[str, float]]], int]
@@ -108,7 +111,11 @@ class CafeDecoder:
             # readings of different lengths compare as wholes (the word model scores wholes too).
             text = self._tokenizer.decode([i for i in ids if i < self._end])
             readings.append((text.strip(), score * max(len(ids), 1) ** length_penalty))
-        kept = chooser(readings)
+        try:
+            kept = chooser(readings)
+        except Exception:  # a fault in choosing must not cost the customer the note: the beam's first reading
+            log.exception("choosing among %d readings failed; keeping the decoder's first", len(readings))
+            kept = 0
         if not 0 <= kept < len(sequences):
             kept = 0
         order = [kept, *(i for i in range(len(sequences)) if i != kept)]
