@@ -12,6 +12,7 @@ from bot.voice import MAX_AUDIO_BYTES, TranscriberUnavailable, WhisperTranscribe
 from testkit.settings import make_settings
 from testkit.voice import fixture_bytes
 from tests.helpers import admin_headers, running_app
+from tests.voice_support import HearsModel
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +112,23 @@ async def test_post_rejects_bad_uploads_with_clear_errors(
         assert status == 400 and "not decodable audio" in error
         status, error = await post(data=upload(b"\0" * (MAX_AUDIO_BYTES + 1)))
         assert status == 413 and "20 MB" in error
+
+
+async def test_post_hears_the_upload_in_the_language_asked_for(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """`?language=de`: the note is heard as a German customer's would be (a multilingual model is told it)."""
+    settings = make_settings(tmp_path, whisper_model="base")
+    model = HearsModel("Habt ihr Hafermilch?", "de")
+    transcriber = WhisperTranscriber(settings, model=model)
+    try:
+        async with running_app(settings, Seams(transcriber=transcriber)) as app:
+            url = f"http://127.0.0.1:{app.port}/api/agent/whisper"
+            for query in ("?language=de", ""):
+                async with http.post(url + query, data=upload(fixture_bytes("oat_milk.ogg")),
+                                     headers=admin_headers()) as r:
+                    assert r.status == 200, await r.text()
+            async with http.post(url + "?language=../etc", data=upload(fixture_bytes("oat_milk.ogg")),
+                                 headers=admin_headers()) as r:
+                assert r.status == 400 and "language" in (await r.json())["error"]
+    finally:
+        await transcriber.stop()
+    assert model.told == ["de", None]  # asked for German; nothing asked: detected

@@ -2,10 +2,13 @@
 
 GET  /api/agent/whisper  status and model (503 when the model failed to load)
 POST /api/agent/whisper  multipart audio upload (field `file`) -> transcript, language, duration, timing
-                         (decoded as a voice note is: told the menu's words, in the menu's spelling)
+                         (decoded as a voice note is: told the menu's words, in the menu's spelling);
+                         `?language=de`: heard as a customer of that language's note (multilingual models)
 """
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import BodyPartReader, web
 
@@ -22,6 +25,7 @@ from bot.web.keys import SERVICES
 PATH = "/api/agent/whisper"
 FILE_FIELDS = ("file", "audio", "voice")
 RETRY_AFTER_SECONDS = 5
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 async def whisper_status(request: web.Request) -> web.Response:
@@ -37,6 +41,9 @@ async def whisper_transcribe(request: web.Request) -> web.Response:
     transcriber = request.app[SERVICES].transcriber
     if transcriber is None:
         return json_error(503, "voice is not configured")
+    language = request.query.get("language") or None
+    if language is not None and not _LANGUAGE.fullmatch(language):
+        return json_error(400, "language: a language code such as en or de")
     if not request.content_type.startswith("multipart/"):
         return json_error(400, "send the audio as multipart/form-data in a field named 'file'")
     try:
@@ -50,7 +57,7 @@ async def whisper_transcribe(request: web.Request) -> web.Response:
     if not audio:
         return json_error(400, "the uploaded file is empty")
     try:
-        transcript = await transcriber.transcribe(audio, request.app[SERVICES].vocabulary.current)
+        transcript = await transcriber.transcribe(audio, request.app[SERVICES].vocabulary.current, language)
     except TranscriberBusy:
         return web.json_response(
             {"error": "busy, please try again in a moment"}, status=503,
