@@ -5,9 +5,9 @@ Debian packages needed (bookworm): apt-get install -y espeak-ng flite sox festiv
 plus the project's .venv (av, numpy, yaml).
 
 The set is frozen (see bench/data/voice_heldout2/FROZEN.md): never tune anything on it. This script
-exists so that the audio can be inspected and re-made, not so that it can be changed. It is
-scripts/make_voice_heldout.py (which made the first set and stays as it is) with a Festival engine
-added and a voice's pitch made optional.
+exists so that the audio can be inspected and re-made, not so that it can be changed. It runs
+scripts/make_voice_heldout.py's pipeline (imported from it: encoding, sox effects, backgrounds), with a
+Festival engine added, a voice's pitch made optional and the speech checked while the clips are made.
 
 Per clip (all settings come from references.yaml):
   1. TTS to a wav:
@@ -48,7 +48,6 @@ FROZEN.md's hashes) are the set.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -59,10 +58,24 @@ import av
 import numpy as np
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The first set's pipeline, unchanged: encoding, sox effects and the generated backgrounds.
+from make_voice_heldout import (
+    MAX_SECONDS,
+    RATE,
+    apply_effects,
+    babble,
+    brown,
+    effect_args,
+    encode_opus,
+    hashes,
+    pink,
+    rms,
+    sox_to_samples,
+)
+
 FOLDER = Path(__file__).resolve().parent.parent / "bench" / "data" / "voice_heldout2"
-RATE = 48_000
-BITRATE = 32_000
-MAX_SECONDS = 20.0
 # Sanity bounds for "the clip really contains the sentence" (no recogniser: level and duration only):
 # seconds of speech per word of the reference text (when making: active frames of the dry TTS output;
 # in --check: the span of frames clearly above the lead-in), and how far the speech stands above the
@@ -70,24 +83,6 @@ MAX_SECONDS = 20.0
 MIN_ACTIVE_PER_WORD = 0.15
 MAX_ACTIVE_PER_WORD = 1.2
 MIN_CONTRAST_DB = 6.0
-
-
-def encode_opus(samples: np.ndarray, target: Path) -> None:
-    """A Telegram-style voice note: OGG/Opus, 48 kHz mono, 20 ms frames, ~32 kbit/s."""
-    pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16)
-    frame_size = 960
-    # fflags=+bitexact: fixed Ogg stream serial and no encoder-version tag, so a re-run on the same
-    # tool versions gives byte-identical files (otherwise the serial number is random).
-    with av.open(str(target), mode="w", format="ogg", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("libopus", rate=RATE, layout="mono")
-        stream.bit_rate = BITRATE
-        for start in range(0, len(pcm), frame_size):
-            chunk = pcm[start:start + frame_size]
-            chunk = np.pad(chunk, (0, frame_size - len(chunk)))
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = RATE
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
 
 
 def festival_settings(voice: str, speed: float | None, pitch: float | None) -> list[str]:
@@ -123,83 +118,6 @@ def tts(text: str, engine: str, voice: str, speed, pitch, wav: Path) -> None:
     else:
         raise ValueError(f"unknown TTS engine {engine!r}")
     subprocess.run(cmd, check=True, input=stdin, text=True if stdin is not None else None)
-
-
-def effect_args(effects: str | None) -> list[str]:
-    """'reverb 30 50 40 (small room)' -> ['reverb', '30', '50', '40'] (text in brackets is a comment)."""
-    if not effects:
-        return []
-    return effects.split("(")[0].split()
-
-
-def sox_to_samples(src: Path, work: Path, effects: list[str], pad: tuple[float, float] | None,
-                   normalise: bool = True) -> np.ndarray:
-    out = work / "sox_out.raw"
-    cmd = ["sox", "-D", "-R", str(src),
-           "-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r", str(RATE), str(out), *effects]
-    if normalise:
-        cmd += ["gain", "-n", "-3"]
-    if pad:
-        cmd += ["pad", str(pad[0]), str(pad[1])]
-    subprocess.run(cmd, check=True)
-    return np.frombuffer(out.read_bytes(), dtype=np.int16).astype(np.float32) / 32768.0
-
-
-def apply_effects(samples: np.ndarray, effects: list[str], work: Path) -> np.ndarray:
-    """Run float samples through sox effects (for noise that should share the speech's room/band)."""
-    if not effects:
-        return samples
-    src = work / "fx_in.raw"
-    src.write_bytes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
-    out = work / "fx_out.raw"
-    raw16 = ["-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r", str(RATE)]
-    subprocess.run(["sox", "-D", "-R", *raw16, str(src),
-                    "-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r", str(RATE), str(out),
-                    *effects], check=True)
-    res = np.frombuffer(out.read_bytes(), dtype=np.int16).astype(np.float32) / 32768.0
-    return np.pad(res, (0, max(0, len(samples) - len(res))))[:len(samples)]
-
-
-def highpass(x: np.ndarray, cutoff: float = 40.0) -> np.ndarray:
-    spec = np.fft.rfft(x)
-    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
-    spec[freqs < cutoff] = 0
-    return np.fft.irfft(spec, n=len(x))
-
-
-def pink(n: int, rng: np.random.Generator) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1 / RATE)
-    spec[1:] /= np.sqrt(freqs[1:])
-    spec[0] = 0
-    return highpass(np.fft.irfft(spec, n=n))
-
-
-def brown(n: int, rng: np.random.Generator) -> np.ndarray:
-    white = rng.standard_normal(n)
-    out = np.empty(n)
-    acc = 0.0
-    leak = 0.999
-    # leaky integrator, vectorised in blocks would be faster; n is small (< 1M), keep it simple
-    for i in range(n):
-        acc = leak * acc + white[i]
-        out[i] = acc
-    return highpass(out)
-
-
-def babble(n: int, rng: np.random.Generator, talkers: list[np.ndarray]) -> np.ndarray:
-    total = np.zeros(n)
-    for talk in talkers:
-        talk = talk / (np.sqrt(np.mean(talk ** 2)) + 1e-9)
-        reps = int(np.ceil((n + len(talk)) / len(talk))) + 1
-        looped = np.tile(talk, reps)
-        start = int(rng.integers(0, len(talk)))
-        total += looped[start:start + n]
-    return total
-
-
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2)))
 
 
 def frame_db(x: np.ndarray, rate: int = RATE, ms: int = 20) -> np.ndarray:
@@ -301,14 +219,6 @@ def check(folder: Path, spec: dict) -> bool:
               f"RMS {level:6.1f} dBFS peak {peak:5.1f} dBFS lead-in {lead:6.1f} dBFS speech {active:5.2f}s "
               f"{path.stat().st_size:6d} B  {'; '.join(problems)}")
     return ok
-
-
-def hashes(folder: Path) -> tuple[str, str]:
-    refs = hashlib.sha256((folder / "references.yaml").read_bytes()).hexdigest()
-    audio = hashlib.sha256()
-    for path in sorted(folder.glob("*.ogg"), key=lambda p: p.name):
-        audio.update(path.read_bytes())
-    return refs, audio.hexdigest()
 
 
 def main(folder: Path = FOLDER, description: str = __doc__ or "") -> int:
