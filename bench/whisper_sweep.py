@@ -34,7 +34,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.voice.vocabulary import PHRASE_WEIGHT  # noqa: E402 - after the path
 
 SAMPLE_RATE = 16_000
 Samples = np.ndarray
@@ -143,11 +142,13 @@ class Sweep:
         source = model_source(model_name)
         self.model = WhisperModel(source.path, device="cpu", compute_type="int8", cpu_threads=2,
                                   files=source.files)
-        self.vocabulary = data_vocabulary(settings())
+        defaults = settings()
+        self.vocabulary = data_vocabulary(defaults)
+        self.weight = defaults.whisper_phrase_weight  # WHISPER_PHRASE_WEIGHT's default
 
     def run(self, label: str, items: list[Item], options: dict[str, Any] | None = None,
             front: Callable[[Samples], Samples] | None = None, hints: bool = True, verbose: bool = False,
-            correct: bool = True, weight: float = PHRASE_WEIGHT) -> None:
+            correct: bool = True, weight: float | None = None) -> None:
         from bot.voice.decoding import cafe_decoder
         from bot.voice.whisper import NO_SPEECH_MAX, clean_text
         from testkit.wer import normalize, word_error_rate
@@ -162,6 +163,7 @@ class Sweep:
         cpu = time.process_time()
         for item in items:
             samples = front(item.samples) if front else item.samples
+            weight = self.weight if weight is None else weight
             chooser = partial(self.vocabulary.choose, weight=weight) if hints and weight > 0 else None
             with cafe_decoder(self.model).tuned(chooser):  # type: ignore[union-attr]
                 segments, _ = self.model.transcribe(samples, **told)

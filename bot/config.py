@@ -143,8 +143,10 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(default=5, ge=1, le=10)
     # How the menu's words reach the decoder (bot/voice/vocabulary.py; chosen in docs/BENCHMARKS.md).
     whisper_menu_hints: Literal["off", "prompt", "hotwords", "both"] = "prompt"
-    # English notes: how much the word model of what customers say weighs when it picks among the beam's
-    # readings (bot/voice/decoding.py); 0 = keep the decoder's first reading.
+    # English notes: how much the word model of what customers say (bot/voice/phrases.py) weighs against the
+    # decoder when it picks among the beam's readings (bot/voice/decoding.py; natural-log units of the model per
+    # unit of the decoder's); 0 = keep the decoder's first reading. Chosen on the development clips
+    # (docs/BENCHMARKS.md "Choosing among the decoder's readings"): 0.08 to 0.3 gave the same word error rate.
     whisper_phrase_weight: float = Field(default=0.15, ge=0, le=5)
     # Seconds of padding the encoder hears after the speech, up to Whisper's 30 s window (bot/voice/decoding.py):
     # auto = 15 for multilingual models (same accuracy, half the CPU), the whole window for English-only ones.

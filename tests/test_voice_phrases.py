@@ -66,23 +66,29 @@ def test_the_patterns_name_no_cafe_of_their_own() -> None:
     text = " ".join(read_patterns())
     for cafe_word in ("croissant", "flat white", "cortado", "copper kettle", "sencha", "oat"):
         assert cafe_word not in text
-    assert PhraseModel.build(Slots(), ["can i have a {item} please"]).log_prob(words("can i have a it please")) < 0
+    model = PhraseModel.build(Slots(item=("scone",)), ["can i have a {item} please"])
+    assert likelier(model, "can i have a scone please", "can i have a stone please")
+    assert likelier(model, "can i have two scones please", "can i have two stones please")  # the plural too
+
+
+WEIGHT = load_settings(_env_file=None).whisper_phrase_weight  # the default
 
 
 def test_the_reading_with_the_cafes_words_wins_when_the_decoder_is_unsure() -> None:
     readings = [("Do you still have the yum and quasant?", -1.6), ("Do you still have the almond croissant?", -2.0)]
-    assert vocabulary().choose(readings) == 1
+    assert vocabulary().choose(readings, WEIGHT) == 1
 
 
 def test_a_reading_far_less_likely_to_the_decoder_is_never_taken_for_its_words() -> None:
     readings = [("Is there a table by the window?", -1.0), ("Is there a flat white by the window?", -40.0)]
-    assert vocabulary().choose(readings) == 0
+    assert vocabulary().choose(readings, WEIGHT) == 0
 
 
 def test_no_weight_or_no_menu_keeps_the_decoders_first_reading() -> None:
     readings = [("the yum and quasant", -1.6), ("the almond croissant", -2.0)]
     assert vocabulary().choose(readings, weight=0.0) == 0
-    assert build_vocabulary(load_menu(MENU)[0].model_copy(update={"categories": ()}), None).choose(readings) == 0
+    no_menu = build_vocabulary(load_menu(MENU)[0].model_copy(update={"categories": ()}), None)
+    assert no_menu.choose(readings, WEIGHT) == 0
 
 
 # --- the seam ----------------------------------------------------------------------------------------------------

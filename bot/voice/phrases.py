@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot.semantic.text import fold
 
 PATTERNS = Path(__file__).with_name("phrases_en.txt")
 _SLOT = re.compile(r"\{(\w+?)\d?\}")
@@ -45,8 +46,7 @@ ALLERGENS = ("nuts", "gluten", "dairy", "milk", "eggs", "soy", "sesame")
 def words(text: str) -> list[str]:
     """The words of a transcript as the model counts them: lower case without accents, no punctuation, "-"
     and "/" as spaces, digits as words."""
-    folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).lower()
-    folded = re.sub(r"[\-‐–—/&]", " ", folded.replace("’", "'"))
+    folded = re.sub(r"[\-‐–—/&]", " ", fold(text))
     out = []
     for word in re.sub(r"[^\w\s']", " ", folded).split():
         word = word.strip("'")

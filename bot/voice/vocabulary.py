@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 HintMode = Literal["off", "prompt", "hotwords", "both"]
 # Whisper keeps at most 223 prompt tokens; about four characters a token leaves room to spare.
 MAX_PROMPT_CHARS = 700
-# How much the word model of what customers say (bot/voice/phrases.py) weighs against the decoder when it
-# chooses among the beam's readings (natural-log units of the model per unit of the decoder's), chosen on the
-# development clips (docs/BENCHMARKS.md "Choosing among the decoder's readings"): anything from 0.08 to 0.3
-# gave the same English word error rate there, 0.15 is the middle.
-PHRASE_WEIGHT = 0.15
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _SEPARATOR = r"[\s\-‐–]+"
 
@@ -144,11 +139,12 @@ class Vocabulary:
         """Built on first use (~0.1 s, on the speech worker), once per vocabulary."""
         return PhraseModel.build(self.slots)
 
-    def choose(self, readings: Sequence[tuple[str, float]], weight: float = PHRASE_WEIGHT) -> int:
+    def choose(self, readings: Sequence[tuple[str, float]], weight: float) -> int:
         """Which of the decoder's readings of an English note to keep (bot/voice/decoding.py): the one whose
-        decoder log-probability plus `weight` times the word model's, after the correction by sound, is the
-        highest. "do you still have the yum and quasant" loses to "... the almond croissant" although the
-        decoder put it first by a hair; a reading far less likely to the decoder is never taken for its words."""
+        decoder log-probability plus `weight` (WHISPER_PHRASE_WEIGHT) times the word model's, after the
+        correction by sound, is the highest. "do you still have the yum and quasant" loses to "... the almond
+        croissant" although the decoder put it first by a hair; a reading far less likely to the decoder is never
+        taken for its words."""
         if len(readings) < 2 or not self.slots.item:
             return 0
         model = self.phrase_model
